@@ -1,0 +1,131 @@
+"""MulT-style transformer encoder (spec §2, "TransformerEncoder"), used for self-attention and cross-modal attention.
+
+Differences from ``torch.nn.TransformerEncoder`` that matter for fidelity: the input is scaled by sqrt(E) and gets
+a sinusoidal positional embedding (sin and cos halves concatenated, positions counted from 1); layers are
+pre-LayerNorm with one LayerNorm shared by query, key and value; in cross-attention the keys/values are the
+embedded source sequence, held fixed across layers; a final LayerNorm closes the stack.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def sinusoidal_positions(positions: torch.Tensor, dim: int) -> torch.Tensor:
+    """Embed integer positions (any shape, 0 = padding -> zero vector) into `dim` channels.
+
+    Channels are [sin(p*w_i) for i < dim/2] + [cos(p*w_i)], w_i = 10000^(-i/(dim/2 - 1)), zero-padded when
+    `dim` is odd (fairseq's table, as MulT uses it).
+    """
+    half = dim // 2
+    step = math.log(10000) / max(half - 1, 1)
+    freqs = torch.exp(torch.arange(half, device=positions.device, dtype=torch.float32) * -step)
+    angles = positions.to(torch.float32).unsqueeze(-1) * freqs
+    emb = torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
+    if dim % 2:
+        emb = F.pad(emb, (0, 1))
+    return emb * (positions != 0).unsqueeze(-1).to(emb.dtype)
+
+
+def causal_mask(t_q: int, t_k: int, device: torch.device) -> torch.Tensor:
+    """MulT's additive future mask: -inf where key j > i + |T_k - T_q|; the last query sees every key."""
+    full = torch.full((t_q, t_k), float("-inf"), device=device)
+    return torch.triu(full, diagonal=1 + abs(t_k - t_q))
+
+
+class EncoderLayer(nn.Module):
+    """Pre-LN layer: x + MHA(LN0(x), LN0(kv), LN0(kv)), then x + FC2(ReLU(FC1(LN1(x))))."""
+
+    def __init__(self, dim: int, heads: int, attn_dropout: float, relu_dropout: float, res_dropout: float):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(dim, heads, dropout=attn_dropout)
+        # MulT initialises every attention projection xavier-uniform with zero bias.
+        nn.init.xavier_uniform_(self.attn.out_proj.weight)
+        self.norm_attn = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, 4 * dim)
+        self.fc2 = nn.Linear(4 * dim, dim)
+        for fc in (self.fc1, self.fc2):
+            nn.init.xavier_uniform_(fc.weight)
+            nn.init.zeros_(fc.bias)
+        self.norm_ff = nn.LayerNorm(dim)
+        self.relu_dropout = relu_dropout
+        self.res_dropout = res_dropout
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        kv: torch.Tensor | None,
+        attn_mask: torch.Tensor | None,
+        key_padding_mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        q = self.norm_attn(x)
+        k = q if kv is None else self.norm_attn(kv)
+        h, _ = self.attn(q, k, k, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False)
+        x = x + F.dropout(h, self.res_dropout, self.training)
+        h = F.relu(self.fc1(self.norm_ff(x)))
+        h = self.fc2(F.dropout(h, self.relu_dropout, self.training))
+        return x + F.dropout(h, self.res_dropout, self.training)
+
+
+class TransformerEncoder(nn.Module):
+    """A stack of `EncoderLayer`s over sequence-first tensors (T, B, E).
+
+    Args:
+        dim: embedding size E.
+        heads: attention heads.
+        layers: number of layers.
+        attn_dropout: dropout on attention weights (chosen by the key/value modality, MulT convention).
+        relu_dropout, res_dropout, embed_dropout: dropout after FC1's ReLU, on residual branches, after embedding.
+        causal: apply `causal_mask`.
+        padding_from_zero: MulT treats a step whose (unscaled) input channel 0 is exactly 0 as padding for the
+            positional embedding; off in the live preset, which passes explicit key-padding masks instead.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        layers: int,
+        attn_dropout: float = 0.0,
+        relu_dropout: float = 0.0,
+        res_dropout: float = 0.0,
+        embed_dropout: float = 0.0,
+        causal: bool = False,
+        padding_from_zero: bool = True,
+    ):
+        super().__init__()
+        self.dim = dim
+        self.scale = math.sqrt(dim)
+        self.embed_dropout = embed_dropout
+        self.causal = causal
+        self.padding_from_zero = padding_from_zero
+        self.layers = nn.ModuleList(
+            EncoderLayer(dim, heads, attn_dropout, relu_dropout, res_dropout) for _ in range(layers)
+        )
+        self.norm_out = nn.LayerNorm(dim)
+
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        t = x.shape[0]
+        positions = torch.arange(1, t + 1, device=x.device).unsqueeze(1).expand(t, x.shape[1])
+        if self.padding_from_zero:
+            # fairseq make_positions: non-padding steps are numbered 1.. in order, padding gets 0.
+            real = (x[:, :, 0] != 0).long()
+            positions = torch.cumsum(real, dim=0) * real
+        h = self.scale * x + sinusoidal_positions(positions, self.dim).to(x.dtype)
+        return F.dropout(h, self.embed_dropout, self.training)
+
+    def forward(
+        self, x: torch.Tensor, kv: torch.Tensor | None = None, key_padding_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """x: (T_q, B, E); kv: (T_k, B, E) for cross-attention or None; key_padding_mask: (B, T_k), True = pad."""
+        h = self._embed(x)
+        kv_h = None if kv is None else self._embed(kv)
+        t_k = x.shape[0] if kv is None else kv.shape[0]
+        mask = causal_mask(x.shape[0], t_k, x.device) if self.causal else None
+        for layer in self.layers:
+            h = layer(h, kv_h, mask, key_padding_mask)
+        return self.norm_out(h)
