@@ -1,0 +1,22 @@
+"""Importing the package must stay cheap: no heavy library may load at import time."""
+
+import subprocess
+import sys
+
+HEAVY = ("torch", "mediapipe", "ctranslate2", "faster_whisper", "opensmile", "transformers", "av", "cv2")
+MODULES = (
+    "realtime", "realtime.features", "realtime.features.media", "realtime.features.specs",
+    "realtime.features.face", "realtime.features.acoustic", "realtime.features.transcript",
+    "realtime.features.text", "realtime.extract", "realtime.bench_features",
+)
+
+
+def test_imports_pull_no_heavy_library():
+    code = (
+        "import sys\n"
+        f"for m in {MODULES!r}: __import__(m)\n"
+        f"print(sorted(h for h in {HEAVY!r} if h in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
