@@ -55,7 +55,9 @@ class GDUnit(nn.Module):
         g = cfg.embed_size
         self.embed_logit = nn.Linear(logit_dim, g)  # shared across modalities
         self.embed_repr = nn.Linear(repr_dim, g)
-        self.edge_score = nn.Linear(4 * g, 1)  # shared by all six edges; student embedding first
+        # shared by all six edges; student embedding first. The reference's bias b_e is dropped: a constant added to
+        # every edge score cancels in the softmax, so its gradient is identically zero (it could never train).
+        self.edge_score = nn.Linear(4 * g, 1, bias=False)
         self.register_buffer("prior", torch.tensor(cfg.prior, dtype=torch.float32), persistent=False)
         if distance_weights is None:
             distance_weights = torch.ones(logit_dim)

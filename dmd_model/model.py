@@ -244,7 +244,7 @@ class DMD(nn.Module):
                 n = torch.where(present[:, m], n.clamp(1, t), torch.ones_like(n))
                 valid = torch.arange(t, device=dev).unsqueeze(0) < n.unsqueeze(1)
                 # padding and absent modalities enter as zeros, so their content cannot leak in
-                x = x * (valid & present[:, m : m + 1]).unsqueeze(-1).to(x.dtype)
+                x = torch.where((valid & present[:, m : m + 1]).unsqueeze(-1), x, torch.zeros((), dtype=x.dtype, device=dev))
             if m == L:
                 x = F.dropout(x, cfg.text_dropout, self.training)
             x_proj = self.project[m](x.transpose(1, 2))  # (B, d, T'_m)
