@@ -89,8 +89,9 @@ def resolve_config(preset_name: str, ds, text_encoder: str | None, freeze: bool)
             raise DataError(
                 f"{ds.source}: the text is token ids ('text_bert'); pass --text-encoder minilm or a local model directory"
             )
-        dims[0] = text_encoder_dim(enc)
-        cfg = cfg.replace(text_encoder=enc, finetune_text_encoder=not freeze)
+        dims[0] = text_encoder_dim(enc)  # the encoder's hidden size replaces the preset's text dim
+        cfg = cfg.replace(text_encoder=enc, finetune_text_encoder=not freeze,
+                          input_dims=(dims[0], *cfg.input_dims[1:]))
     for m, name in enumerate(("language", "visual", "acoustic")):
         if dims[m] != cfg.input_dims[m]:
             raise DataError(

@@ -204,7 +204,7 @@ class Trainer:
         for s in range(0, len(split), batch_size):
             idx = np.arange(s, min(s + batch_size, len(split)))
             b = make_batch(split, idx, self.device)
-            pres = b.present if present is None else b.present & torch.from_numpy(present).to(self.device)
+            pres = b.present if present is None else b.present & torch.as_tensor(np.array(present[idx], dtype=bool), device=self.device)
             out = self.model(*b.inputs(), lengths=b.lengths, present=pres)
             parts["prediction"].append(out.prediction)
             parts["homo"].append(out.homo_logits)
