@@ -68,6 +68,21 @@ class Extractor:
         self._asr: WhisperASR | None = None
         self._text: TextEncoder | None = None
 
+    def start(self) -> "Extractor":
+        """Load every model now, the text encoder (torch) first.
+
+        Loading order matters for determinism: importing torch changes the process's threading/math
+        setup, and Whisper's word times moved by 20-40 ms between an extraction run before torch was
+        loaded and one run after. Loading everything up front puts every file in the same state.
+        """
+        if self._text is None:
+            self._text = TextEncoder(self.config.text).start()
+        if self._asr is None:
+            self._asr = WhisperASR(self.config.transcript)
+        if self._acoustic is None:
+            self._acoustic = AcousticProcessor(self.config.acoustic).start()
+        return self
+
     # -- modalities ---------------------------------------------------------------------------------
     def _visual(self, path: Path, kind: str) -> tuple[list[FaceFrame], float]:
         """Face frames of a video, or of an image shown for ``image_frames`` frames; and the last time."""
@@ -116,6 +131,7 @@ class Extractor:
     # -- one item -----------------------------------------------------------------------------------
     def extract(self, path: str | Path, labels: dict | None = None) -> ItemFeatures:
         """Features of one file; raises `MediaError` when the file cannot be read at all."""
+        self.start()
         path = Path(path)
         info = probe(path)
         absent: dict[str, str] = {}
