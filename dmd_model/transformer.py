@@ -53,9 +53,8 @@ class MultiheadAttention(nn.Module):
         nn.init.xavier_uniform_(self.out_proj.weight)
         nn.init.zeros_(self.out_proj.bias)
 
-    def forward(self, q: torch.Tensor, kv: torch.Tensor, attn_mask: torch.Tensor | None,
-                key_padding_mask: torch.Tensor | None) -> torch.Tensor:
-        """q: (T_q, B, E), kv: (T_k, B, E); attn_mask additive (T_q, T_k); key_padding_mask (B, T_k), True = pad."""
+    def forward(self, q: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """q: (T_q, B, E), kv: (T_k, B, E); mask: additive, broadcastable to (B, H, T_q, T_k), or None."""
         t_q, bsz, dim = q.shape
         t_k = kv.shape[0]
         h, hd = self.heads, dim // self.heads
@@ -70,12 +69,6 @@ class MultiheadAttention(nn.Module):
         qp = qp.reshape(t_q, bsz, h, hd).permute(1, 2, 0, 3)
         kp = kp.reshape(t_k, bsz, h, hd).permute(1, 2, 0, 3)
         vp = vp.reshape(t_k, bsz, h, hd).permute(1, 2, 0, 3)
-        mask = None
-        if key_padding_mask is not None:
-            mask = torch.zeros(bsz, 1, 1, t_k, dtype=q.dtype, device=q.device).masked_fill(
-                key_padding_mask.view(bsz, 1, 1, t_k), float("-inf"))
-        if attn_mask is not None:
-            mask = attn_mask if mask is None else mask + attn_mask
         out = F.scaled_dot_product_attention(qp, kp, vp, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0)
         return self.out_proj(out.permute(2, 0, 1, 3).reshape(t_q, bsz, dim))
 
@@ -96,20 +89,20 @@ class EncoderLayer(nn.Module):
         self.relu_dropout = relu_dropout
         self.res_dropout = res_dropout
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        kv: torch.Tensor | None,
-        attn_mask: torch.Tensor | None,
-        key_padding_mask: torch.Tensor | None,
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, kv: torch.Tensor | None, mask: torch.Tensor | None) -> torch.Tensor:
         q = self.norm_attn(x)
         k = q if kv is None else self.norm_attn(kv)  # same LayerNorm for query, key and value (MulT)
-        h = self.attn(q, k, attn_mask, key_padding_mask)
-        x = x + F.dropout(h, self.res_dropout, self.training)
+        h = self.attn(q, k, mask)
+        if self.training:
+            h = F.dropout(h, self.res_dropout, True)
+        x = x + h
         h = F.relu(self.fc1(self.norm_ff(x)))
-        h = self.fc2(F.dropout(h, self.relu_dropout, self.training))
-        return x + F.dropout(h, self.res_dropout, self.training)
+        if self.training:
+            h = F.dropout(h, self.relu_dropout, True)
+        h = self.fc2(h)
+        if self.training:
+            h = F.dropout(h, self.res_dropout, True)
+        return x + h
 
 
 class TransformerEncoder(nn.Module):
@@ -165,7 +158,7 @@ class TransformerEncoder(nn.Module):
 
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
         h = self.scale * x + self._positions(x).to(x.dtype)
-        return F.dropout(h, self.embed_dropout, self.training)
+        return F.dropout(h, self.embed_dropout, True) if self.training else h
 
     def forward(
         self, x: torch.Tensor, kv: torch.Tensor | None = None, key_padding_mask: torch.Tensor | None = None
@@ -175,6 +168,10 @@ class TransformerEncoder(nn.Module):
         kv_h = None if kv is None else self._embed(kv)
         t_k = x.shape[0] if kv is None else kv.shape[0]
         mask = causal_mask(x.shape[0], t_k, x.device) if self.causal else None
+        if key_padding_mask is not None:  # built once for all layers: (B, 1, 1, T_k) additive
+            pad = torch.zeros(key_padding_mask.shape, dtype=h.dtype, device=h.device)
+            pad = pad.masked_fill(key_padding_mask, float("-inf")).view(h.shape[1], 1, 1, t_k)
+            mask = pad if mask is None else pad + mask
         for layer in self.layers:
-            h = layer(h, kv_h, mask, key_padding_mask)
+            h = layer(h, kv_h, mask)
         return self.norm_out(h)
