@@ -1,0 +1,220 @@
+"""Scores windows with a DMD checkpoint: text encoding, batching into resident tensors, and the result records.
+
+The scorer checks the checkpoint's feature spec against the live extractors' at start, so a model trained on other
+features is refused instead of scoring nonsense. On CUDA the model and preallocated input buffers stay on the GPU;
+each call copies only the new windows in. Several streams' windows can be scored in one batch (`score`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dmd_model.feature_spec import FeatureSpec
+
+from .window import WindowSnapshot
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "assets" / "dmd_live"
+MODALITIES_SHORT = ("L", "V", "A")
+
+
+@dataclass(frozen=True)
+class ScorerConfig:
+    """Scoring settings.
+
+    Attributes:
+        checkpoint: checkpoint directory (model.safetensors + config.json); the bundled one by default.
+        device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        torch_threads: torch CPU threads while scoring; 1 because on 2 cores torch's OpenMP pool fights the
+            face, Whisper and openSMILE threads (see docs/features.md); None leaves torch alone.
+        max_batch: the most windows scored in one forward pass (preallocated buffer size).
+        text_cache: how many distinct word lists keep their MiniLM states (words change far less often than
+            windows, so most windows reuse the previous encoding).
+        check_spec: refuse a checkpoint whose feature spec differs from the live extractors'.
+    """
+
+    checkpoint: str = str(DEFAULT_CHECKPOINT)
+    device: str = "auto"
+    torch_threads: int | None = 1
+    max_batch: int = 64
+    text_cache: int = 64
+    check_spec: bool = True
+
+
+@dataclass
+class ScoreResult:
+    """One scored window (what the UI draws and the JSONL sink writes)."""
+
+    t: float
+    valence: float
+    emotion: str
+    probs: dict[str, float]
+    heads: dict
+    homo_edges: list[list[float]]
+    hetero_edges: list[list[float]]
+    present: dict[str, bool]
+    words: list[str]
+    face_fraction: float | None = None
+    voiced_fraction: float | None = None
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    drops: dict[str, int] = field(default_factory=dict)
+    landmarks: np.ndarray | None = None
+
+    def to_json_dict(self) -> dict:
+        return {
+            "t": self.t, "valence": self.valence, "emotion": self.emotion, "probs": self.probs, "heads": self.heads,
+            "homo_edges": self.homo_edges, "hetero_edges": self.hetero_edges, "present": self.present,
+            "words": self.words, "face_fraction": self.face_fraction, "voiced_fraction": self.voiced_fraction,
+            "latency_ms": self.latency_ms, "drops": self.drops,
+        }
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} was asked for, but CUDA is not available")
+    return name
+
+
+class Scorer:
+    """Loads the model once; `score` turns window snapshots into `ScoreResult`s.
+
+    Args:
+        config: `ScorerConfig`.
+        live_spec: the spec of the features the pipeline produces (checked against the checkpoint's).
+        text_encoder: an object with ``encode(words) -> TokenStates`` (realtime.features.text.TextEncoder); None
+            builds the default MiniLM encoder at start.
+    """
+
+    def __init__(self, config: ScorerConfig, live_spec: FeatureSpec | None = None, text_encoder=None):
+        self.config = config
+        self.live_spec = live_spec
+        self.text_encoder = text_encoder
+        self.model = None
+        self._cache: OrderedDict = OrderedDict()
+        self.last_ms = 0.0
+
+    def start(self) -> "Scorer":
+        import torch
+
+        from dmd_model.checkpoint import load_checkpoint
+
+        if self.config.torch_threads:
+            torch.set_num_threads(self.config.torch_threads)
+        self.device = resolve_device(self.config.device)
+        path = Path(self.config.checkpoint)
+        if not path.is_dir():
+            raise FileNotFoundError(
+                f"checkpoint {path} not found: pass --checkpoint DIR (train one with python -m dmd_model.train)"
+            )
+        self.model, spec, self.doc = load_checkpoint(path, self.device)
+        if self.config.check_spec and spec is not None and self.live_spec is not None:
+            spec.check_compatible(self.live_spec, what=f"live features vs checkpoint {path}")
+        cfg = self.model.cfg
+        if not cfg.use_masks:
+            raise ValueError(f"checkpoint {path} uses preset without masks ({cfg.temporal_pooling}); live scoring "
+                             "needs a length-agnostic preset such as 'live'")
+        self.cfg = cfg
+        self.emotions = list(cfg.emotions) or [f"class{i}" for i in range(cfg.num_classes)]
+        b = self.config.max_batch
+        # resident input buffers: refilled in place for every batch (no per-call allocation on the GPU)
+        self._buf = [torch.zeros(b, cfg.seq_lens[m], cfg.input_dims[m], device=self.device) for m in range(3)]
+        self._lengths = torch.zeros(b, 3, dtype=torch.long, device=self.device)
+        self._present = torch.zeros(b, 3, dtype=torch.bool, device=self.device)
+        if self.text_encoder is None:
+            from .features.text import TextEncoder
+
+            self.text_encoder = TextEncoder()
+        if hasattr(self.text_encoder, "start") and getattr(self.text_encoder, "model", True) is None:
+            self.text_encoder.start()
+        self._torch = torch
+        return self
+
+    def _tokens(self, words) -> np.ndarray:
+        key = tuple((w.text, round(w.start, 3), round(w.end, 3)) for w in words)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        states = self.text_encoder.encode(list(words)).x
+        from dmd_model.data import fit_length
+
+        x = fit_length(states, self.cfg.seq_lens[0])
+        self._cache[key] = x
+        if len(self._cache) > self.config.text_cache:
+            self._cache.popitem(last=False)
+        return x
+
+    def score(self, snaps: list[WindowSnapshot]) -> list[ScoreResult]:
+        """Score up to any number of windows (split into `max_batch` batches)."""
+        out = []
+        for i in range(0, len(snaps), self.config.max_batch):
+            out.extend(self._score_batch(snaps[i : i + self.config.max_batch]))
+        return out
+
+    def _score_batch(self, snaps: list[WindowSnapshot]) -> list[ScoreResult]:
+        torch = self._torch
+        t0 = time.perf_counter()
+        n = len(snaps)
+        host = [np.zeros((n, self.cfg.seq_lens[m], self.cfg.input_dims[m]), np.float32) for m in range(3)]
+        lengths = np.ones((n, 3), np.int64)
+        present = np.zeros((n, 3), bool)
+        for i, s in enumerate(snaps):
+            rows = (self._tokens(s.words) if s.words else np.zeros((0, self.cfg.input_dims[0]), np.float32),
+                    s.visual, s.acoustic)
+            for m, x in enumerate(rows):
+                k = min(len(x), self.cfg.seq_lens[m])
+                if k:
+                    host[m][i, :k] = x[:k]
+                    lengths[i, m] = k
+            present[i] = s.present
+        with torch.inference_mode():
+            for m in range(3):
+                self._buf[m][:n].copy_(torch.from_numpy(host[m]), non_blocking=True)
+            self._lengths[:n].copy_(torch.from_numpy(lengths))
+            self._present[:n].copy_(torch.from_numpy(present))
+            out = self.model(*(b[:n] for b in self._buf), lengths=self._lengths[:n], present=self._present[:n])
+            pred = out.prediction.float().cpu().numpy()
+            homo = out.homo_logits.float().cpu().numpy()
+            het = out.hetero_logits.float().cpu().numpy()
+            hm = out.homo_edge_matrix.float().cpu().numpy()
+            xm = out.hetero_edge_matrix.float().cpu().numpy()
+        self.last_ms = (time.perf_counter() - t0) * 1e3
+        return [self._result(s, pred[i], homo[i], het[i], hm[i], xm[i]) for i, s in enumerate(snaps)]
+
+    def _split(self, logits: np.ndarray) -> tuple[float | None, np.ndarray | None]:
+        r = int(self.cfg.regression)
+        valence = float(logits[0]) if r else None
+        probs = None
+        if self.cfg.num_classes:
+            z = logits[r:] - logits[r:].max()
+            e = np.exp(z)
+            probs = e / e.sum()
+        return valence, probs
+
+    def _result(self, s: WindowSnapshot, pred, homo, het, hm, xm) -> ScoreResult:
+        valence, probs = self._split(pred)
+        heads: dict = {"homo": {}, "hetero": {}}
+        for name, block in (("homo", homo), ("hetero", het)):
+            for m, short in enumerate(MODALITIES_SHORT):
+                v, p = self._split(block[m])
+                heads[name][short] = {"valence": v, "emotion": self.emotions[int(np.argmax(p))] if p is not None else None}
+        pr = {e: float(p) for e, p in zip(self.emotions, probs)} if probs is not None else {}
+        return ScoreResult(
+            t=s.t, valence=valence if valence is not None else 0.0,
+            emotion=max(pr, key=pr.get) if pr else "", probs=pr, heads=heads,
+            homo_edges=hm.round(6).tolist(), hetero_edges=xm.round(6).tolist(),
+            present=dict(zip(("language", "visual", "acoustic"), map(bool, s.present))),
+            words=[w.text for w in s.words], face_fraction=s.face_fraction, voiced_fraction=s.voiced_fraction,
+            landmarks=s.landmarks,
+        )

@@ -1,0 +1,1 @@
+"""Consumers of score results (the UI is another one, in realtime/ui)."""

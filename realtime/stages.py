@@ -1,0 +1,265 @@
+"""Extraction stages: push-style adapters from packets to `FeatureEvent`s, and the thread that runs one.
+
+The adapters (`FaceStage`, `AcousticStage`, `TranscriptStage`) are thread-free: ``push(packet) -> [events]``,
+``flush() -> [events]``, ``reset()``, and a ``watermark`` (media time up to which all input was consumed).
+`StageThread` is the only place with a thread: it feeds an adapter from a bounded queue, reports status and
+latency, and survives the adapter's failure (it reports it and keeps draining, so producers never block).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+
+from .clock import monotonic
+from .packets import AudioChunk, EndOfStream, FeatureEvent, VideoFrame, Watermark
+from .queues import BoundedQueue, Closed, Empty
+
+log = logging.getLogger(__name__)
+SAMPLE_RATE = 16_000
+
+
+class StageCore(Protocol):
+    name: str
+    watermark: float
+
+    def start(self) -> None: ...
+    def push(self, packet) -> list[FeatureEvent]: ...
+    def flush(self) -> list[FeatureEvent]: ...
+    def reset(self) -> None: ...
+
+
+class FaceStage:
+    """Video frames -> visual events (blendshapes, face flag, landmarks for the overlay)."""
+
+    name = "face"
+
+    def __init__(self, processor):
+        self.processor = processor  # realtime.features.face.FaceProcessor
+        self.watermark = -math.inf
+
+    def start(self) -> None:
+        self.processor.start()
+
+    def push(self, frame: VideoFrame) -> list[FeatureEvent]:
+        out = self.processor.push(frame.t, frame.rgb)
+        self.watermark = frame.t
+        if not out:
+            return []
+        f = out[0]
+        return [FeatureEvent("visual", np.array([f.t]), f.blendshapes[None, :], t_avail=frame.t, t_mono=frame.t_mono,
+                             present=np.array([f.present]), landmarks=f.landmarks)]
+
+    def flush(self) -> list[FeatureEvent]:
+        self.watermark = math.inf
+        return []
+
+    def reset(self) -> None:
+        self.processor.reset()
+        self.watermark = -math.inf
+
+
+class AcousticStage:
+    """Audio chunks -> acoustic events (25 eGeMAPS LLDs per 10 ms).
+
+    A gap in the audio (a live drop) restarts the processor at the new chunk's time, so frame times stay true.
+    """
+
+    name = "acoustic"
+
+    def __init__(self, processor):
+        self.processor = processor  # realtime.features.acoustic.AcousticProcessor
+        self.watermark = -math.inf
+        self._expected: float | None = None
+        self._t_mono = 0.0
+
+    def start(self) -> None:
+        self.processor.start()
+
+    def push(self, chunk: AudioChunk) -> list[FeatureEvent]:
+        if self._expected is None or abs(chunk.t - self._expected) > 0.02:
+            self.processor.reset(chunk.t)
+        self._expected = chunk.end
+        self._t_mono = chunk.t_mono
+        frames = self.processor.push(chunk.samples)
+        self.watermark = chunk.end
+        return self._event(frames, chunk.end)
+
+    def _event(self, frames, t_avail: float) -> list[FeatureEvent]:
+        if not len(frames):
+            return []
+        return [FeatureEvent("acoustic", frames.t, frames.x, t_avail=t_avail, t_mono=self._t_mono)]
+
+    def flush(self) -> list[FeatureEvent]:
+        out = self._event(self.processor.flush(), self.watermark) if self._expected is not None else []
+        self.watermark = math.inf
+        return out
+
+    def reset(self) -> None:
+        self._expected = None
+        self.watermark = -math.inf
+
+
+class TranscriptStage:
+    """Audio chunks -> committed words (faster-whisper + VAD + LocalAgreement)."""
+
+    name = "transcript"
+
+    def __init__(self, processor):
+        self.processor = processor  # realtime.features.transcript.TranscriptProcessor
+        self.watermark = -math.inf
+        self._expected: float | None = None
+        self._t_mono = 0.0
+
+    def start(self) -> None:
+        self.processor.start()
+
+    def push(self, chunk: AudioChunk) -> list[FeatureEvent]:
+        if self._expected is None or abs(chunk.t - self._expected) > 0.02:
+            if self._expected is not None:
+                self.processor.flush()
+            self.processor.reset(chunk.t)
+        self._expected = chunk.end
+        self._t_mono = chunk.t_mono
+        words = self.processor.push(chunk.samples)
+        self.watermark = chunk.end
+        return self._event(words, chunk.end)
+
+    def _event(self, words, t_avail: float) -> list[FeatureEvent]:
+        if not words:
+            return []
+        t = np.array([(w.start + w.end) / 2 for w in words])
+        return [FeatureEvent("words", t, None, t_avail=t_avail, t_mono=self._t_mono, words=list(words))]
+
+    def flush(self) -> list[FeatureEvent]:
+        out = self._event(self.processor.flush(), self.watermark) if self._expected is not None else []
+        self.watermark = math.inf
+        return out
+
+    def reset(self) -> None:
+        self._expected = None
+        self.watermark = -math.inf
+
+
+@dataclass
+class StageStats:
+    """Counters a stage exposes to the UI (all times in ms)."""
+
+    status: str = "idle"
+    packets: int = 0
+    events: int = 0
+    last_ms: float = 0.0
+    mean_ms: float = 0.0
+    busy_s: float = 0.0
+    media_s: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        load = self.busy_s / self.media_s if self.media_s > 0 else 0.0
+        return {"status": self.status, "packets": self.packets, "events": self.events,
+                "last_ms": round(self.last_ms, 3), "mean_ms": round(self.mean_ms, 3),
+                "compute_per_media_s": round(load, 4)}
+
+
+class StageThread:
+    """Runs one `StageCore` in a thread, fed by `inbox`, sending events and watermarks to `emit`.
+
+    Failure policy: if the core raises (at start or on a packet), the stage reports ``failed: <reason>``, sends an
+    infinite watermark (so the window stops waiting for it and scores the other modalities with this one
+    masked), and keeps draining its inbox so that producers never block.
+    """
+
+    def __init__(self, core: StageCore, inbox: BoundedQueue, emit: Callable[[object], None], stop: threading.Event):
+        self.core = core
+        self.name = core.name
+        self.inbox = inbox
+        self.emit = emit
+        self.stop_event = stop
+        self.stats = StageStats()
+        self._thread = threading.Thread(target=self._run, name=f"stage-{self.name}", daemon=True)
+        self._prev_t: float | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _fail(self, reason: str) -> None:
+        self.stats.status = f"failed: {reason}"
+        log.error("stage %s failed: %s", self.name, reason)
+        self.emit(Watermark(self.name, math.inf))
+
+    def _run(self) -> None:
+        self.stats.status = "starting"
+        failed = False
+        try:
+            self.core.start()
+            self.stats.status = "running"
+        except Exception as e:  # a missing model, a broken native library...
+            self._fail(f"{type(e).__name__}: {e}")
+            failed = True
+        while not self.stop_event.is_set():
+            try:
+                packet = self.inbox.get(timeout=0.1)
+            except Empty:
+                continue
+            except Closed:
+                break
+            if isinstance(packet, EndOfStream):
+                if not failed:
+                    try:
+                        for ev in self.core.flush():
+                            self.emit(ev)
+                        self.stats.status = "finished"
+                    except Exception as e:
+                        self._fail(f"{type(e).__name__}: {e}")
+                        failed = True
+                self.emit(Watermark(self.name, math.inf))
+                break
+            if failed:
+                continue  # drain: keep producers unblocked
+            t0 = time.perf_counter()
+            try:
+                events = self.core.push(packet)
+            except Exception as e:
+                self._fail(f"{type(e).__name__}: {e}")
+                failed = True
+                continue
+            dt = time.perf_counter() - t0
+            self._account(packet, dt, len(events))
+            for ev in events:
+                self.emit(ev)
+            self.emit(Watermark(self.name, self.core.watermark))
+        if self.stats.status in ("running", "starting"):
+            self.stats.status = "stopped"
+
+    def _account(self, packet, dt: float, n_events: int) -> None:
+        s = self.stats
+        s.packets += 1
+        s.events += n_events
+        s.last_ms = dt * 1e3
+        s.mean_ms = s.last_ms if s.packets == 1 else 0.95 * s.mean_ms + 0.05 * s.last_ms
+        s.busy_s += dt
+        t = packet.t
+        end = packet.end if isinstance(packet, AudioChunk) else t
+        if self._prev_t is not None:
+            s.media_s += max(0.0, end - self._prev_t)
+        self._prev_t = end
+
+    def join(self, timeout: float) -> bool:
+        """True when the thread has ended."""
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+
+def monotonic_ms_since(t_mono: float) -> float:
+    return (monotonic() - t_mono) * 1e3

@@ -1,0 +1,209 @@
+"""The time-aligned sliding window: stage outputs in, one `WindowSnapshot` per hop out. Push-style, no threads.
+
+Alignment is by media time, never by arrival order. Each stage output carries ``t_avail``, the media time at which a
+live system would have had it; the window ending at T uses only outputs with ``t_avail <= T``. A window is emitted
+when it is *ready*:
+
+* ``wait_for_all=True`` (replay): every running stage has consumed its input up to T (its watermark). The result
+  depends only on the media, never on thread timing, so replaying a file twice gives identical scores.
+* ``wait_for_all=False`` (live): as soon as the driver stream (the face stage, or the raw audio when there is no
+  video) has reached T; slower stages contribute what they have delivered so far.
+
+A stage that fails or ends sends an infinite watermark, so the window never waits for it.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dmd_model.data import fit_length
+from dmd_model.feature_spec import Word
+
+from .packets import FeatureEvent, Watermark
+
+F0_COLUMN = 10
+"""eGeMAPS ``F0semitoneFrom27.5Hz_sma3nz``: 0 in unvoiced frames, so it tells speech from silence."""
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    """Sliding-window settings.
+
+    Attributes:
+        window_s: length of the scored window (s). 4 s holds a phrase of speech and several facial movements.
+        hop_s: a window is scored every hop (s); 0.25 s = 4 scores per second, smooth enough for a live plot.
+        text_window_s: the words scored with a window are those of the last ``text_window_s`` seconds (s); longer
+            than ``window_s`` because a sentence's emotion is carried by all of it, and words come sparsely.
+        min_voiced_fraction: the acoustic modality counts as present when at least this fraction of the window's
+            frames is voiced (F0 > 0); below it the window is treated as silence (a mask, not noise features).
+        wait_for_all: see the module docstring (True for replay, False for live).
+        history_s: how much past data is kept (s); everything older is dropped, so memory is bounded.
+    """
+
+    window_s: float = 4.0
+    hop_s: float = 0.25
+    text_window_s: float = 10.0
+    min_voiced_fraction: float = 0.1
+    wait_for_all: bool = True
+    history_s: float = 12.0
+
+    def __post_init__(self) -> None:
+        if self.window_s <= 0 or self.hop_s <= 0:
+            raise ValueError("window_s and hop_s must be positive")
+        if self.history_s < max(self.window_s, self.text_window_s):
+            raise ValueError("history_s must cover window_s and text_window_s")
+
+
+@dataclass
+class WindowSnapshot:
+    """One window, ready to score.
+
+    Attributes:
+        t: media time of the window end (s).
+        visual: (n, D_V) face rows of the window (frames without a face removed), fitted to the model's length.
+        acoustic: (n, D_A) acoustic rows, fitted to the model's length.
+        words: the words of the text window.
+        present: (language, visual, acoustic) presence.
+        face_fraction: share of the window's video frames with a face (None without video).
+        voiced_fraction: share of voiced acoustic frames (None without audio).
+        landmarks: the newest face landmarks (478, 3) for the overlay, or None.
+        t_mono: capture time of the newest input in the window (for latency), or None.
+    """
+
+    t: float
+    visual: np.ndarray
+    acoustic: np.ndarray
+    words: list[Word]
+    present: tuple[bool, bool, bool]
+    face_fraction: float | None = None
+    voiced_fraction: float | None = None
+    landmarks: np.ndarray | None = None
+    t_mono: float | None = None
+
+
+@dataclass
+class _Stream:
+    events: collections.deque = field(default_factory=collections.deque)
+
+
+class SlidingWindow:
+    """Collects `FeatureEvent`s and `Watermark`s; returns the windows that became ready.
+
+    Args:
+        config: `WindowConfig`.
+        seq_lens: the model's (L, V, A) lengths; longer window contents are averaged down to them.
+        dims: (D_L, D_V, D_A) feature sizes, for empty arrays.
+        stages: names of the stages whose watermarks gate emission (``"source"`` is always one).
+        driver: the stage that paces emission when ``wait_for_all`` is False.
+    """
+
+    def __init__(self, config: WindowConfig, seq_lens: tuple[int, int, int], dims: tuple[int, int, int],
+                 stages: tuple[str, ...], driver: str = "source"):
+        self.config = config
+        self.seq_lens = seq_lens
+        self.dims = dims
+        self.stages = tuple(dict.fromkeys(("source", *stages)))
+        self.driver = driver
+        self.reset()
+
+    def reset(self) -> None:
+        self.watermarks = {s: -math.inf for s in self.stages}
+        self.streams = {m: _Stream() for m in ("visual", "acoustic", "words")}
+        self.next_end = self.config.hop_s
+        self.emitted = 0
+
+    # ---------------------------------------------------------------------------------------------------------
+    def push(self, item: FeatureEvent | Watermark) -> list[WindowSnapshot]:
+        if isinstance(item, Watermark):
+            if item.stage in self.watermarks:
+                self.watermarks[item.stage] = max(self.watermarks[item.stage], item.t)
+        else:
+            self.streams[item.modality].events.append(item)
+        return self._ready()
+
+    def finish(self, end_t: float) -> list[WindowSnapshot]:
+        """End of media at ``end_t``: every stage is done; emit the windows up to the end."""
+        for s in self.stages:
+            self.watermarks[s] = math.inf
+        self.watermarks["source"] = end_t
+        return self._ready()
+
+    def _limit(self) -> float:
+        source = self.watermarks["source"]
+        if self.config.wait_for_all:
+            return min(self.watermarks.values())
+        return min(source, self.watermarks.get(self.driver, source))
+
+    def _ready(self) -> list[WindowSnapshot]:
+        out = []
+        limit = self._limit()
+        while self.next_end <= limit + 1e-9:
+            out.append(self.snapshot(self.next_end))
+            self.emitted += 1
+            self.next_end = self.config.hop_s * (self.emitted + 1)
+        if out:
+            self._prune(out[-1].t)
+        return out
+
+    def _prune(self, t_end: float) -> None:
+        horizon = t_end - self.config.history_s
+        for st in self.streams.values():
+            while st.events and float(st.events[0].t.max(initial=-math.inf)) < horizon:
+                st.events.popleft()
+
+    # ---------------------------------------------------------------------------------------------------------
+    def _rows(self, modality: str, lo: float, hi: float):
+        ts, xs, ps, newest, landmarks = [], [], [], None, None
+        for ev in self.streams[modality].events:
+            if ev.t_avail > hi:
+                continue
+            sel = (ev.t > lo) & (ev.t <= hi)
+            if not sel.any():
+                continue
+            ts.append(ev.t[sel])
+            if ev.x is not None:
+                xs.append(ev.x[sel])
+            if ev.present is not None:
+                ps.append(ev.present[sel])
+            newest = ev.t_mono if newest is None else max(newest, ev.t_mono)
+            if ev.landmarks is not None:
+                landmarks = ev.landmarks
+        t = np.concatenate(ts) if ts else np.zeros(0)
+        x = np.concatenate(xs) if xs else None
+        p = np.concatenate(ps) if ps else None
+        return t, x, p, newest, landmarks
+
+    def snapshot(self, t_end: float) -> WindowSnapshot:
+        cfg = self.config
+        lo = t_end - cfg.window_s
+        _, vx, vp, v_mono, landmarks = self._rows("visual", lo, t_end)
+        _, ax, _, a_mono, _ = self._rows("acoustic", lo, t_end)
+        d_l, d_v, d_a = self.dims
+        face_fraction = voiced = None
+        visual = np.zeros((0, d_v), np.float32)
+        if vx is not None:
+            face_fraction = float(vp.mean())
+            visual = fit_length(vx[vp], self.seq_lens[1])  # frames without a face carry no evidence (as in training)
+        acoustic = np.zeros((0, d_a), np.float32)
+        if ax is not None:
+            voiced = float(np.mean(ax[:, F0_COLUMN] > 0))
+            acoustic = fit_length(ax, self.seq_lens[2])
+        words = []
+        for ev in self.streams["words"].events:
+            if ev.t_avail <= t_end:
+                words.extend(w for w in ev.words if w.end > t_end - cfg.text_window_s and w.start <= t_end)
+        present = (
+            bool(words),
+            bool(len(visual)),
+            bool(len(acoustic)) and voiced is not None and voiced >= cfg.min_voiced_fraction,
+        )
+        monos = [m for m in (v_mono, a_mono) if m is not None]
+        return WindowSnapshot(
+            t=round(t_end, 6), visual=visual, acoustic=acoustic, words=words, present=present,
+            face_fraction=face_fraction, voiced_fraction=voiced, landmarks=landmarks,
+            t_mono=max(monos) if monos else None,
+        )
