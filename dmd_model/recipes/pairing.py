@@ -1,0 +1,138 @@
+"""The label-matched composite: each sample pairs a face, a voice clip and a text of the same emotion7 class.
+
+This pairing is **synthetic**: the three items come from unrelated people and corpora and only share a label.
+
+* Agreeing triples: one face, one voice, one text of class c. Target: one-hot c; valence: mean of the three items'
+  valences (the class valence for media; text items carry their own).
+* Cross-class triples (training only, fraction ``cross_frac``): one modality, chosen at random, is taken from another
+  class c'. Target: the mean of the three items' one-hot labels (2/3 c + 1/3 c'), so the model does not learn that
+  the modalities always agree; valence: the mean of the three valences.
+* Unimodal extras (training only): text-only samples drawn with the corpora's natural class distribution, and
+  EmoBank text-only samples with rated valence and no class label (the emotion row is all zeros = unlabelled).
+* Each modality's pool is reshuffled and cycled, so every item of a small pool (voices) is used about equally often.
+* Training faces get small per-frame noise (``face_noise``): a still image is ten identical frames, live video is not.
+
+Absent modalities (a missing face, silence) are learnt from the trainer's per-modality dropout
+(``TrainConfig.modality_dropout``) on top of these samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..config import EMOTIONS7
+from ..data import SplitArrays, fit_length
+
+
+@dataclass
+class Unit:
+    """One unimodal item's features, ready to pack: ``x`` (T, D) float32, its class and valence."""
+
+    key: str
+    x: np.ndarray
+    emotion7: str
+    valence: float
+
+
+@dataclass
+class SplitPools:
+    """Per-class pools of one split: modality -> class -> [Unit]."""
+
+    face: dict[str, list[Unit]] = field(default_factory=dict)
+    voice: dict[str, list[Unit]] = field(default_factory=dict)
+    text: dict[str, list[Unit]] = field(default_factory=dict)
+
+
+MODS = ("text", "face", "voice")  # packed order: language, visual, acoustic
+DIMS = (384, 52, 25)
+
+
+class _Cycler:
+    """Endless reshuffled passes over a list."""
+
+    def __init__(self, units: list[Unit], rng: np.random.Generator):
+        self.units, self.rng, self.order, self.pos = units, rng, np.array([], int), 0
+
+    def __len__(self) -> int:
+        return len(self.units)
+
+    def next(self) -> Unit:
+        if self.pos >= len(self.order):
+            self.order, self.pos = self.rng.permutation(len(self.units)), 0
+        u = self.units[self.order[self.pos]]
+        self.pos += 1
+        return u
+
+
+def _empty(n: int, seq_lens: tuple[int, int, int]) -> list[np.ndarray]:
+    return [np.zeros((n, seq_lens[m], DIMS[m]), np.float32) for m in range(3)]
+
+
+def pack_samples(samples: list[list[Unit | None]], seq_lens: tuple[int, int, int], rng: np.random.Generator | None = None,
+                 face_noise: float = 0.0, emotions: tuple[str, ...] = EMOTIONS7) -> SplitArrays:
+    """Pack samples (each a [text, face, voice] list, None = absent) into `SplitArrays`."""
+    n = len(samples)
+    arrs = _empty(n, seq_lens)
+    lengths = np.ones((n, 3), np.int64)
+    present = np.zeros((n, 3), bool)
+    valence = np.zeros(n, np.float32)
+    emotion = np.zeros((n, len(emotions)), np.float32)
+    ids = []
+    for i, units in enumerate(samples):
+        vals, labs, parts = [], [], []
+        for m, u in enumerate(units):
+            if u is None or u.x.shape[0] == 0:
+                parts.append("-")
+                continue
+            x = u.x
+            if m == 1 and face_noise > 0 and rng is not None:
+                x = np.clip(x + rng.normal(0.0, face_noise, x.shape).astype(np.float32), 0.0, 1.0)
+            x = fit_length(x, seq_lens[m])
+            arrs[m][i, : x.shape[0]] = x
+            lengths[i, m] = x.shape[0]
+            present[i, m] = True
+            vals.append(u.valence)
+            if u.emotion7:
+                labs.append(emotions.index(u.emotion7))
+            parts.append(u.key)
+        for c in labs:
+            emotion[i, c] += 1.0 / len(labs)
+        valence[i] = float(np.mean(vals)) if vals else 0.0
+        ids.append("|".join(parts))
+    return SplitArrays(*arrs, lengths, present, valence, emotion, ids)
+
+
+def composite_samples(pools: SplitPools, n_per_class: int | None, rng: np.random.Generator, cross_frac: float = 0.0,
+                      cap: int | None = None, emotions: tuple[str, ...] = EMOTIONS7) -> list[list[Unit | None]]:
+    """Triples of one split. ``n_per_class`` fixed (training), or None: as many as the largest of the class's three
+    pools (every item used at least once), at most ``cap``."""
+    cyc = {mod: {c: _Cycler(getattr(pools, mod).get(c, []), rng) for c in emotions} for mod in MODS}
+    out: list[list[Unit | None]] = []
+    for c in emotions:
+        sizes = [len(cyc[mod][c]) for mod in MODS]
+        if not any(sizes):
+            continue
+        n = n_per_class if n_per_class is not None else max(sizes)
+        if cap:
+            n = min(n, cap)
+        for _ in range(n):
+            trip: list[Unit | None] = [cyc[mod][c].next() if len(cyc[mod][c]) else None for mod in MODS]
+            if cross_frac > 0 and rng.random() < cross_frac:
+                m = int(rng.integers(3))
+                others = [o for o in emotions if o != c and len(cyc[MODS[m]][o])]
+                if others:
+                    trip[m] = cyc[MODS[m]][others[int(rng.integers(len(others)))]].next()
+            out.append(trip)
+    return out
+
+
+def unimodal_samples(units: list[Unit], modality: str) -> list[list[Unit | None]]:
+    m = MODS.index(modality)
+    return [[u if k == m else None for k in range(3)] for u in units]
+
+
+def empty_split(seq_lens: tuple[int, int, int], emotions: tuple[str, ...] = EMOTIONS7) -> SplitArrays:
+    return SplitArrays(*_empty(0, seq_lens), np.ones((0, 3), np.int64), np.zeros((0, 3), bool), np.zeros(0, np.float32),
+                       np.zeros((0, len(emotions)), np.float32), [])

@@ -1,0 +1,111 @@
+"""The bootstrap recipe end to end on a tiny subset, and the bundled checkpoint on the shared sample clip."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).parents[2]
+BUNDLED = ROOT / "assets" / "dmd_live"
+
+
+def test_help_runs():
+    r = subprocess.run([sys.executable, "-m", "dmd_model.recipes.bootstrap", "--help"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0
+    assert "--limit-per-class" in r.stdout and "--seed" in r.stdout
+
+
+def test_splits_are_disjoint_by_speaker_subject_and_source(shared_data):
+    from dmd_model.recipes import corpora
+
+    items = corpora.media_items(shared_data)
+    groups: dict = {}
+    for it in items:
+        if it.corpus == "fer2013":
+            continue
+        groups.setdefault((it.corpus, it.group), set()).add(it.split)
+    assert all(len(s) == 1 for s in groups.values()), "a speaker or subject spans two splits"
+    ravdess = {(int(it.group.split("_")[1]), it.split) for it in items if it.corpus == "ravdess"}
+    assert {a for a, s in ravdess if s == "test"} == set(range(19, 25))
+    fer = {it.split for it in items if it.corpus == "fer2013" and it.name.startswith(("PublicTest", "PrivateTest"))}
+    assert fer == {"test"}
+    text = corpora.goemotions_items(shared_data)
+    assert {it.key.split("/")[1] for it in text if it.split == "test"} == {"test"}
+
+
+def test_pairing_targets():
+    from dmd_model.recipes.pairing import SplitPools, Unit, composite_samples, pack_samples
+
+    rng = np.random.default_rng(0)
+    mk = lambda m, c, d, t: Unit(f"{m}-{c}", np.full((t, d), 0.5, np.float32), c, 0.1)  # noqa: E731
+    pools = SplitPools(
+        face={c: [mk("f", c, 52, 10)] for c in ("happy", "sad")},
+        voice={c: [mk("v", c, 25, 100)] for c in ("happy", "sad")},
+        text={c: [mk("t", c, 384, 5)] for c in ("happy", "sad")},
+    )
+    same = pack_samples(composite_samples(pools, 4, rng, 0.0), (32, 32, 64))
+    assert same.emotion.max(1).min() == 1.0 and same.present.all()
+    assert (same.lengths == [5, 10, 64]).all()
+    cross = pack_samples(composite_samples(pools, 50, rng, 1.0), (32, 32, 64))
+    assert np.allclose(cross.emotion.sum(1), 1.0)
+    assert np.allclose(np.sort(cross.emotion, 1)[:, -2:], [1 / 3, 2 / 3])
+
+
+@pytest.mark.slow
+def test_recipe_end_to_end_tiny(shared_data, tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "dmd_model.recipes.bootstrap", "--data", str(shared_data), "--out", str(out),
+           "--corpora", "ravdess,fer2013", "--limit-per-class", "1", "--test-limit-per-class", "1",
+           "--text-limit-per-class", "2", "--train-per-class", "4", "--eval-cap-per-class", "2", "--text-only", "8",
+           "--emobank", "4", "--epochs", "1", "--no-progress"]
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    from dmd_model.checkpoint import load_checkpoint
+    from dmd_model.data import load_packed
+
+    model, spec, _ = load_checkpoint(out / "checkpoint")
+    assert spec is not None and spec.visual.dim == 52
+    ds = load_packed(out / "composite.npz")
+    assert len(ds.split("train")) > 0 and len(ds.split("test")) > 0
+    res = json.loads((out / "checkpoint" / "bootstrap_eval.json").read_text())
+    assert set(res["anchors"]) == {"fer", "ravdess", "goemotions"}
+    assert (out / "edges.png").stat().st_size > 0
+    # re-running reuses the caches: nothing left to extract
+    r2 = subprocess.run(cmd + ["--stop-after", "pack"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert r2.returncode == 0 and "0 to extract" in r2.stdout
+
+
+@pytest.mark.slow
+def test_bundled_checkpoint_scores_shared_clip(shared_data, tmp_path):
+    if not (BUNDLED / "model.safetensors").is_file():
+        pytest.skip(f"no bundled checkpoint at {BUNDLED}")
+    clip = shared_data / "media" / "WDA_KatieHill_000.mp4"
+    if not clip.is_file():
+        pytest.skip(f"shared sample clip not found at {clip}")
+    import torch
+
+    from dmd_model.checkpoint import load_checkpoint
+    from dmd_model.data import load_feature_dir
+
+    r = subprocess.run([sys.executable, "-m", "realtime.extract", str(clip), "--out", str(tmp_path)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    model, spec, _ = load_checkpoint(BUNDLED)
+    ds = load_feature_dir(tmp_path, model.cfg.seq_lens)
+    spec.check_compatible(ds.spec, what=str(clip))
+    s = next(s for s in ds.splits.values() if len(s))
+    assert s.present.all(), "the sample clip has a face, a voice and words"
+    with torch.inference_mode():
+        out = model(torch.from_numpy(s.language), torch.from_numpy(s.visual), torch.from_numpy(s.acoustic),
+                    lengths=torch.from_numpy(s.lengths), present=torch.from_numpy(s.present))
+    assert torch.isfinite(out.prediction).all()
+    assert out.prediction.shape == (1, 1 + len(model.cfg.emotions))
+    assert torch.isfinite(out.homo_edges).all() and torch.isfinite(out.hetero_edges).all()
