@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .clock import monotonic
-from .packets import AudioChunk, EndOfStream, FeatureEvent, VideoFrame, Watermark
+from .packets import AudioChunk, EndOfStream, VideoFrame, Watermark
 from .queues import BoundedQueue, Closed, Empty, Policy
 from .scorer import Scorer, ScorerConfig, ScoreResult
 from .stages import AcousticStage, FaceStage, StageThread, TranscriptStage
@@ -235,9 +235,7 @@ class Pipeline:
                 elif time.monotonic() - last_progress > self.config.stall_timeout_s:
                     self._declare_stalled()
                     last_progress = time.monotonic()
-                if source_end is not None and all(
-                    not math.isfinite(self.window.watermarks[n]) for n in self.stages
-                ):
+                if source_end is not None and all(self.window.watermarks[n] == math.inf for n in self.stages):
                     self._score(self.window.push(Watermark("source", source_end)))
                     break
             self.scorer_status = "stopped" if self.stop_event.is_set() else "finished"
@@ -253,13 +251,15 @@ class Pipeline:
         wm = self.window.watermarks
         ahead = wm["source"]
         for name, st in self.stages.items():
-            if math.isfinite(wm.get(name, math.inf)) and wm[name] < ahead:
+            if wm.get(name, math.inf) != math.inf and wm[name] < ahead:  # -inf: stuck before its first output
                 st.stats.status = "stalled"
                 log.error("stage %s stalled at media time %.2f s; masking it", name, wm[name])
                 self.queues[name].policy = Policy.DROP_OLDEST
-                self.window.push(Watermark(name, math.inf))
+                self._score(self.window.push(Watermark(name, math.inf)))
 
     def _score(self, snaps) -> None:
+        if not snaps:
+            return
         results = self.scorer.score(snaps)
         now = monotonic()
         drops = {q.name: q.drops for q in self.queues.values()}

@@ -173,9 +173,10 @@ class SlidingWindow:
             if ev.landmarks is not None:
                 landmarks = ev.landmarks
         t = np.concatenate(ts) if ts else np.zeros(0)
-        x = np.concatenate(xs) if xs else None
-        p = np.concatenate(ps) if ps else None
-        return t, x, p, newest, landmarks
+        order = np.argsort(t, kind="stable")  # rows in media-time order, whatever order they arrived in
+        x = np.concatenate(xs)[order] if xs else None
+        p = np.concatenate(ps)[order] if ps else None
+        return t[order], x, p, newest, landmarks
 
     def snapshot(self, t_end: float) -> WindowSnapshot:
         cfg = self.config

@@ -1,0 +1,119 @@
+"""The sliding window aligns by media time, honours availability times, and gates emission on watermarks."""
+
+import math
+
+import numpy as np
+import pytest
+
+from dmd_model.feature_spec import Word
+from realtime.packets import FeatureEvent, Watermark
+from realtime.window import F0_COLUMN, SlidingWindow, WindowConfig
+
+DIMS = (384, 52, 25)
+
+
+def visual(t, value=1.0, face=True, t_avail=None):
+    return FeatureEvent("visual", np.array([t]), np.full((1, 52), value, np.float32), t if t_avail is None else t_avail,
+                        0.0, present=np.array([face]))
+
+
+def acoustic(ts, voiced=True, t_avail=None):
+    x = np.zeros((len(ts), 25), np.float32)
+    x[:, F0_COLUMN] = 30.0 if voiced else 0.0
+    return FeatureEvent("acoustic", np.asarray(ts, float), x, max(ts) if t_avail is None else t_avail, 0.0)
+
+
+def make(wait_for_all=True, **kw):
+    return SlidingWindow(WindowConfig(window_s=1.0, hop_s=0.5, text_window_s=2.0, history_s=3.0,
+                                      wait_for_all=wait_for_all, **kw), (4, 3, 5), DIMS, ("face", "acoustic"),
+                         driver="face")
+
+
+def test_waits_for_every_stage_then_emits_each_hop():
+    w = make()
+    assert w.push(visual(0.2)) == []
+    assert w.push(Watermark("face", 1.0)) == []  # acoustic and source have not reached 0.5
+    assert w.push(Watermark("source", 1.0)) == []
+    out = w.push(Watermark("acoustic", 1.2))
+    assert [s.t for s in out] == [0.5, 1.0]
+    assert out[0].present == (False, True, False)
+
+
+def feed(w, items):
+    out = []
+    for it in items:
+        out += w.push(it)
+    return out
+
+
+def test_alignment_is_by_media_time_not_arrival_order():
+    a, b = make(), make()
+    events = [visual(0.9, 2.0), visual(0.1, 1.0), visual(0.6, 3.0)]
+    marks = [Watermark("source", 1.0), Watermark("acoustic", 1.0), Watermark("face", 1.0)]
+    sa = feed(a, events + marks)
+    sb = feed(b, list(reversed(events)) + marks)
+    assert [s.t for s in sa] == [s.t for s in sb] == [0.5, 1.0]
+    np.testing.assert_array_equal(sa[1].visual, sb[1].visual)
+    assert sa[1].visual[:, 0].tolist() == [1.0, 3.0, 2.0]  # rows ordered by their media time
+
+
+def test_outputs_not_yet_available_are_left_out():
+    w = make()
+    snaps = feed(w, [visual(0.4), acoustic([0.1, 0.2, 0.3], t_avail=1.3)]  # produced late (block-wise extractor)
+                 + [Watermark(s, 1.5) for s in ("source", "face", "acoustic")])
+    by_t = {s.t: s for s in snaps}
+    assert sorted(by_t) == [0.5, 1.0, 1.5]
+    assert by_t[0.5].acoustic.shape[0] == 0  # at t=0.5 a live system did not have those frames yet
+    assert by_t[1.0].acoustic.shape[0] == 0
+    assert by_t[1.5].acoustic.shape[0] == 0  # and at 1.5 they have left the 1 s window (0.5, 1.5]
+    assert by_t[0.5].visual.shape[0] == 1
+
+
+def test_presence_masks_and_fitting():
+    w = make()
+    for i in range(10):
+        w.push(visual(0.05 + 0.1 * i, face=i % 2 == 0))
+    w.push(acoustic(np.arange(0.01, 1.0, 0.01), voiced=True))
+    w.push(FeatureEvent("words", np.array([0.5]), None, 0.6, 0.0, words=[Word("hi", 0.4, 0.6)]))
+    for s in ("source", "face", "acoustic"):
+        w.push(Watermark(s, 1.0))
+    snap = w.snapshot(1.0)
+    assert snap.present == (True, True, True)
+    assert snap.face_fraction == pytest.approx(0.5)
+    assert snap.visual.shape == (3, 52)  # 5 face frames averaged into 3
+    assert snap.acoustic.shape == (5, 25)  # 99 frames averaged into 5
+    assert [x.text for x in snap.words] == ["hi"]
+
+
+def test_silence_marks_acoustic_absent():
+    w = make()
+    w.push(acoustic(np.arange(0.01, 1.0, 0.01), voiced=False))
+    snap = w.snapshot(1.0)
+    assert snap.acoustic.shape[0] == 5 and snap.present[2] is False and snap.voiced_fraction == 0.0
+
+
+def test_live_mode_is_driven_by_the_face_stage():
+    w = make(wait_for_all=False)
+    w.push(Watermark("source", 2.0))
+    out = w.push(Watermark("face", 1.0))  # acoustic lags; live does not wait for it
+    assert [s.t for s in out] == [0.5, 1.0]
+
+
+def test_a_finished_or_failed_stage_is_not_waited_for():
+    w = make()
+    w.push(Watermark("source", 1.0))
+    w.push(Watermark("face", 1.0))
+    out = w.push(Watermark("acoustic", math.inf))
+    assert [s.t for s in out] == [0.5, 1.0]
+
+
+def test_memory_is_bounded_by_history():
+    w = make()
+    for i in range(400):
+        t = 0.05 * i
+        w.push(visual(t))
+        w.push(Watermark("source", t))
+        w.push(Watermark("face", t))
+        w.push(Watermark("acoustic", t))
+    assert len(w.streams["visual"].events) <= 3.0 / 0.05 + 12
+    assert w.emitted == int(399 * 0.05 / 0.5)
