@@ -317,6 +317,10 @@ def evaluate_all(ckpt: Path, comp: Path, anchors: dict, device: str, out: Path) 
     res = {"composite": r, "anchors": {}}
     head = {"fer": "visual", "ravdess": "acoustic", "goemotions": "language"}
     for name, a in anchors.items():
+        if not a["n_scored"]:
+            res["anchors"][name] = dict(a, note="no item of this test split has features; not scored")
+            print(f"anchor {name}: no features, not scored")
+            continue
         ra = evaluate(ckpt, a["path"], "test", device)
         ma = ra["metrics"]
         fused, homo, hetero = ma["fused_emotion"], ma["heads_emotion"][f"homo_{head[name]}"], ma["heads_emotion"][f"hetero_{head[name]}"]
@@ -331,7 +335,37 @@ def evaluate_all(ckpt: Path, comp: Path, anchors: dict, device: str, out: Path) 
               f"homo_{head[name]} acc {homo['acc']} macro-F1 {homo['macro_f1']}; "
               f"hetero_{head[name]} acc {hetero['acc']} macro-F1 {hetero['macro_f1']}")
     (ckpt / "bootstrap_eval.json").write_text(json.dumps(res, indent=2))
+    (out / "report.md").write_text(markdown_report(res))
     return res
+
+
+def markdown_report(res: dict) -> str:
+    """Tables of the printed figures (copied verbatim from the evaluation JSON, never re-rounded)."""
+    m = res["composite"]["metrics"]
+    lines = [f"Composite test set, n={m['n']}", "", "| output | 7-class acc | macro-F1 |", "|---|---|---|",
+             f"| fused | {m['fused_emotion']['acc']} | {m['fused_emotion']['macro_f1']} |"]
+    for head, hm in m["heads_emotion"].items():
+        lines.append(f"| {head} | {hm['acc']} | {hm['macro_f1']} |")
+    lines += ["", "| output | valence MAE | valence Corr |", "|---|---|---|",
+              f"| fused | {m['fused']['MAE']} | {m['fused']['Corr']} |"]
+    for head, hm in m.get("heads_valence", {}).items():
+        lines.append(f"| {head} | {hm['MAE']} | {hm['Corr']} |")
+    lines += ["", "| modalities present | 7-class acc | macro-F1 | valence MAE | valence Corr |", "|---|---|---|---|---|"]
+    for name, a in res["composite"].get("ablation", {}).items():
+        fe, fv = a.get("fused_emotion", {}), a.get("fused", {})
+        lines.append(f"| {name} | {fe.get('acc')} | {fe.get('macro_f1')} | {fv.get('MAE')} | {fv.get('Corr')} |")
+    lines += ["", "| anchor | items | scored | fused acc (scored) | fused macro-F1 | fused acc, all items | homo acc | homo macro-F1 | hetero acc | hetero macro-F1 |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, a in res["anchors"].items():
+        if "fused_scored" not in a:
+            lines.append(f"| {name} | {a['n_total']} | 0 | - | - | - | - | - | - | - |")
+            continue
+        f, h, x = a["fused_scored"], a["homo_scored"], a["hetero_scored"]
+        lines.append(f"| {name} | {a['n_total']} | {a['n_scored']} | {f['acc']} | {f['macro_f1']} | "
+                     f"{a['fused_acc_all_items']} | {h['acc']} | {h['macro_f1']} | {x['acc']} | {x['macro_f1']} |")
+    lines += ["", f"mean HomoGD edges (V→L, A→L, L→V, A→V, L→A, V→A): {m['mean_homo_edges']}",
+              f"mean HeteroGD edges: {m['mean_hetero_edges']}"]
+    return "\n".join(lines) + "\n"
 
 
 # -- main --------------------------------------------------------------------------------------------------------
