@@ -1,0 +1,107 @@
+"""Pipeline benchmark.
+
+    python -m realtime.bench_pipeline [--clip FILE] [--checkpoint DIR] [--streams 1,16,64,256] [--device cpu|cuda]
+
+Prints:
+  1. fast replay: wall time of a --fast replay of the clip (from the clock start, models already loaded) against the
+     clip's length;
+  2. real-time replay with live policies: capture-to-score latency (the newest frame or audio chunk in a window to
+     the score that includes it) and the scorer's own latency, min / p50 / p99 over every window;
+  3. batched scoring: windows per second when N concurrent streams are scored together by one scorer (the clip's
+     windows replicated N times per hop), min / median over repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CLIP = ROOT.parent / "shared" / "data" / "media" / "WDA_KatieHill_000.mp4"
+
+
+def pct(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, round(q / 100 * (len(xs) - 1))))]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m realtime.bench_pipeline", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--clip", default=str(DEFAULT_CLIP), help="video to replay (default: the shared sample clip)")
+    p.add_argument("--checkpoint", default=str(ROOT / "assets" / "dmd_live"), help="DMD checkpoint directory")
+    p.add_argument("--streams", default="1,16,64,256", help="concurrent stream counts for batched scoring")
+    p.add_argument("--device", default="auto", help="scoring device (auto, cpu, cuda)")
+    p.add_argument("--repeats", type=int, default=5, help="repeats of the batched-scoring measurement")
+    p.add_argument("--skip-realtime", action="store_true", help="skip the real-time latency run")
+    args = p.parse_args(argv)
+
+    import logging
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    logging.basicConfig(level=logging.WARNING)
+    from .features.specs import feature_spec
+    from .pipeline import Pipeline, PipelineConfig
+    from .scorer import Scorer, ScorerConfig
+    from .sources.file_replay import FileReplaySource, ReplayConfig
+    from .window import WindowConfig
+
+    scfg = ScorerConfig(checkpoint=args.checkpoint, device=args.device, max_batch=max(int(s) for s in args.streams.split(",")))
+    scorer = Scorer(scfg, live_spec=feature_spec(10.0)).start()
+    snaps = []
+    plain_score = scorer.score
+
+    def recording_score(batch):
+        snaps.extend(batch)
+        return plain_score(batch)
+
+    # 1. fast replay (models loaded before the clock starts, as a user's second run would have them)
+    src = FileReplaySource(ReplayConfig(path=args.clip, fast=True))
+    pipe = Pipeline(PipelineConfig(scorer=scfg), src, scorer=scorer)
+    scorer.score = recording_score
+    pipe.start()
+    t0 = time.perf_counter()
+    pipe.wait()
+    wall = time.perf_counter() - t0
+    pipe.stop()
+    scorer.score = plain_score
+    print(f"device: {scorer.device}; clip {Path(args.clip).name}: {src.duration:.2f} s, {pipe.count} windows")
+    print(f"fast replay: {wall:.3f} s wall for {src.duration:.2f} s of media (ratio {wall / src.duration:.3f})")
+
+    # 2. real-time replay with live policies
+    if not args.skip_realtime:
+        src = FileReplaySource(ReplayConfig(path=args.clip, fast=False))
+        results = []
+        cfg = PipelineConfig(scorer=scfg, window=WindowConfig(wait_for_all=False), live=True)
+        pipe = Pipeline(cfg, src, [results.append], scorer=scorer).start()
+        pipe.wait()
+        pipe.stop()
+        cap = [r.latency_ms["capture_to_score"] for r in results if "capture_to_score" in r.latency_ms]
+        sco = [r.latency_ms["scorer"] for r in results]
+        drops = results[-1].drops if results else {}
+        print(f"real-time replay ({len(results)} windows): capture-to-score ms min {min(cap):.3f}  "
+              f"p50 {pct(cap, 50):.3f}  p99 {pct(cap, 99):.3f}")
+        print(f"scorer latency per window ms: min {min(sco):.3f}  p50 {pct(sco, 50):.3f}  p99 {pct(sco, 99):.3f}; "
+              f"drops {drops}")
+
+    # 3. batched scoring of N concurrent streams
+    per_stream = snaps[len(snaps) // 2 :] or snaps
+    for n in (int(s) for s in args.streams.split(",")):
+        batch = [per_stream[i % len(per_stream)] for i in range(n)]
+        scorer.score(batch)  # warm-up (and text-encoding cache)
+        times = []
+        for _ in range(args.repeats):
+            t = time.perf_counter()
+            scorer.score(batch)
+            times.append(time.perf_counter() - t)
+        best, med = min(times), statistics.median(times)
+        print(f"{n:5d} streams per batch: {med * 1e3:9.3f} ms median ({best * 1e3:.3f} min) -> "
+              f"{n / med:10.1f} windows/s; {n / med / 4:9.1f} streams at 4 Hz")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
