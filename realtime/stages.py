@@ -65,16 +65,14 @@ class FaceStage:
         self.watermark = -math.inf
 
 
-class AcousticStage:
-    """Audio chunks -> acoustic events (25 eGeMAPS LLDs per 10 ms).
+class _AudioStage:
+    """Shared audio handling: contiguous chunks go straight to the processor; a gap (a live drop) restarts it at the
+    new chunk's time, so output times stay true. Subclasses say how to push, flush and wrap the output."""
 
-    A gap in the audio (a live drop) restarts the processor at the new chunk's time, so frame times stay true.
-    """
-
-    name = "acoustic"
+    name = "audio"
 
     def __init__(self, processor):
-        self.processor = processor  # realtime.features.acoustic.AcousticProcessor
+        self.processor = processor
         self.watermark = -math.inf
         self._expected: float | None = None
         self._t_mono = 0.0
@@ -82,69 +80,60 @@ class AcousticStage:
     def start(self) -> None:
         self.processor.start()
 
+    def _restart(self, t: float) -> list[FeatureEvent]:
+        self.processor.reset(t)
+        return []
+
     def push(self, chunk: AudioChunk) -> list[FeatureEvent]:
+        pending = []
         if self._expected is None or abs(chunk.t - self._expected) > 0.02:
-            self.processor.reset(chunk.t)
+            pending = self._restart(chunk.t)
         self._expected = chunk.end
         self._t_mono = chunk.t_mono
-        frames = self.processor.push(chunk.samples)
+        out = self.processor.push(chunk.samples)
         self.watermark = chunk.end
-        return self._event(frames, chunk.end)
+        return pending + self._event(out, chunk.end)
+
+    def _event(self, out, t_avail: float) -> list[FeatureEvent]:
+        raise NotImplementedError
+
+    def flush(self) -> list[FeatureEvent]:
+        out = self._event(self.processor.flush(), self.watermark) if self._expected is not None else []
+        self.watermark = math.inf
+        return out
+
+    def reset(self) -> None:
+        self._expected = None
+        self.watermark = -math.inf
+
+
+class AcousticStage(_AudioStage):
+    """Audio chunks -> acoustic events (25 eGeMAPS LLDs per 10 ms)."""
+
+    name = "acoustic"
 
     def _event(self, frames, t_avail: float) -> list[FeatureEvent]:
         if not len(frames):
             return []
         return [FeatureEvent("acoustic", frames.t, frames.x, t_avail=t_avail, t_mono=self._t_mono)]
 
-    def flush(self) -> list[FeatureEvent]:
-        out = self._event(self.processor.flush(), self.watermark) if self._expected is not None else []
-        self.watermark = math.inf
-        return out
 
-    def reset(self) -> None:
-        self._expected = None
-        self.watermark = -math.inf
-
-
-class TranscriptStage:
+class TranscriptStage(_AudioStage):
     """Audio chunks -> committed words (faster-whisper + VAD + LocalAgreement)."""
 
     name = "transcript"
 
-    def __init__(self, processor):
-        self.processor = processor  # realtime.features.transcript.TranscriptProcessor
-        self.watermark = -math.inf
-        self._expected: float | None = None
-        self._t_mono = 0.0
-
-    def start(self) -> None:
-        self.processor.start()
-
-    def push(self, chunk: AudioChunk) -> list[FeatureEvent]:
-        if self._expected is None or abs(chunk.t - self._expected) > 0.02:
-            if self._expected is not None:
-                self.processor.flush()
-            self.processor.reset(chunk.t)
-        self._expected = chunk.end
-        self._t_mono = chunk.t_mono
-        words = self.processor.push(chunk.samples)
-        self.watermark = chunk.end
-        return self._event(words, chunk.end)
+    def _restart(self, t: float) -> list[FeatureEvent]:
+        # words pending before the gap are committed, not lost
+        pending = self._event(self.processor.flush(), self._expected) if self._expected is not None else []
+        self.processor.reset(t)
+        return pending
 
     def _event(self, words, t_avail: float) -> list[FeatureEvent]:
         if not words:
             return []
         t = np.array([(w.start + w.end) / 2 for w in words])
         return [FeatureEvent("words", t, None, t_avail=t_avail, t_mono=self._t_mono, words=list(words))]
-
-    def flush(self) -> list[FeatureEvent]:
-        out = self._event(self.processor.flush(), self.watermark) if self._expected is not None else []
-        self.watermark = math.inf
-        return out
-
-    def reset(self) -> None:
-        self._expected = None
-        self.watermark = -math.inf
 
 
 @dataclass

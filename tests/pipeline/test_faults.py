@@ -107,3 +107,34 @@ def test_audio_only_source_scores_with_visual_absent(scorer):
     p.stop()
     assert "face" not in p.stages
     assert len(results) == 8 and all(r.present["visual"] is False for r in results)
+
+
+def test_audio_gap_restarts_the_processor_and_keeps_pending_words():
+    import numpy as np
+
+    from dmd_model.feature_spec import Word
+    from realtime.packets import AudioChunk
+    from realtime.stages import TranscriptStage
+
+    class Proc:
+        def __init__(self):
+            self.resets, self.pending = [], []
+
+        def reset(self, t):
+            self.resets.append(t)
+
+        def push(self, x):
+            self.pending.append(Word("hello", 0.0, 0.1))
+            return []
+
+        def flush(self):
+            out, self.pending = self.pending, []
+            return out
+
+    stage = TranscriptStage(Proc())
+    chunk = lambda t: AudioChunk(t=t, t_mono=0.0, samples=np.zeros(1600, np.float32))  # noqa: E731
+    assert stage.push(chunk(0.0)) == [] and stage.push(chunk(0.1)) == []
+    events = stage.push(chunk(5.0))  # 4.8 s of audio lost upstream
+    assert stage.processor.resets == [0.0, 5.0]
+    assert [w.text for w in events[0].words] == ["hello", "hello"] and events[0].t_avail == 0.2
+    assert stage.watermark == 5.1
