@@ -7,8 +7,10 @@ Prints:
      clip's length;
   2. real-time replay with live policies: capture-to-score latency (the newest frame or audio chunk in a window to
      the score that includes it) and the scorer's own latency, min / p50 / p99 over every window;
-  3. batched scoring: windows per second when N concurrent streams are scored together by one scorer (the clip's
-     windows replicated N times per hop), min / median over repeats.
+  3. batched scoring: windows per second when N streams' windows are scored together in one pass (the clip's
+     windows replicated N times), min / median over repeats;
+  4. concurrent streams: N threads, each submitting one window every hop (4 Hz) to one `BatchingScorer` for a few
+     seconds: windows scored per second, submit-to-result latency p50/p99, and the mean batch the scorer formed.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="auto", help="scoring device (auto, cpu, cuda)")
     p.add_argument("--repeats", type=int, default=5, help="repeats of the batched-scoring measurement")
     p.add_argument("--skip-realtime", action="store_true", help="skip the real-time latency run")
+    p.add_argument("--concurrent", default="16,64,256", help="stream counts for the concurrent 4 Hz run")
+    p.add_argument("--seconds", type=float, default=5.0, help="length of each concurrent run (s)")
     args = p.parse_args(argv)
 
     import logging
@@ -100,6 +104,48 @@ def main(argv=None) -> int:
         best, med = min(times), statistics.median(times)
         print(f"{n:5d} streams per batch: {med * 1e3:9.3f} ms median ({best * 1e3:.3f} min) -> "
               f"{n / med:10.1f} windows/s; {n / med / 4:9.1f} streams at 4 Hz")
+
+    # 4. concurrent paced streams through one batching scorer
+    import threading
+
+    from .batching import BatchingScorer
+
+    batching = BatchingScorer(scorer)
+    for n in (int(s) for s in args.concurrent.split(",")):
+        lat: list[float] = []
+        stop = threading.Event()
+        lock = threading.Lock()
+
+        def stream(k: int) -> None:
+            nxt = time.perf_counter() + (k % 25) * 0.01  # spread the streams' phases over the hop
+            i = 0
+            while not stop.is_set():
+                delay = nxt - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+                t = time.perf_counter()
+                batching.score([per_stream[(k + i) % len(per_stream)]])
+                with lock:
+                    lat.append(time.perf_counter() - t)
+                i += 1
+                nxt += 0.25
+
+        b0, w0 = batching.batches, batching.windows
+        threads = [threading.Thread(target=stream, args=(k,), daemon=True) for k in range(n)]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        time.sleep(args.seconds)
+        stop.set()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - t0
+        done = batching.windows - w0
+        mean_batch = done / max(1, batching.batches - b0)
+        ms = [x * 1e3 for x in lat]
+        print(f"{n:5d} concurrent streams at 4 Hz: {done / elapsed:9.1f} windows/s scored (needed {4 * n}); "
+              f"latency ms p50 {pct(ms, 50):.3f} p99 {pct(ms, 99):.3f}; mean batch {mean_batch:.1f}")
+    batching.stop()
     return 0
 
 

@@ -1,0 +1,78 @@
+"""One scorer for many streams: windows submitted by many pipelines (threads) are gathered into one batch.
+
+A server scoring thousands of streams cannot run one forward pass per window: `BatchingScorer` collects whatever
+windows arrive within ``max_wait_s`` (up to ``max_batch``), scores them in one pass of the shared `Scorer`, and
+hands each caller its own results. It exposes the `Scorer` interface that `Pipeline` uses (``score``, ``model``,
+``last_ms``), so it can be passed as a pipeline's ``scorer``.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+
+from .queues import BoundedQueue, Closed, Empty, Policy
+
+
+class BatchingScorer:
+    """Args:
+    scorer: a started `realtime.scorer.Scorer` (its ``max_batch`` bounds one pass).
+    max_wait_s: how long the first window of a batch waits for company (s); 5 ms adds little latency at 4 Hz.
+    max_pending: submitted windows waiting to be scored; callers block beyond it (backpressure, nothing lost).
+    """
+
+    def __init__(self, scorer, max_wait_s: float = 0.005, max_pending: int = 8192):
+        self.scorer = scorer
+        self.model = scorer.model
+        self.max_wait_s = max_wait_s
+        self.queue = BoundedQueue(max_pending, Policy.BLOCK, "batching")
+        self.batches = 0
+        self.windows = 0
+        self._thread = threading.Thread(target=self._run, name="batching-scorer", daemon=True)
+        self._thread.start()
+
+    @property
+    def last_ms(self) -> float:
+        return self.scorer.last_ms
+
+    @property
+    def mean_batch(self) -> float:
+        return self.windows / self.batches if self.batches else 0.0
+
+    def score(self, snaps) -> list:
+        """Thread-safe: score `snaps` together with other callers' windows; blocks until done."""
+        futures = []
+        for s in snaps:
+            f: Future = Future()
+            if not self.queue.put((s, f)):
+                raise RuntimeError("the batching scorer is stopped")
+            futures.append(f)
+        return [f.result() for f in futures]
+
+    def _run(self) -> None:
+        cap = self.scorer.config.max_batch
+        while True:
+            try:
+                first = self.queue.get()
+            except Closed:
+                return
+            batch = [first]
+            while len(batch) < cap:
+                try:
+                    batch.append(self.queue.get(timeout=self.max_wait_s if len(batch) == 1 else 0))
+                except (Empty, Closed):
+                    break
+            try:
+                results = self.scorer.score([s for s, _ in batch])
+            except Exception as e:  # every caller of this batch gets the error, the thread goes on
+                for _, f in batch:
+                    f.set_exception(e)
+                continue
+            self.batches += 1
+            self.windows += len(batch)
+            for (_, f), r in zip(batch, results):
+                f.set_result(r)
+
+    def stop(self, timeout: float = 1.0) -> None:
+        self.queue.close()
+        self._thread.join(timeout)

@@ -1,0 +1,53 @@
+import threading
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from realtime.batching import BatchingScorer
+
+
+class EchoScorer:
+    """Returns each window's own id, and records the batch sizes it was given."""
+
+    def __init__(self):
+        self.config = SimpleNamespace(max_batch=8)
+        self.model = object()
+        self.last_ms = 0.0
+        self.sizes = []
+
+    def score(self, snaps):
+        self.sizes.append(len(snaps))
+        time.sleep(0.01)
+        if any(s == "boom" for s in snaps):
+            raise ValueError("bad window")
+        return [f"result-{s}" for s in snaps]
+
+
+def test_concurrent_callers_get_their_own_results_in_shared_batches():
+    inner = EchoScorer()
+    b = BatchingScorer(inner, max_wait_s=0.02)
+    out = {}
+
+    def call(k):
+        out[k] = b.score([f"{k}a", f"{k}b"])
+
+    threads = [threading.Thread(target=call, args=(k,)) for k in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    b.stop()
+    assert out == {k: [f"result-{k}a", f"result-{k}b"] for k in range(12)}
+    assert max(inner.sizes) == 8 and sum(inner.sizes) == 24 and len(inner.sizes) < 24  # really batched
+    assert b.windows == 24
+
+
+def test_an_error_reaches_only_that_batch_and_the_scorer_goes_on():
+    b = BatchingScorer(EchoScorer(), max_wait_s=0.0)
+    with pytest.raises(ValueError, match="bad window"):
+        b.score(["boom"])
+    assert b.score(["ok"]) == ["result-ok"]
+    b.stop()
+    with pytest.raises(RuntimeError, match="stopped"):
+        b.score(["late"])
