@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--share", action="store_true", help="ask Gradio for a public share link (off by default)")
     p.add_argument("--max-upload-mb", type=float, default=200.0, help="largest file the replay tab accepts (MB)")
     p.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    p.add_argument("--log-json", action="store_true",
+                   help="log one JSON object per line (with per-stage latency and drop counters every 5 s)")
     return p
 
 
@@ -107,6 +109,9 @@ def run_headless(args) -> int:
     def on_signal(signum, _frame):
         interrupted.set()
 
+    from realtime.logs import MetricsLogger
+
+    metrics_log = MetricsLogger(pipeline)
     old = signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
@@ -116,6 +121,7 @@ def run_headless(args) -> int:
             print(f"error: {e}", file=sys.stderr)
             return 2
         while not pipeline.wait(0.1):
+            metrics_log.tick()
             if interrupted.is_set():
                 log.info("interrupted: stopping")
                 break
@@ -126,9 +132,7 @@ def run_headless(args) -> int:
         signal.signal(signal.SIGINT, old)
     if alive:
         log.warning("threads that did not stop in time: %s", alive)
-    m = pipeline.metrics()
-    log.info("scored %d windows; source %s; stages %s", m["results"], m["source"],
-             {n: s["status"] for n, s in m["stages"].items()})
+    metrics_log.emit()
     if pipeline.error:
         print(f"error: {pipeline.error}", file=sys.stderr)
         return 1
@@ -137,8 +141,9 @@ def run_headless(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from realtime.logs import configure
+
+    configure(args.log_level, args.log_json)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing below may reach a hub
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     if args.headless:
