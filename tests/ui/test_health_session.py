@@ -1,0 +1,240 @@
+"""Health messages, upload checks, CSV export, and per-session isolation (fake pipelines: no models)."""
+
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from realtime.ui import health, session
+from realtime.ui.session import Session, Settings, UploadError, check_upload
+
+
+# -- health --------------------------------------------------------------------------------------------------------
+
+def _texts(snap):
+    return [t for _, t in health.messages(snap)]
+
+
+def test_browser_without_camera_or_mic_says_so():
+    snap = {"mode": "browser", "running": True, "since_start_s": 5.0, "video_fps": 0.0, "audio_cps": 2.0}
+    t = _texts(snap)
+    assert len(t) == 1 and t[0].startswith("Camera missing")
+    snap.update(video_fps=10.0, audio_cps=0.0)
+    assert _texts(snap)[0].startswith("Microphone missing")
+    snap.update(since_start_s=1.0, video_fps=0.0)  # just started: no alarm yet
+    assert _texts(snap) == []
+
+
+def test_model_missing_and_failed_stage():
+    t = _texts({"model_error": "checkpoint /x not found", "stages": {"face": {"status": "failed: boom"},
+                                                                      "acoustic": {"status": "running"}}})
+    assert t == ["Model missing or unusable: checkpoint /x not found", "Stage face failed: boom; its modality is masked."]
+
+
+def test_local_devices_and_audio_only_replay():
+    t = _texts({"mode": "local", "running": True, "has_video": False, "has_audio": True,
+                "source_problems": ["no camera could be opened at index 0"]})
+    assert t[0] == "no camera could be opened at index 0" and t[1].startswith("Camera missing")
+    assert _texts({"mode": "replay", "has_video": False, "has_audio": True})[0].startswith("This file has no video")
+
+
+def test_health_html_chips_and_rates():
+    h = health.health_html({"last_present": {"language": True, "visual": False, "acoustic": True},
+                            "latency_ms": {"face": 8.04, "scorer": 12.6, "capture_to_score": 250.0},
+                            "stages": {"face": {"compute_per_media_s": 0.08}}, "drops": {"video": 3},
+                            "video_fps": 10.0, "audio_cps": 10.0, "score_rate": 4.0, "ui_rate": 3.9})
+    assert 'chip-on" data-modality="L"' in h and 'chip-off" data-modality="V"' in h
+    assert "face 8.0 ms (load 0.08)" in h and "scorer 13 ms" in h and "capture→score 250 ms" in h
+    assert "video 3" in h and "video 10.0 fps" in h and "page updates 3.9/s" in h
+
+
+def test_rate_meter():
+    now = [0.0]
+    m = health.RateMeter(span_s=3.0, clock=lambda: now[0])
+    for i in range(9):
+        now[0] = i * 0.25
+        m.tick()
+    assert m.rate() == pytest.approx(4.0)
+    now[0] = 10.0
+    assert m.rate() == 0.0
+
+
+# -- uploads -------------------------------------------------------------------------------------------------------
+
+def test_check_upload(tmp_path):
+    ok = tmp_path / "clip.MP4"
+    ok.write_bytes(b"\0" * 1000)
+    assert check_upload(ok, 1.0) == ok
+    with pytest.raises(UploadError, match="limit is 0.0005 MB"):
+        check_upload(ok, 0.0005)
+    bad = tmp_path / "notes.pdf"
+    bad.write_bytes(b"%PDF")
+    with pytest.raises(UploadError, match="only audio or video"):
+        check_upload(bad, 10)
+    empty = tmp_path / "a.wav"
+    empty.write_bytes(b"")
+    with pytest.raises(UploadError, match="empty"):
+        check_upload(empty, 10)
+
+
+# -- sessions with a fake pipeline ---------------------------------------------------------------------------------
+
+class _Result:
+    def __init__(self, t, tag):
+        u = 1 / 6
+        self.t, self.valence, self.emotion = t, tag, "happy"
+        self.probs = {"happy": 0.6, "sad": 0.4}
+        self.heads = {u_: {m: {"valence": tag, "emotion": "happy"} for m in "LVA"} for u_ in ("homo", "hetero")}
+        self.homo_edges = self.hetero_edges = [[0, u, u], [u, 0, u], [u, u, 0]]
+        self.present = {"language": True, "visual": True, "acoustic": True}
+        self.words = [f"w{tag:g}", f"t{int(t * 4)}"]
+        self.face_fraction, self.voiced_fraction = 1.0, 0.5
+        self.latency_ms, self.drops = {"scorer": 5.0}, {"video": 0}
+        self.landmarks = np.full((478, 3), 0.5)
+
+    def to_json_dict(self):
+        return {k: getattr(self, k) for k in ("t", "valence", "emotion", "probs", "heads", "homo_edges",
+                                              "hetero_edges", "present", "words", "face_fraction",
+                                              "voiced_fraction", "latency_ms", "drops")}
+
+
+class _FakePipeline:
+    """Emits `n` results tagged with the session's valence, then ends (like a replay reaching its end)."""
+
+    value = 0.0
+
+    def __init__(self, config, source, sinks, scorer=None):
+        self.config, self.source, self.sinks = config, source, sinks
+        self.done, self.error, self.scorer = threading.Event(), None, scorer
+        self.n = 12
+
+    def start(self):
+        def go():
+            v = self.value
+            for i in range(self.n):
+                for s in self.sinks:
+                    s(_Result(0.25 * (i + 1), v))
+            self.done.set()
+
+        threading.Thread(target=go, daemon=True).start()
+        return self
+
+    def wait(self, timeout=None):
+        return self.done.wait(timeout)
+
+    def stop(self):
+        self.done.set()
+        return []
+
+    def metrics(self):
+        return {"stages": {}}
+
+
+class _Pool:
+    def get(self, scorer_config, live_spec):
+        return object()
+
+
+def _session(value):
+    from realtime.pipeline import PipelineConfig
+
+    class P(_FakePipeline):
+        pass
+
+    P.value = value
+    return Session(PipelineConfig(), Settings(checkpoint="unused"), key=f"s{value}", pool=_Pool(),
+                   pipeline_factory=P)
+
+
+def _wait_finished(s, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not s.finished and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert s.finished, s.error or s.model_error
+
+
+def test_two_sessions_never_see_each_others_data():
+    a, b = _session(1.0), _session(-1.0)
+    try:
+        a.start_replay(session.SAMPLE)
+        b.start_replay(session.SAMPLE)
+        _wait_finished(a)
+        _wait_finished(b)
+        assert a.count == b.count == 12
+        assert {v["fused"] for _, v in a.rows} == {1.0} and {v["fused"] for _, v in b.rows} == {-1.0}
+        assert all(w.startswith(("w1", "t")) for w in a.transcript) and "w-1" in b.transcript
+        assert a.dir != b.dir
+        for s, v in ((a, 1.0), (b, -1.0)):
+            names = sorted(p.rsplit("/", 1)[-1] for p in s.downloads)
+            assert names == ["results-1.csv", "results-1.jsonl", "summary-1.png"]
+            lines = [json.loads(x) for x in open(s.downloads[0] if s.downloads[0].endswith(".jsonl") else
+                                                  [p for p in s.downloads if p.endswith(".jsonl")][0])]
+            assert len(lines) == 12 and {d["valence"] for d in lines} == {v}
+    finally:
+        a.close()
+        b.close()
+    assert not a.dir.exists() and not b.dir.exists()
+
+
+def test_csv_export_columns(tmp_path):
+    s = _session(0.5)
+    try:
+        s.start_replay(session.SAMPLE)
+        _wait_finished(s)
+        csv_path = [p for p in s.downloads if p.endswith(".csv")][0]
+        lines = open(csv_path).read().splitlines()
+        head = lines[0].split(",")
+        assert head[:5] == ["t", "valence", "emotion", "p_happy", "p_sad"]
+        assert "homo_L→V" in head and "hetero_V→A" in head and head[-1] == "words"
+        assert len(lines) == 13
+        row = dict(zip(head, lines[1].split(",")))
+        assert row["t"] == "0.25" and row["homo_L→V"].startswith("0.1666") and row["words"] == "w0.5 t1"
+    finally:
+        s.close()
+
+
+def test_missing_model_and_bad_file_are_reported():
+    from realtime.pipeline import PipelineConfig
+
+    class NoModel:
+        def get(self, cfg, spec):
+            raise FileNotFoundError("checkpoint /nope not found: pass --checkpoint DIR")
+
+    s = Session(PipelineConfig(), Settings(checkpoint="/nope"), pool=NoModel(), pipeline_factory=_FakePipeline)
+    try:
+        s.start_replay(session.SAMPLE)
+        deadline = time.monotonic() + 20
+        while s.starting and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert s.model_error.startswith("checkpoint /nope not found")
+        assert health.messages(s.health_snapshot())[0] == ("error", "Model missing or unusable: " + s.model_error)
+        s.start_replay("/no/such/file.mp4")
+        deadline = time.monotonic() + 20
+        while s.starting and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert s.error == "/no/such/file.mp4: no such file" and s.model_error is None
+    finally:
+        s.close()
+
+
+def test_overlay_landmarks_draws_dots():
+    rgb = np.zeros((20, 40, 3), np.uint8)
+    out = session.overlay_landmarks(rgb, np.array([[0.5, 0.5, 0.0], [0.0, 0.0, 0.0]]))
+    assert rgb.sum() == 0  # the input is not modified
+    assert tuple(out[10, 20]) == (0, 255, 120) and tuple(out[11, 21]) == (0, 255, 120)
+    assert tuple(out[0, 0]) == (0, 255, 120) and int((out.sum(axis=2) > 0).sum()) == 8
+
+
+def test_mode_config_applies_settings():
+    from realtime.pipeline import PipelineConfig
+
+    cfg = session.mode_config(PipelineConfig(), Settings(checkpoint="/c", device="cpu", window_s=3.0, hop_s=0.5,
+                                                         whisper_model="base"), live=True)
+    assert cfg.live and not cfg.window.wait_for_all and cfg.window.window_s == 3.0 and cfg.window.hop_s == 0.5
+    assert cfg.scorer.checkpoint == "/c" and cfg.scorer.device == "cpu"
+    assert cfg.transcript.model == "base" and cfg.transcript.language is None
+    assert cfg.history >= 120
+    rep = session.mode_config(PipelineConfig(), Settings(checkpoint="/c"), live=False)
+    assert not rep.live and rep.window.wait_for_all and rep.transcript.language == "en"
