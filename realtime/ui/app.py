@@ -136,6 +136,7 @@ def render(session: Session | None, series: list[str], force: bool = False):
     import time as _time
 
     ui = session.__dict__.setdefault("_ui", {"key": None, "health_t": 0.0, "downloads": None})
+    session.advance()
     key = (session.gen, session.count, tuple(series or ()), session.starting, session.finished)
     now = _time.monotonic()
     out = [None] * n_out
@@ -158,7 +159,7 @@ def render(session: Session | None, series: list[str], force: bool = False):
     if force or out[1] is not None or now - ui["health_t"] > 1.0:
         ui["health_t"] = now
         out[7] = health_html(session.health_snapshot())
-    if session.downloads != ui["downloads"]:
+    if session.downloads != ui["downloads"] and not session.pending:
         ui["downloads"] = list(session.downloads)
         out[8] = list(session.downloads) or None
         if not session.downloads:

@@ -133,7 +133,7 @@ class ObservedSource:
     still counts from the moment a live system would have had the packet.
     """
 
-    def __init__(self, inner, paced: bool = False, fast: bool = False, keep_frames: int = 48, display_width: int = 360):
+    def __init__(self, inner, paced: bool = False, fast: bool = False, keep_frames: int = 120, display_width: int = 320):
         self.inner = inner
         self.paced = paced
         self.fast = fast
@@ -250,6 +250,10 @@ class Session:
     """One browser tab's stream: its pipeline, what it has scored, and its files."""
 
     TIMELINE_S = 60.0
+    MAX_PLAYOUT_S = 3.0
+    LATE_S = 0.3
+    """A result this far behind its slot re-anchors the display clock (less than that is poll granularity)."""
+    MAX_PENDING = 400
 
     def __init__(self, base_config, settings: Settings, key: str = "", pool: ScorerPool = POOL,
                  pipeline_factory=None):
@@ -283,8 +287,12 @@ class Session:
         self.rows: collections.deque = collections.deque()
         self.transcript: list[str] = []
         self.latest = None
-        self.count = 0
-        self.avg = plots.EdgeAverager()
+        self.count = 0  # results displayed
+        self.received = 0  # results scored
+        self.pending: collections.deque = collections.deque()
+        self._offset: float | None = None
+        self.avg = plots.EdgeAverager()  # what the page shows
+        self.avg_all = plots.EdgeAverager()  # every result (for the summary)
         self.downloads: list[str] = []
         self.finished = False
         self._jsonl = None
@@ -296,20 +304,61 @@ class Session:
             with self._lock:
                 if gen != self.gen:
                     return  # a result from a stream this session has already left
-                self.latest = r
-                self.count += 1
-                self.rows.append(plots.series_row(r))
-                while self.rows and self.rows[-1][0] - self.rows[0][0] > self.TIMELINE_S + 1.0:
-                    self.rows.popleft()
-                self.avg.add(r.homo_edges, r.hetero_edges)
-                plots.merge_words(self.transcript, r.words)
-                if len(self.transcript) > 5000:
-                    del self.transcript[:1000]
+                self.received += 1
+                self.pending.append(r)
+                if len(self.pending) > self.MAX_PENDING:  # nobody is polling (hidden tab): keep the state current
+                    self._show(self.pending.popleft())
                 self.score_rate.tick()
                 if self._jsonl is not None:
                     self._jsonl(r)
                 self._all_rows.append(plots.series_row(r))
+                self.avg_all.add(r.homo_edges, r.hetero_edges)
         return on_result
+
+    def _show(self, r) -> None:
+        """Make ``r`` the displayed result (lock held)."""
+        self.latest = r
+        self.count += 1
+        self.rows.append(plots.series_row(r))
+        while self.rows and self.rows[-1][0] - self.rows[0][0] > self.TIMELINE_S + 1.0:
+            self.rows.popleft()
+        self.avg.add(r.homo_edges, r.hetero_edges)
+        plots.merge_words(self.transcript, r.words)
+        if len(self.transcript) > 5000:
+            del self.transcript[:1000]
+
+    def advance(self, now: float | None = None) -> int:
+        """Move due results from the playout buffer to the display; returns how many were shown.
+
+        Why a playout buffer: in real-time replay every window waits for all stages (deterministic scores), and the
+        Whisper stage decodes about a second of audio at a time, so scores reach the UI in bursts of 3-4 once a
+        second. Drawn as they arrive, a 5 Hz poll would show about one update a second. Instead the display clock
+        ``D = now - offset`` releases each result at its own media time: a result that arrives after its slot
+        (``t < D - LATE_S``) pulls the clock back to it, so a burst is played out at real-time pace and the delay settles
+        at about one burst period. The delay is capped at MAX_PLAYOUT_S; fast replay shows results at once.
+        """
+        now = time.monotonic() if now is None else now
+        shown = 0
+        with self._lock:
+            if not self.pending:
+                return 0
+            fast = self.mode == "replay" and self.source is not None and self.source.fast
+            if fast:
+                while self.pending:
+                    self._show(self.pending.popleft())
+                    shown += 1
+                self._offset = None
+                return shown
+            first, last = self.pending[0].t, self.pending[-1].t
+            if self._offset is None or first < now - self._offset - self.LATE_S:
+                self._offset = now - first  # late (or the first result): show it now, pace the rest
+            if last - (now - self._offset) > self.MAX_PLAYOUT_S:
+                self._offset = now - (last - self.MAX_PLAYOUT_S)  # too far behind: skip ahead
+            horizon = now - self._offset + 1e-6
+            while self.pending and self.pending[0].t <= horizon:
+                self._show(self.pending.popleft())
+                shown += 1
+        return shown
 
     # -- control --------------------------------------------------------------------------------------------------
     def _new_stream(self, mode: str, label: str) -> int:
@@ -392,7 +441,7 @@ class Session:
                 return
             jsonl, path, pipeline = self._jsonl, self.jsonl_path, self.pipeline
             rows = list(self._all_rows)
-            avg = self.avg
+            avg = self.avg_all
             label = self.label
         if pipeline is not None and pipeline.error:
             with self._lock:
@@ -509,7 +558,7 @@ class Session:
             return "idle: start a replay or the camera"
         if self.starting:
             return f"{self.label}: loading models…"
-        if self.finished:
+        if self.finished and not self.pending:
             return f"{self.label}: finished ({self.count} windows)"
         if self.paused:
             return f"{self.label}: paused"

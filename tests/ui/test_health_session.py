@@ -153,13 +153,14 @@ def _wait_finished(s, timeout=20.0):
     while not s.finished and time.monotonic() < deadline:
         time.sleep(0.05)
     assert s.finished, s.error or s.model_error
+    s.advance()  # fast replay: everything scored is shown at once
 
 
 def test_two_sessions_never_see_each_others_data():
     a, b = _session(1.0), _session(-1.0)
     try:
-        a.start_replay(session.SAMPLE)
-        b.start_replay(session.SAMPLE)
+        a.start_replay(session.SAMPLE, fast=True)
+        b.start_replay(session.SAMPLE, fast=True)
         _wait_finished(a)
         _wait_finished(b)
         assert a.count == b.count == 12
@@ -181,7 +182,7 @@ def test_two_sessions_never_see_each_others_data():
 def test_csv_export_columns(tmp_path):
     s = _session(0.5)
     try:
-        s.start_replay(session.SAMPLE)
+        s.start_replay(session.SAMPLE, fast=True)
         _wait_finished(s)
         csv_path = [p for p in s.downloads if p.endswith(".csv")][0]
         lines = open(csv_path).read().splitlines()
@@ -238,3 +239,31 @@ def test_mode_config_applies_settings():
     assert cfg.history >= 120
     rep = session.mode_config(PipelineConfig(), Settings(checkpoint="/c"), live=False)
     assert not rep.live and rep.window.wait_for_all and rep.transcript.language == "en"
+
+
+def test_playout_buffer_spreads_bursts_at_media_pace():
+    """Scores that arrive in bursts of four once a second are shown one by one, 0.25 s apart."""
+    s = _session(0.0)
+    try:
+        s.mode = "replay"
+        sink = s._sink(s.gen)
+        shown_at = []
+        t_wall = 100.0
+        for burst in range(3):
+            for k in range(4):
+                sink(_Result(1.0 + burst + 0.25 * k, 0.0))
+            for step in range(10):  # a 10 Hz poll for one second
+                now = t_wall + burst + step * 0.1
+                if s.advance(now):
+                    shown_at.append((round(now - t_wall, 2), s.latest.t))
+        assert shown_at == [(0.0, 1.0), (0.3, 1.25), (0.5, 1.5), (0.8, 1.75),
+                            (1.0, 2.0), (1.3, 2.25), (1.5, 2.5), (1.8, 2.75),
+                            (2.0, 3.0), (2.3, 3.25), (2.5, 3.5), (2.8, 3.75)]
+        assert s.count == s.received == 12
+        # a backlog longer than MAX_PLAYOUT_S is skipped ahead, never shown late forever
+        for k in range(40):
+            sink(_Result(10.0 + 0.25 * k, 0.0))
+        s.advance(200.0)
+        assert s.latest.t == pytest.approx(19.75 - s.MAX_PLAYOUT_S)
+    finally:
+        s.close()
