@@ -556,6 +556,8 @@ class Session:
             return "closed"
         if self.mode is None:
             return "idle: start a replay or the camera"
+        if (self.model_error or self.error) and self.pipeline is None:
+            return f"{self.label}: could not start"
         if self.starting:
             return f"{self.label}: loading models…"
         if self.finished and not self.pending:
