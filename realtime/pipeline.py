@@ -232,7 +232,7 @@ class Pipeline:
                 limit = min(self.window.watermarks.values())
                 if limit > last_limit:
                     last_limit, last_progress = limit, time.monotonic()
-                elif time.monotonic() - last_progress > self.config.stall_timeout_s:
+                elif self.config.window.wait_for_all and time.monotonic() - last_progress > self.config.stall_timeout_s:
                     self._declare_stalled()
                     last_progress = time.monotonic()
                 if source_end is not None and all(self.window.watermarks[n] == math.inf for n in self.stages):
@@ -251,7 +251,9 @@ class Pipeline:
         wm = self.window.watermarks
         ahead = wm["source"]
         for name, st in self.stages.items():
-            if wm.get(name, math.inf) != math.inf and wm[name] < ahead:  # -inf: stuck before its first output
+            # behind the source with input waiting: stuck (an idle stage with an empty inbox is not stalled, e.g.
+            # the face stage while a live user has the camera off); -inf: stuck before its first output
+            if wm.get(name, math.inf) != math.inf and wm[name] < ahead and len(self.queues[name]):
                 st.stats.status = "stalled"
                 log.error("stage %s stalled at media time %.2f s; masking it", name, wm[name])
                 self.queues[name].policy = Policy.DROP_OLDEST

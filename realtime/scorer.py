@@ -8,6 +8,7 @@ each call copies only the new windows in. Several streams' windows can be scored
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -102,6 +103,7 @@ class Scorer:
         self.text_encoder = text_encoder
         self.model = None
         self._cache: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
         self.last_ms = 0.0
 
     def start(self) -> "Scorer":
@@ -156,10 +158,12 @@ class Scorer:
         return x
 
     def score(self, snaps: list[WindowSnapshot]) -> list[ScoreResult]:
-        """Score up to any number of windows (split into `max_batch` batches)."""
+        """Score any number of windows (split into `max_batch` batches). Thread-safe: the resident buffers and
+        the text cache are shared, so concurrent callers take turns (use `BatchingScorer` to merge them)."""
         out = []
-        for i in range(0, len(snaps), self.config.max_batch):
-            out.extend(self._score_batch(snaps[i : i + self.config.max_batch]))
+        with self._lock:
+            for i in range(0, len(snaps), self.config.max_batch):
+                out.extend(self._score_batch(snaps[i : i + self.config.max_batch]))
         return out
 
     def _score_batch(self, snaps: list[WindowSnapshot]) -> list[ScoreResult]:
