@@ -1,0 +1,34 @@
+"""CUDA checks; skipped with the reason on machines without a GPU."""
+
+import pytest
+import torch
+
+from dmd_model.config import preset
+from dmd_model.model import DMD
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")]
+
+
+def test_live_forward_on_cuda_matches_cpu():
+    cfg = preset("live")
+    torch.manual_seed(0)
+    model = DMD(cfg).eval()
+    x = [torch.randn(4, cfg.seq_lens[m], cfg.input_dims[m]) for m in range(3)]
+    present = torch.tensor([[1, 1, 1], [0, 1, 1], [1, 0, 1], [1, 1, 0]], dtype=torch.bool)
+    lengths = torch.tensor([[32, 32, 64], [1, 20, 30], [10, 1, 64], [5, 32, 1]])
+    with torch.no_grad():
+        cpu = model(*x, lengths=lengths, present=present)
+        gpu = model.cuda()(*[t.cuda() for t in x], lengths=lengths.cuda(), present=present.cuda())
+    torch.testing.assert_close(gpu.prediction.cpu(), cpu.prediction, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(gpu.homo_edges.cpu(), cpu.homo_edges, atol=1e-5, rtol=1e-4)
+
+
+def test_training_step_on_cuda():
+    from dmd_model.losses import Targets, dmd_objective
+
+    cfg = preset("mosi").replace(seq_lens=(12, 10, 14))
+    model = DMD(cfg).cuda()
+    x = [torch.randn(5, cfg.seq_lens[m], cfg.input_dims[m], device="cuda") for m in range(3)]
+    terms = dmd_objective(model, model(*x), Targets(torch.rand(5, device="cuda")))
+    terms.total.backward()
+    assert torch.isfinite(terms.total) and model.fusion_head.out.weight.grad is not None
