@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpora", default="ravdess,tess,emodb,ck48,fer2013",
                    help="comma-separated media corpora to use (text corpora are always used)")
     p.add_argument("--train-per-class", type=int, default=1000, help="composite training triples per class")
-    p.add_argument("--eval-cap-per-class", type=int, default=400, help="most composite valid/test triples per class")
+    p.add_argument("--eval-cap-per-class", type=int, default=400, help="most composite test triples per class")
+    p.add_argument("--valid-cap-per-class", type=int, default=200, help="most composite valid triples per class")
     p.add_argument("--cross-frac", type=float, default=0.15, help="fraction of training triples with one cross-class item")
     p.add_argument("--text-only", type=int, default=2000,
                    help="extra text-only training samples in the text corpora's natural class distribution")
@@ -244,7 +245,8 @@ def pack(args, media, text, extras, emob, tstates, seq_lens):
             order = rng.permutation(len(samples))
             splits[s] = pack_samples([samples[i] for i in order], seq_lens, rng, args.face_noise)
         else:
-            splits[s] = pack_samples(composite_samples(pools[s], None, rng, 0.0, cap=args.eval_cap_per_class), seq_lens)
+            cap = args.eval_cap_per_class if s == "test" else args.valid_cap_per_class
+            splits[s] = pack_samples(composite_samples(pools[s], None, rng, 0.0, cap=cap), seq_lens)
     stats = {"pools": {s: {mod: {c: len(v) for c, v in sorted(getattr(pools[s], mod).items())}
                            for mod in ("face", "voice", "text")} for s in corpora.SPLITS},
              "composite": {s: int(len(a)) for s, a in splits.items()},

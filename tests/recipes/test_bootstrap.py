@@ -63,7 +63,7 @@ def test_recipe_end_to_end_tiny(shared_data, tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "dmd_model.recipes.bootstrap", "--data", str(shared_data), "--out", str(out),
            "--corpora", "ravdess,fer2013", "--limit-per-class", "1", "--test-limit-per-class", "1",
-           "--text-limit-per-class", "2", "--train-per-class", "4", "--eval-cap-per-class", "2", "--text-only", "8",
+           "--text-limit-per-class", "2", "--train-per-class", "4", "--eval-cap-per-class", "2", "--valid-cap-per-class", "2", "--text-only", "8",
            "--emobank", "4", "--epochs", "1", "--no-progress"]
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
