@@ -8,6 +8,10 @@ MODULES = (
     "realtime", "realtime.features", "realtime.features.media", "realtime.features.specs",
     "realtime.features.face", "realtime.features.acoustic", "realtime.features.transcript",
     "realtime.features.text", "realtime.extract", "realtime.bench_features",
+    "realtime.clock", "realtime.packets", "realtime.queues", "realtime.stages", "realtime.window", "realtime.scorer",
+    "realtime.pipeline", "realtime.batching", "realtime.logs", "realtime.sources.file_replay", "realtime.sources.live",
+    "realtime.sinks.jsonl", "realtime.bench_pipeline", "dmd_model", "dmd_model.config", "dmd_model.feature_spec",
+    "dmd_model.feature_file", "dmd_model.data", "dmd_model.train", "dmd_model.evaluate",
 )
 
 
