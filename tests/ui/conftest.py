@@ -3,9 +3,15 @@ import pytest
 
 @pytest.fixture(scope="session")
 def ui_checkpoint(tmp_path_factory):
-    """An untrained `live` checkpoint with the real feature spec (as tests/pipeline's `live_checkpoint`): the page
-    test checks plumbing and rates, not accuracy."""
+    """The bundled checkpoint when present (what a user sees), else an untrained `live` checkpoint with the real
+    feature spec (as tests/pipeline's `live_checkpoint`): the page test checks plumbing and rates, not accuracy."""
+    from pathlib import Path
+
     import torch
+
+    bundled = Path(__file__).resolve().parents[2] / "assets" / "dmd_live"
+    if (bundled / "model.safetensors").is_file():
+        return bundled
 
     from dmd_model.checkpoint import save_checkpoint
     from dmd_model.config import preset
