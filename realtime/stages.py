@@ -64,6 +64,11 @@ class FaceStage:
         self.processor.reset()
         self.watermark = -math.inf
 
+    def close(self) -> None:
+        # Close the landmarker in the thread that ran it: left to the garbage collector, MediaPipe's close runs in
+        # whatever thread collects it and can deadlock there (seen: inside the scorer thread).
+        self.processor.close()
+
 
 class _AudioStage:
     """Shared audio handling: contiguous chunks go straight to the processor; a gap (a live drop) restarts it at the
@@ -225,6 +230,12 @@ class StageThread:
             self.emit(Watermark(self.name, self.core.watermark))
         if self.stats.status in ("running", "starting"):
             self.stats.status = "stopped"
+        close = getattr(self.core, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception as e:  # closing must never take the thread down with it
+                log.warning("stage %s: close failed: %s", self.name, e)
 
     def _account(self, packet, dt: float, n_events: int) -> None:
         s = self.stats
