@@ -47,3 +47,20 @@ def text_encoder_dim(name_or_path: str) -> int:
 
     cfg = json.loads((resolve_text_encoder_path(name_or_path) / "config.json").read_text())
     return int(cfg["hidden_size"])
+
+
+def split_word_runs(token_counts: list[int], max_tokens: int) -> list[tuple[int, int]]:
+    """Split words into consecutive runs ``[start, end)`` whose tokens, plus [CLS] and [SEP], fit ``max_tokens``.
+
+    One rule for the live extractor and the training recipes, so long texts are cut identically in both. A word
+    longer than the budget gets a run of its own (the tokenizer then truncates it).
+    """
+    budget = max_tokens - 2
+    runs, start, used = [], 0, 0
+    for i, n in enumerate(token_counts):
+        if used + n > budget and i > start:
+            runs.append((start, i))
+            start, used = i, 0
+        used += n
+    runs.append((start, len(token_counts)))
+    return runs

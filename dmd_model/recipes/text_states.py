@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..text_encoder import split_word_runs
+
 MAX_TOKENS = 256  # realtime.features.text.TextConfig.max_tokens
 
 
@@ -39,16 +41,8 @@ class LineEncoder:
         self.threads = threads
 
     def _pieces(self, words: list[str]) -> list[tuple[int, int]]:
-        budget = MAX_TOKENS - 2
-        lengths = [max(1, len(self.tokenizer.tokenize(w))) for w in words]
-        runs, start, used = [], 0, 0
-        for i, n in enumerate(lengths):
-            if used + n > budget and i > start:
-                runs.append((start, i))
-                start, used = i, 0
-            used += n
-        runs.append((start, len(words)))
-        return runs
+        counts = [max(1, len(self.tokenizer.tokenize(w))) for w in words]
+        return split_word_runs(counts, MAX_TOKENS)
 
     def _run(self, batch: list[list[str]]) -> list[np.ndarray]:
         torch = self._torch

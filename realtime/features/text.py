@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dmd_model.feature_spec import Word
+from dmd_model.text_encoder import split_word_runs
 
 from .specs import TEXT_DIM, minilm_dir
 
@@ -71,16 +72,8 @@ class TextEncoder:
 
     def _pieces(self, words: list[Word]) -> list[tuple[int, int]]:
         """Split word indices into runs whose tokens (plus [CLS], [SEP]) fit ``max_tokens``."""
-        budget = self.config.max_tokens - 2
-        lengths = [max(1, len(self.tokenizer.tokenize(w.text))) for w in words]
-        runs, start, used = [], 0, 0
-        for i, n in enumerate(lengths):
-            if used + n > budget and i > start:
-                runs.append((start, i))
-                start, used = i, 0
-            used += n
-        runs.append((start, len(words)))
-        return runs
+        counts = [max(1, len(self.tokenizer.tokenize(w.text))) for w in words]
+        return split_word_runs(counts, self.config.max_tokens)
 
     def encode(self, words: list[Word]) -> TokenStates:
         """States of the tokens of ``words``; an empty list gives zero rows."""

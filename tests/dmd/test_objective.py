@@ -76,3 +76,11 @@ def test_classification_metrics_macro_f1():
     m = classification_metrics(logits, truth, 3)
     # class 0: F1 1; class 1: P 0.5 R 1 -> 2/3; class 2: 0 -> macro 5/9
     assert m == {"acc": 0.6667, "macro_f1": 0.5556, "n": 3}
+
+
+def test_split_word_runs_fits_the_token_budget():
+    from dmd_model.text_encoder import split_word_runs
+
+    # budget 6 - 2 specials = 4 tokens per run; a 5-token word gets a run alone
+    assert split_word_runs([2, 2, 1, 3, 5, 1], 6) == [(0, 2), (2, 4), (4, 5), (5, 6)]
+    assert split_word_runs([], 6) == [(0, 0)]
