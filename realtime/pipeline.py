@@ -156,19 +156,23 @@ class Pipeline:
         driver = "face" if "face" in names else "source"
         self.window = SlidingWindow(cfg.window, m.seq_lens, m.input_dims, tuple(names), driver=driver)
         for st in self.stages.values():
+            if self.stop_event.is_set():  # stopped during start-up: start nothing more
+                return self
             st.start()
         deadline = time.monotonic() + warmup_timeout_s
         while time.monotonic() < deadline and any(st.stats.status in ("idle", "starting") for st in self.stages.values()):
             if self.stop_event.wait(0.02):
                 break
+        if self.stop_event.is_set():
+            return self
         self._spawn(self._scorer_loop, "scorer")
         self._spawn(self._source_loop, "source")
         return self
 
     def _spawn(self, fn, name: str) -> None:
         t = threading.Thread(target=fn, name=f"pipeline-{name}", daemon=True)
-        self._threads.append(t)
         t.start()
+        self._threads.append(t)  # only started threads are ever joined
 
     def _emit_event(self, item) -> None:
         while not self.stop_event.is_set():
@@ -295,7 +299,7 @@ class Pipeline:
         for st in self.stages.values():
             if not st.join(self.config.join_timeout_s):
                 alive.append(f"stage-{st.name}")
-        for t in self._threads:
+        for t in list(self._threads):
             t.join(self.config.join_timeout_s)
             if t.is_alive():
                 alive.append(t.name)

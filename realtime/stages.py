@@ -251,7 +251,9 @@ class StageThread:
         self._prev_t = end
 
     def join(self, timeout: float) -> bool:
-        """True when the thread has ended."""
+        """True when the thread has ended (or never started: a stop can come during start-up)."""
+        if self._thread.ident is None:
+            return True
         if self._thread.is_alive():
             self._thread.join(timeout)
         return not self._thread.is_alive()

@@ -78,16 +78,20 @@ def test_stalled_extractor_does_not_grow_memory_and_is_masked(scorer):
 
 
 def test_stop_during_startup_and_twice_is_clean(scorer):
-    p, _ = pipeline(scorer, FakeSource(duration=60.0, realtime=True))
-    t = threading.Thread(target=p.start)
-    t.start()
-    alive = p.stop()
-    t.join(5)
-    assert not t.is_alive()
-    assert p.stop() == []  # idempotent
-    assert alive == []
-    for st in p.stages.values():
-        assert st.join(1.0)
+    # stop at several moments of start-up: before, while and after the threads are created and started
+    for delay in (0.0, 0.0005, 0.002, 0.01, 0.05):
+        p, _ = pipeline(scorer, FakeSource(duration=60.0, realtime=True))
+        t = threading.Thread(target=p.start)
+        t.start()
+        time.sleep(delay)
+        alive = p.stop()
+        t.join(5)
+        assert not t.is_alive()
+        assert alive == []
+        assert p.stop() == []  # idempotent
+        for st in p.stages.values():
+            assert st.join(1.0)
+        assert all(not th.is_alive() for th in p._threads)
 
 
 def test_stop_mid_stream_returns_within_two_seconds(scorer):
