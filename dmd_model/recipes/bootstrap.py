@@ -8,7 +8,7 @@ Steps (each cached under DIR, so a re-run reuses what exists):
 1. text: MiniLM token states of the text corpora's lines (GoEmotions Ekman single-label rows, MELD, EmoBank), the
    extractor's code path (`text_states`), cached in ``DIR/text/``;
 2. extract: face images and speech clips through the project's own extractor, ``python -m realtime.extract`` run as a
-   subprocess in large batches (``--asr-mode offline``; the speech corpora's transcripts are not used), one
+   subprocess in large batches (``--asr-mode none`` for speech: its fixed sentences carry no emotion), one
    ``DIR/features/<corpus>/<file>.feat.npz`` per item;
 3. pack: the label-matched, synthetic composite (`pairing`) as ``DIR/composite.npz`` plus unimodal anchor test sets
    ``DIR/anchor_{fer,ravdess,goemotions}.npz`` (packed datasets, `dmd_model.data.save_packed`);
@@ -171,8 +171,8 @@ def extract_media(args, items: list[Item]) -> None:
             batch = its[s : s + args.extract_batch]
             cmd = [sys.executable, "-m", "realtime.extract", *(str(args.data / it.key) for it in batch), "--out", str(odir)]
             if CORPUS_MODALITY[corpus] == "voice":
-                # Whisper still runs (the CLI has no switch to skip ASR); one offline call per clip is the cheapest mode.
-                cmd += ["--asr-mode", "offline"]
+                # the speech corpora's fixed sentences carry no emotion: no speech recognition at all
+                cmd += ["--asr-mode", "none"]
             before = sum(1 for it in batch if feature_path(args.out, it).exists())
             with open(logs / f"extract_{corpus}.log", "a") as lf:
                 proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=lf, stderr=subprocess.STDOUT)
