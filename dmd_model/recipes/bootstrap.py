@@ -22,7 +22,6 @@ Nothing is tuned on a test split: early stopping and the learning-rate schedule 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import subprocess

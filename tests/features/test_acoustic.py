@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from realtime.features.acoustic import AcousticConfig, AcousticFrames, AcousticProcessor
+from realtime.features.acoustic import AcousticFrames, AcousticProcessor
 from realtime.features.media import decode_audio
 from realtime.features.specs import EGEMAPS_LLD_NAMES
 
