@@ -17,7 +17,6 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from .clock import monotonic
 from .packets import AudioChunk, EndOfStream, FeatureEvent, VideoFrame, Watermark
 from .queues import BoundedQueue, Closed, Empty
 
@@ -262,6 +261,3 @@ class StageThread:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-
-def monotonic_ms_since(t_mono: float) -> float:
-    return (monotonic() - t_mono) * 1e3
