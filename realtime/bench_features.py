@@ -1,6 +1,9 @@
 """Benchmark of the feature extractors on this machine's CPU (not a test: it prints figures).
 
-    python -m realtime.bench_features [--repeats N] [--clip PATH]
+    python -m realtime.bench_features [--repeats N] [--clip PATH [PATH ...]]
+
+Several clips are joined with 0.5 s of silence between them (a longer stream, so the ASR buffer
+reaches its trim length).
 
 Prints, as min and median over repeats (min is the least disturbed by other load; see the timeit docs):
 
@@ -127,17 +130,21 @@ def bench_text(words, repeats: int) -> list[float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m realtime.bench_features", description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=5, help="timed repeats per figure (default %(default)s)")
-    ap.add_argument("--clip", type=Path, default=DEFAULT_CLIP, help="speech clip for acoustic/ASR/text")
+    ap.add_argument("--clip", type=Path, nargs="+", default=[DEFAULT_CLIP],
+                    help="speech clip(s) for acoustic/ASR/text; several are joined with 0.5 s of silence")
     args = ap.parse_args(argv)
-    if not args.clip.is_file():
-        print(f"clip not found: {args.clip} (pass --clip)", file=sys.stderr)
+    missing = [str(c) for c in args.clip if not c.is_file()]
+    if missing:
+        print(f"clip not found: {', '.join(missing)} (pass --clip)", file=sys.stderr)
         return 2
     import os
 
     from .features.media import decode_audio
 
-    audio = decode_audio(args.clip)
-    print(f"clip: {args.clip.name}, {len(audio) / 16000:.2f} s; cpus: {os.cpu_count()}; repeats: {args.repeats}")
+    gap = np.zeros(8000, np.float32)
+    audio = np.concatenate([part for c in args.clip for part in (decode_audio(c), gap)][:-1])
+    names = " + ".join(c.name for c in args.clip)
+    print(f"clip: {names}, {len(audio) / 16000:.2f} s; cpus: {os.cpu_count()}; repeats: {args.repeats}")
 
     fps = bench_face(args.repeats)
     print(f"face 640x480 VIDEO mode   frames/s: best {max(fps):.1f}  median {statistics.median(fps):.1f}")

@@ -30,6 +30,8 @@ SAMPLE_RATE = 16_000
 BASE_MODEL_BIN_SIZE = 145_217_532
 """Size in bytes of the joined faster-whisper ``base`` model.bin (models.md)."""
 BASE_MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+MAX_NEW_TOKENS = 220
+"""Whisper decodes at most 448 tokens, and faster-whisper keeps up to 224 of them for the prompt."""
 
 
 @dataclass(frozen=True)
@@ -50,14 +52,25 @@ class TranscriptConfig:
         vad_filter: run the bundled Silero VAD first, so only speech is transcribed (no hallucinated
             words in silence).
         vad_min_silence_ms: silence (ms) that splits speech regions; 500 keeps phrases together.
-        min_chunk_s: new audio (s) between two transcriptions. Each call costs about 0.35-0.45 s with
-            tiny.en whatever the buffer length (Whisper pads to 30 s), so this sets both the streaming
-            real-time factor (about 0.4 / min_chunk_s during speech) and the latency (a word is committed
-            one to two chunks after its end, plus one call). Measured on the shared clip: 0.75 s keeps
-            every committed word within 1.8 s of its end (RTF 0.54); 1.0 s gives RTF 0.40 but one word
-            at 2.2 s, over the 2 s requirement.
+        encode_pad_s: seconds of silence padding encoded after the audio, instead of Whisper's full 30 s
+            window; None encodes the full window. A call then costs in proportion to the buffer (tiny.en
+            int8 on 2 cores: 0.06 s for 2-3 s of audio, 0.23 s for 8 s, against 0.31-0.49 s padded).
+            Without padding Whisper never sees the end of speech and loops on the last phrase; 1 s
+            still looped on an 8 s buffer of the shared clip, 3 s gave the padded transcript on all
+            buffers tried.
+        temperatures: decoding temperatures tried in turn when a result fails Whisper's compression or
+            log-probability checks. (0.0,) = greedy only: sampling at higher temperatures made the
+            words differ between runs on the same audio and cost seconds per fallback.
+        max_tokens_per_s: cap on generated tokens per second of buffer (plus 8), so that a looping
+            decode stops early; fluent speech is 3-5 tokens/s, so 12 never truncates real speech.
+        min_chunk_s: new audio (s) between two transcriptions. Sets both the streaming cost (one call per
+            chunk during speech) and the latency (a word is committed one to two chunks after its end,
+            plus one call). 0.75 s keeps every committed word on the shared clip within 2 s of its end.
         buffer_trim_s: once the buffer is longer than this (s), it is cut at the last committed word.
-            10 s keeps decoding cheap; Whisper's own limit is 30 s.
+            A call costs in proportion to the buffer (see ``encode_pad_s``). On 25.5 s of continuous
+            speech (the three shared clips joined), 10 s gave streaming RTF 0.228 and every word within
+            1.96 s; 6 s and 8 s were cheaper (0.148, 0.189) but cut phrases, lost words at the cut and
+            delayed some words past 2 s.
         prompt_chars: characters of committed text before the buffer passed as the prompt.
     """
 
@@ -69,6 +82,9 @@ class TranscriptConfig:
     beam_size: int = 1
     vad_filter: bool = True
     vad_min_silence_ms: int = 500
+    encode_pad_s: float | None = 3.0
+    temperatures: tuple[float, ...] = (0.0,)
+    max_tokens_per_s: float = 12.0
     min_chunk_s: float = 0.75
     buffer_trim_s: float = 10.0
     prompt_chars: int = 200
@@ -173,16 +189,49 @@ def resolve_model_dir(config: TranscriptConfig) -> Path:
     return p
 
 
+def content_frames(features: np.ndarray) -> int:
+    """Frames of log-mel ``features`` (..., n_mels, frames) before faster-whisper's zero padding.
+
+    faster-whisper pads each 30 s window with exact zeros; a real normalised log-mel frame is zero in
+    every band only if its log power is exactly -4 in all of them, which audio does not produce.
+    """
+    nonzero = np.flatnonzero(np.any(features.reshape(-1, features.shape[-1]) != 0, axis=0))
+    return int(nonzero[-1]) + 1 if len(nonzero) else 0
+
+
+def short_window_model(model_dir: str, pad_s: float | None, **kwargs):
+    """A faster-whisper ``WhisperModel`` that encodes the audio plus ``pad_s`` s of padding, not 30 s.
+
+    Whisper's encoder cost grows with its input, and faster-whisper always pads to 30 s; CTranslate2
+    accepts shorter inputs, and the decoder and word alignment read whatever length the encoder gave.
+    Overriding ``encode`` (the one place faster-whisper hands features to the encoder) keeps the rest
+    of faster-whisper's decoding (VAD, prompts, word timestamps) unchanged.
+    """
+    from faster_whisper import WhisperModel  # lazy: ctranslate2 + onnxruntime
+
+    class ShortWindowWhisper(WhisperModel):
+        def encode(self, features: np.ndarray):
+            if pad_s is not None:
+                full = features.shape[-1]
+                keep = int(np.ceil((content_frames(features) + pad_s * 100) / 100) * 100)
+                features = features[..., : min(full, max(keep, 100))]
+            return super().encode(np.ascontiguousarray(features))
+
+    return ShortWindowWhisper(model_dir, **kwargs)
+
+
 class WhisperASR:
     """A loaded faster-whisper model: one `transcribe(audio, offset, prompt) -> [Word]` call."""
 
     def __init__(self, config: TranscriptConfig = TranscriptConfig()):
-        from faster_whisper import WhisperModel  # lazy: ctranslate2 + onnxruntime
-
         self.config = config
         self.model_dir = resolve_model_dir(config)
-        self.model = WhisperModel(
-            str(self.model_dir), device="cpu", compute_type=config.compute_type, cpu_threads=config.cpu_threads
+        self.model = short_window_model(
+            str(self.model_dir),
+            config.encode_pad_s,
+            device="cpu",
+            compute_type=config.compute_type,
+            cpu_threads=config.cpu_threads,
         )
 
     def transcribe(self, audio: np.ndarray, offset: float = 0.0, prompt: str | None = None) -> list[Word]:
@@ -197,6 +246,8 @@ class WhisperASR:
             vad_parameters={"min_silence_duration_ms": cfg.vad_min_silence_ms} if cfg.vad_filter else None,
             condition_on_previous_text=False,
             initial_prompt=prompt or None,
+            temperature=list(cfg.temperatures),
+            max_new_tokens=min(MAX_NEW_TOKENS, int(cfg.max_tokens_per_s * len(audio) / SAMPLE_RATE) + 8),
         )
         words = []
         for seg in segments:

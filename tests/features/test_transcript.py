@@ -1,4 +1,5 @@
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from realtime.features.transcript import (
     TranscriptConfig,
     TranscriptProcessor,
     WhisperASR,
+    content_frames,
     prepare_base_model,
 )
 
@@ -109,3 +111,32 @@ def test_silence_and_noise_give_no_words(asr):
     hum = (0.01 * rng.standard_normal(3 * 16000)).astype(np.float32)
     assert run_stream(asr, silence)[0] == []
     assert run_stream(asr, hum)[0] == []
+
+
+def test_content_frames_finds_the_end_of_real_features():
+    feats = np.zeros((80, 3000), np.float32)
+    feats[:, :437] = np.linspace(-0.5, 1.2, 80 * 437).reshape(80, 437)
+    feats[5, 436] = 0.0  # a zero inside a real frame does not end it
+    assert content_frames(feats) == 437
+    assert content_frames(feats[None]) == 437  # batched
+    assert content_frames(np.zeros((80, 3000), np.float32)) == 0
+
+
+@pytest.mark.slow
+def test_short_window_encoding_gives_the_full_window_words(asr, katie):
+    """Encoding the audio plus 3 s of padding instead of 30 s must not change what is heard."""
+    full = WhisperASR(TranscriptConfig(encode_pad_s=None))
+    audio = decode_audio(katie)
+    for seconds in (3, 5, 8):
+        short_words = norm(asr.transcribe(audio[: seconds * 16000]))
+        assert short_words == norm(full.transcribe(audio[: seconds * 16000])), seconds
+        assert len(short_words) >= 2 * seconds
+
+
+@pytest.mark.slow
+def test_a_looping_decode_is_capped():
+    """Without padding Whisper loops on the last phrase; the token cap bounds the words it can emit."""
+    cfg = TranscriptConfig(encode_pad_s=0.0, max_tokens_per_s=4.0)
+    audio = decode_audio(Path(__file__).parents[2] / "assets" / "WDA_KatieHill_000.mp4")[: 2 * 16000]
+    words = WhisperASR(cfg).transcribe(audio)
+    assert 0 < len(words) <= int(4.0 * 2) + 8
