@@ -7,7 +7,7 @@ key            shape / dtype     meaning
 ============== ================= =====================================================================
 language       (T_l, D_l) f32    token states (MiniLM, 384-d), one row per WordPiece token of the words
 language_t     (T_l,) f64        media time (s) of each token: the centre of the word it came from
-visual         (T_v, D_v) f32    per-frame face features (52 MediaPipe blendshapes, or more; see spec)
+visual         (T_v, D_v) f32    per-frame face features (52 MediaPipe blendshapes + 13 geometry; see spec)
 visual_t       (T_v,) f64        media time (s) of each frame
 face_present   (T_v,) bool       False where no face was found (that row of ``visual`` is zeros)
 acoustic       (T_a, D_a) f32    per-frame acoustic descriptors (25 eGeMAPSv02 LLDs per 10 ms)

@@ -12,6 +12,7 @@ cannot be used is skipped with its reason printed; the batch goes on. Run with `
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import csv
 import math
 import sys
@@ -25,7 +26,7 @@ from dmd_model.feature_spec import Word
 
 from .features.acoustic import N_FEATURES as N_ACOUSTIC
 from .features.acoustic import AcousticConfig, AcousticFrames, AcousticProcessor
-from .features.face import N_BLENDSHAPES, FaceConfig, FaceFrame, FaceProcessor
+from .features.face import VISUAL_DIM, FaceConfig, FaceFrame, FaceProcessor
 from .features.media import MEDIA_EXTS, SAMPLE_RATE, MediaError, decode_audio, iter_video_frames, load_image, probe
 from .features.specs import TEXT_DIM, feature_spec
 from .features.text import TextConfig, TextEncoder
@@ -68,6 +69,7 @@ class Extractor:
         self._acoustic: AcousticProcessor | None = None
         self._asr: WhisperASR | None = None
         self._text: TextEncoder | None = None
+        self._still: FaceProcessor | None = None  # IMAGE mode keeps no state between images: one for all
 
     def start(self) -> "Extractor":
         """Load every model now, the text encoder (torch) first.
@@ -89,13 +91,17 @@ class Extractor:
         """Face frames of a video, or of an image shown for ``image_frames`` frames; and the last time."""
         cfg = self.config.face
         frames: list[FaceFrame] = []
-        with FaceProcessor(cfg) as face:  # a fresh landmarker per file
-            if kind == "image":
-                rgb = load_image(path)
-                fps = cfg.sample_fps or 10.0
-                for i in range(cfg.image_frames):
-                    frames.append(face.detect(i / fps, rgb))
-                return frames, cfg.image_frames / fps
+        if kind == "image":
+            # One detection (with retries), repeated: identical frames would give identical results, and
+            # the training recipe adds its own per-frame noise.
+            if self._still is None:
+                self._still = FaceProcessor(cfg)
+            rgb = load_image(path)
+            fps = cfg.sample_fps or 10.0
+            still = self._still.detect_still(rgb)
+            frames = [dataclasses.replace(still, t=i / fps) for i in range(cfg.image_frames)]
+            return frames, cfg.image_frames / fps
+        with FaceProcessor(cfg) as face:  # a fresh landmarker per video: no tracking state carried over
             last = 0.0
             for t, rgb in iter_video_frames(path):
                 frames.extend(face.push(t, rgb))
@@ -138,7 +144,7 @@ class Extractor:
         absent: dict[str, str] = {}
         empty = lambda d: (np.zeros((0, d), np.float32), np.zeros(0, np.float64))  # noqa: E731
 
-        visual, visual_t = empty(N_BLENDSHAPES)
+        visual, visual_t = empty(VISUAL_DIM)
         face_present = np.zeros(0, bool)
         duration = info.duration_s
         if info.has_video:
@@ -148,7 +154,7 @@ class Extractor:
             elif not any(f.present for f in frames):
                 absent["visual"] = f"no face found in any of {len(frames)} frames"
             else:
-                visual = np.stack([f.blendshapes for f in frames]).astype(np.float32)
+                visual = np.stack([f.vector for f in frames]).astype(np.float32)
                 visual_t = np.array([f.t for f in frames], np.float64)
                 face_present = np.array([f.present for f in frames], bool)
             if info.kind == "image":

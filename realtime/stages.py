@@ -35,7 +35,7 @@ class StageCore(Protocol):
 
 
 class FaceStage:
-    """Video frames -> visual events (blendshapes, face flag, landmarks for the overlay)."""
+    """Video frames -> visual events (the visual vector, face flag, landmarks for the overlay)."""
 
     name = "face"
 
@@ -52,7 +52,7 @@ class FaceStage:
         if not out:
             return []
         f = out[0]
-        return [FeatureEvent("visual", np.array([f.t]), f.blendshapes[None, :], t_avail=frame.t, t_mono=frame.t_mono,
+        return [FeatureEvent("visual", np.array([f.t]), f.vector[None, :], t_avail=frame.t, t_mono=frame.t_mono,
                              present=np.array([f.present]), landmarks=f.landmarks)]
 
     def flush(self) -> list[FeatureEvent]:

@@ -206,7 +206,14 @@ def load_units(args, items: list[Item], seq_lens) -> tuple[dict[str, "object"], 
         except FeatureFileError:
             missing[f"{it.corpus}/{it.split}: not extracted"] += 1
             continue
-        spec = spec or f.spec
+        if spec is None:
+            spec = f.spec
+        else:  # one contract for the whole composite: a cache from an older extractor is an error, not a mix
+            try:
+                spec.check_compatible(f.spec)
+            except ValueError as e:
+                raise SystemExit(f"error: {p} was extracted with another feature spec ({e}); "
+                                 f"delete {args.out / 'features'} and run again") from None
         if it.modality == "face":
             x = f.visual[f.face_present] if "visual" not in f.absent else f.visual[:0]
             x = fit_length(x, seq_lens[1])

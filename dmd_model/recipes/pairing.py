@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..config import EMOTIONS7
+from ..config import EMOTIONS7, preset
 from ..data import SplitArrays, fit_length
 
 
@@ -46,7 +46,7 @@ class SplitPools:
 
 
 MODS = ("text", "face", "voice")  # packed order: language, visual, acoustic
-DIMS = (384, 52, 25)
+DIMS = preset("live").input_dims  # (language, visual, acoustic) sizes of the live features
 
 
 class _Cycler:

@@ -93,13 +93,15 @@ def lib_version(dist: str) -> str:
 
 
 def visual_spec(sample_fps: float, task_path: str | os.PathLike | None = None) -> ModalitySpec:
+    from .face import VISUAL_NAMES  # the face module imports this one
+
     task = Path(task_path) if task_path else face_task_path()
     return ModalitySpec(
-        dim=len(BLENDSHAPE_NAMES),
+        dim=len(VISUAL_NAMES),
         frame_rate_hz=float(sample_fps),
-        extractor="mediapipe.FaceLandmarker.blendshapes",
-        extractor_version=f"mediapipe {lib_version('mediapipe')}; {task.name} sha256:{sha256_prefix(task)}",
-        feature_names=BLENDSHAPE_NAMES,
+        extractor="mediapipe.FaceLandmarker.blendshapes+geometry",
+        extractor_version=f"mediapipe {lib_version('mediapipe')}; {task.name} sha256:{sha256_prefix(task)}; geometry v1",
+        feature_names=VISUAL_NAMES,
     )
 
 

@@ -174,7 +174,7 @@ def test_wrong_input_dim_is_a_clear_error():
     model = DMD(cfg)
     x = random_inputs(cfg, 2)
     x[1] = torch.randn(2, 32, 35)
-    with pytest.raises(ValueError, match=r"visual input has shape \(2, 32, 35\); expected \(B=2, T, 52\)"):
+    with pytest.raises(ValueError, match=r"visual input has shape \(2, 32, 35\); expected \(B=2, T, 65\)"):
         model(*x)
 
 

@@ -59,7 +59,7 @@ class FakeCore:
         self.watermark = end
         t = np.array([p.t + 0.05])
         if self.name == "face":
-            return [FeatureEvent("visual", t, np.full((1, 52), 0.5, np.float32), end, p.t_mono, present=np.array([True]))]
+            return [FeatureEvent("visual", t, np.full((1, 65), 0.5, np.float32), end, p.t_mono, present=np.array([True]))]
         if self.name == "acoustic":
             x = np.ones((1, 25), np.float32)
             return [FeatureEvent("acoustic", t, x, end, p.t_mono)]

@@ -46,7 +46,7 @@ def test_pairing_targets():
     rng = np.random.default_rng(0)
     mk = lambda m, c, d, t: Unit(f"{m}-{c}", np.full((t, d), 0.5, np.float32), c, 0.1)  # noqa: E731
     pools = SplitPools(
-        face={c: [mk("f", c, 52, 10)] for c in ("happy", "sad")},
+        face={c: [mk("f", c, 65, 10)] for c in ("happy", "sad")},
         voice={c: [mk("v", c, 25, 100)] for c in ("happy", "sad")},
         text={c: [mk("t", c, 384, 5)] for c in ("happy", "sad")},
     )
@@ -72,7 +72,7 @@ def test_recipe_end_to_end_tiny(shared_data, tmp_path):
     from dmd_model.data import load_packed
 
     model, spec, _ = load_checkpoint(out / "checkpoint")
-    assert spec is not None and spec.visual.dim == 52
+    assert spec is not None and spec.visual.dim == 65
     ds = load_packed(out / "composite.npz")
     assert len(ds.split("train")) > 0 and len(ds.split("test")) > 0
     res = json.loads((out / "checkpoint" / "bootstrap_eval.json").read_text())
