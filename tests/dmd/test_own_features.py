@@ -69,7 +69,7 @@ def test_feature_file_errors(tmp_path):
     (tmp_path / "junk.feat.npz").write_bytes(b"junk" * 10)
     with pytest.raises(FeatureFileError, match="not a readable feature file"):
         ItemFeatures.load(tmp_path / "junk.feat.npz")
-    with pytest.raises(FeatureFileError, match=r"visual has shape \(4, 3\), expected \(T, 52\)"):
+    with pytest.raises(FeatureFileError, match=r"visual has shape \(4, 3\), expected \(T, 65\)"):
         ItemFeatures(SPEC, np.zeros((0, 384)), np.zeros(0), np.zeros((4, 3)), np.zeros(4), np.ones(4, bool),
                      np.zeros((0, 25)), np.zeros(0))
 
