@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-only", type=int, default=2000,
                    help="extra text-only training samples in the text corpora's natural class distribution")
     p.add_argument("--emobank", type=int, default=1000, help="extra EmoBank text-only (valence-only) training samples")
+    p.add_argument("--unimodal-media", type=float, default=1.0,
+                   help="face-only and voice-only training samples, as a fraction of each training pool (every train "
+                        "face and voice item once more, alone, at 1.0): the heads learn each modality alone, "
+                        "as the unimodal anchors and a live session with one modality missing need")
     p.add_argument("--face-noise", type=float, default=0.02, help="per-frame noise (std) on training blendshapes")
     p.add_argument("--epochs", type=int, default=30, help="maximum training epochs (early stopping on valid)")
     p.add_argument("--modality-dropout", type=float, default=0.2, help="per-modality absent-mask probability in training")
@@ -248,6 +252,10 @@ def pack(args, media, text, extras, emob, tstates, seq_lens):
             samples = composite_samples(pools[s], args.train_per_class, rng, args.cross_frac)
             samples += unimodal_samples([units[it.key] for it in extras], "text")
             samples += unimodal_samples([units[it.key] for it in emob], "text")
+            for mod in ("face", "voice"):
+                pool = sorted((u for us in getattr(pools[s], mod).values() for u in us), key=lambda u: u.key)
+                pick = rng.permutation(len(pool))[: int(round(args.unimodal_media * len(pool)))]
+                samples += unimodal_samples([pool[i] for i in sorted(pick)], mod)
             order = rng.permutation(len(samples))
             splits[s] = pack_samples([samples[i] for i in order], seq_lens, rng, args.face_noise)
         else:

@@ -47,6 +47,9 @@ class SplitPools:
 
 MODS = ("text", "face", "voice")  # packed order: language, visual, acoustic
 DIMS = preset("live").input_dims  # (language, visual, acoustic) sizes of the live features
+SCORE_DIMS = 52
+"""The visual vector starts with MediaPipe's 52 blendshape scores (0-1): training noise is added to those and
+clipped to 0-1; the geometry after them (head pose in radians, signed distances) is left as measured."""
 
 
 class _Cycler:
@@ -88,7 +91,9 @@ def pack_samples(samples: list[list[Unit | None]], seq_lens: tuple[int, int, int
                 continue
             x = u.x
             if m == 1 and face_noise > 0 and rng is not None:
-                x = np.clip(x + rng.normal(0.0, face_noise, x.shape).astype(np.float32), 0.0, 1.0)
+                x = x.copy()
+                noise = rng.normal(0.0, face_noise, (x.shape[0], SCORE_DIMS)).astype(np.float32)
+                x[:, :SCORE_DIMS] = np.clip(x[:, :SCORE_DIMS] + noise, 0.0, 1.0)
             x = fit_length(x, seq_lens[m])
             arrs[m][i, : x.shape[0]] = x
             lengths[i, m] = x.shape[0]

@@ -58,6 +58,16 @@ def test_pairing_targets():
     assert np.allclose(np.sort(cross.emotion, 1)[:, -2:], [1 / 3, 2 / 3])
 
 
+def test_face_noise_touches_only_the_blendshape_scores():
+    from dmd_model.recipes.pairing import SCORE_DIMS, Unit, pack_samples
+
+    x = np.full((10, 65), 0.5, np.float32)
+    x[:, SCORE_DIMS:] = -0.25  # geometry can be negative (head pose, mouth-corner lift)
+    noisy = pack_samples([[None, Unit("f", x, "happy", 0.5), None]], (4, 10, 8), np.random.default_rng(0), 0.1).visual[0]
+    assert np.all(noisy[:, SCORE_DIMS:] == -0.25)
+    assert 0.05 < np.abs(noisy[:, :SCORE_DIMS] - 0.5).mean() < 0.15 and noisy[:, :SCORE_DIMS].min() >= 0.0
+
+
 @pytest.mark.slow
 def test_recipe_end_to_end_tiny(shared_data, tmp_path):
     out = tmp_path / "run"
