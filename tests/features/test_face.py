@@ -74,3 +74,92 @@ def test_face_in_nearly_every_frame_of_shared_clip(katie):
     present = np.array([f.present for f in frames])
     assert len(frames) == 200
     assert present.mean() >= 0.95
+
+
+# -- geometry and still images ----------------------------------------------------------------------------------
+def _toy_landmarks() -> np.ndarray:
+    """478 normalised landmarks of a 200x100 image with the indices the geometry reads placed by hand (pixels)."""
+    from realtime.features import face_geometry as g
+
+    px = np.zeros((478, 2))
+    px[g.EYE_OUTER_R], px[g.EYE_OUTER_L] = (60, 40), (140, 40)  # eye-corner distance 80 px
+    px[g.EYE_UPPER_R], px[g.EYE_LOWER_R] = (80, 36), (80, 44)  # 8 px -> 0.1
+    px[g.EYE_UPPER_L], px[g.EYE_LOWER_L] = (120, 38), (120, 42)  # 4 px -> 0.05
+    px[g.BROW_MID_R], px[g.EYE_UPPER_R] = (80, 20), (80, 36)  # 16 px -> 0.2
+    px[g.BROW_MID_L] = (120, 22)  # 16 px over (120, 38) -> 0.2
+    px[g.BROW_INNER_R], px[g.BROW_INNER_L] = (92, 24), (108, 24)  # 16 px -> 0.2
+    px[g.MOUTH_CORNER_R], px[g.MOUTH_CORNER_L] = (76, 76), (124, 76)  # 48 px -> 0.6
+    px[g.LIP_INNER_UPPER], px[g.LIP_INNER_LOWER] = (100, 80), (100, 84)  # 4 px -> 0.05; centre y 82
+    px[g.LIP_OUTER_UPPER], px[g.NOSE_TIP], px[g.CHIN] = (100, 74), (100, 58), (100, 98)  # 16 -> 0.2, 40 -> 0.5
+    lm = np.zeros((478, 3), np.float32)
+    lm[:, 0], lm[:, 1] = px[:, 0] / 200, px[:, 1] / 100
+    return lm
+
+
+def test_geometry_values_are_the_hand_measured_distances():
+    from realtime.features.face_geometry import GEOMETRY_NAMES, face_geometry
+
+    geo = dict(zip(GEOMETRY_NAMES, face_geometry(_toy_landmarks(), 200, 100)))
+    expected = {"headYaw": 0.0, "headPitch": 0.0, "headRoll": 0.0, "mouthWidth": 0.6, "mouthOpen": 0.05,
+                "eyeOpenRight": 0.1, "eyeOpenLeft": 0.05, "browRaiseRight": 0.2, "browRaiseLeft": 0.2,
+                "browInnerGap": 0.2, "mouthCornerLift": 0.075, "upperLipToNose": 0.2, "noseToChin": 0.5}
+    assert geo == pytest.approx(expected, abs=1e-6)
+
+
+def test_geometry_ignores_roll_scale_and_position():
+    from realtime.features.face_geometry import face_geometry
+
+    lm = _toy_landmarks()
+    px = lm[:, :2] * (200, 100)
+    a = 0.4  # rotate the face 0.4 rad in the image plane, shrink it by 2 and move it
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    moved = (px - 100) @ rot.T * 0.5 + (300, 250)
+    lm2 = np.zeros_like(lm)
+    lm2[:, 0], lm2[:, 1] = moved[:, 0] / 640, moved[:, 1] / 480
+    np.testing.assert_allclose(face_geometry(lm2, 640, 480), face_geometry(lm, 200, 100), atol=1e-5)
+
+
+def test_head_pose_reads_the_transformation_matrix():
+    from realtime.features.face_geometry import head_pose
+
+    a = 0.3
+    m = np.eye(4)
+    m[:3, :3] = 2.0 * np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])  # roll, scale 2
+    assert head_pose(m) == pytest.approx((0.0, 0.0, 0.3))
+    m[:3, :3] = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])  # yaw
+    assert head_pose(m) == pytest.approx((0.3, 0.0, 0.0))
+    assert head_pose(None) == (0.0, 0.0, 0.0)
+
+
+def test_visual_vector_is_blendshapes_then_geometry(scores):
+    from realtime.features.face import VISUAL_DIM, VISUAL_NAMES
+
+    a = scores["astronaut"]
+    assert VISUAL_DIM == 65 and VISUAL_NAMES[52] == "headYaw" and a.vector.shape == (65,)
+    np.testing.assert_array_equal(a.vector[:52], a.blendshapes)
+    assert 0.5 < a.geometry[VISUAL_NAMES.index("mouthWidth") - 52] < 1.0  # a broad smile, about 0.7 eye widths
+    assert a.geometry[VISUAL_NAMES.index("mouthCornerLift") - 52] > 0  # corners up
+
+
+def test_still_image_retry_finds_a_face_the_plain_detector_misses(shared_data):
+    img_path = shared_data / "faces" / "fer2013" / "test" / "angry" / "PrivateTest_10131363.jpg"
+    if not img_path.is_file():
+        pytest.skip(f"FER2013 test image not found at {img_path}")
+    img = load_image(img_path)
+    assert img.shape == (48, 48, 3)
+    with FaceProcessor(FaceConfig(still_retries=())) as plain, FaceProcessor() as retry:
+        assert not plain.detect_still(img).present
+        found = retry.detect_still(img)
+    assert found.present and found.vector.shape == (65,)
+    # landmarks are mapped back into the 48x48 image, not left in the enlarged copy's coordinates
+    assert 0.0 < found.landmarks[:, :2].min() and found.landmarks[:, :2].max() < 1.0
+
+
+def test_still_retry_maps_landmarks_back_to_the_original(astronaut):
+    with FaceProcessor() as plain:
+        ref = plain.detect_still(astronaut)
+    # never accept the plain try: the 2x enlarged copy's landmarks must land where the plain ones are
+    with FaceProcessor(FaceConfig(min_face_detection_confidence=1.0, still_retries=((2.0, 0.0, 0.5),))) as retry:
+        got = retry.detect_still(astronaut)
+    assert ref.present and got.present
+    assert np.abs(got.landmarks[:, :2] - ref.landmarks[:, :2]).max() < 0.005
