@@ -117,7 +117,7 @@ class TokenStateEncoder:
         self.model = None
         self.tokenizer = None
 
-    def start(self) -> "TokenStateEncoder":
+    def start(self) -> TokenStateEncoder:
         """Load the tokenizer and the model (a no-op when loaded)."""
         if self.model is not None:
             return self
@@ -192,16 +192,17 @@ class TokenStateEncoder:
         with self._thread_count():
             return self._encode(list(words))
 
-    def encode_lines(self, lines: Sequence[str], batch_size: int = 64, progress: bool = True,
+    def encode_lines(self, lines: Sequence[str | Sequence[str]], batch_size: int = 64, progress: bool = True,
                      desc: str = "MiniLM") -> list[EncodedWords]:
-        """States of many text lines (words = the line split on white space, as Whisper gives words), batched.
+        """States of many text lines, batched; a line is a string (its words: split on white space, as Whisper
+        gives words) or an already split list of words.
 
         Lines are sorted by token count and run ``batch_size`` at a time, padded with an attention mask: padding
         changes the states by float rounding only (about 1e-6; ``tests/recipes/test_text_states.py``). A line
         longer than ``max_tokens`` takes the unbatched path, in pieces. ``progress`` shows a tqdm bar of batches.
         """
         self.start()
-        words = [ln.split() for ln in lines]
+        words = [ln.split() if isinstance(ln, str) else list(ln) for ln in lines]
         out: list[EncodedWords | None] = [None] * len(lines)
         with self._thread_count():
             ntok = [sum(self._token_counts(ws)) for ws in words]

@@ -8,9 +8,8 @@ from dmd_model.feature_spec import Word
 
 @pytest.mark.slow
 def test_line_states_equal_live_text_encoder():
-    from realtime.features.text import TextEncoder
-
     from dmd_model.text_encoder import TokenStateEncoder
+    from realtime.features.text import TextEncoder
 
     lines = [
         "I can't believe you did that, it's wonderful!",
