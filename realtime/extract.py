@@ -2,10 +2,12 @@
 `dmd_model.feature_file`, read by ``dmd_model.train``).
 
     python -m realtime.extract INPUT... --out DIR [--labels CSV]
+    python -m realtime.extract --text-lines FILE --out DIR        (text only: one file per row of FILE)
 
 It runs the same push-style cores as the live pipeline (`realtime.features`), fed from the file: video
 frames through the face landmarker at the configured rate, audio in 20 ms chunks through the streaming
-eGeMAPS extractor and the streaming recogniser, then the committed words through MiniLM. A file that
+eGeMAPS extractor and the streaming recogniser, then the committed words through MiniLM. Text lines
+(``--text-lines``) go through the same MiniLM encoder, batched, with synthetic word times. A file or row that
 cannot be used is skipped with its reason printed; the batch goes on. Run with ``--help`` for the options.
 """
 
@@ -130,10 +132,14 @@ class Extractor:
         proc.flush()
         return proc.words
 
-    def _encode(self, words: list[Word]):
+    def text_encoder(self) -> TextEncoder:
+        """The MiniLM encoder, loaded on first use (text lines need no other model)."""
         if self._text is None:
             self._text = TextEncoder(self.config.text).start()
-        return self._text.encode(words)
+        return self._text
+
+    def _encode(self, words: list[Word]):
+        return self.text_encoder().encode(words)
 
     # -- one item -----------------------------------------------------------------------------------
     def extract(self, path: str | Path, labels: dict | None = None) -> ItemFeatures:
@@ -249,6 +255,144 @@ def labels_for(table: dict[str, dict], path: Path) -> dict | None:
     return table.get(path.name, table.get(path.stem))
 
 
+# -- text lines -----------------------------------------------------------------------------------------
+WORD_S = 0.3
+"""Synthetic length (s) of one word of a text line: word i spans [0.3 i, 0.3 i + 0.3). 0.3 s a word is about
+200 words/min, a conversational speaking rate, so a text line's word and token times look like those of the
+same words spoken (the model reads the token states in order, not their times; the times keep ``words``,
+``language_t`` and ``duration_s`` well formed for tools that show or window them)."""
+
+TEXT_LINE_ABSENT = {"visual": "text line: no video", "acoustic": "text line: no audio"}
+TEXT_DELIMITERS = {".csv": ",", ".tsv": "\t", ".txt": None}
+TEXT_CHUNK = 512  # rows encoded (then written) together: bounds memory on a large file; batches sort within it
+
+
+class TextLinesError(ValueError):
+    """A text-lines file that cannot be used at all (missing, unreadable, unknown format, no ``text`` column)."""
+
+
+@dataclass(frozen=True)
+class TextRow:
+    """One row of a text-lines file.
+
+    Attributes:
+        source: ``FILE:row N`` (N counts data rows from 1, header excluded), for messages and the feature file.
+        id: the output name, ``<id>.feat.npz``: the ``id`` column, or N when there is none.
+        text: the row's text (its words: split on white space).
+        labels: the other non-empty columns, numbers as numbers.
+        skip: why the row cannot be used ("" when it can).
+    """
+
+    source: str
+    id: str = ""
+    text: str = ""
+    labels: dict = field(default_factory=dict)
+    skip: str = ""
+
+
+def _text_row(source: str, n: int, rec: dict, ncols: int) -> TextRow:
+    if None in rec:  # csv.DictReader files surplus fields under the key None
+        return TextRow(source, skip=f"{ncols + len(rec[None])} fields for {ncols} header columns")
+    short = [c for c, v in rec.items() if v is None]
+    if short:
+        return TextRow(source, skip=f"missing column{'s' * (len(short) > 1)} {', '.join(short)}")
+    text = rec["text"].strip()
+    if not text:
+        return TextRow(source, skip="empty text")
+    rid = rec["id"].strip() if "id" in rec else str(n)
+    if not rid:
+        return TextRow(source, skip="empty id")
+    if rid in (".", "..") or "/" in rid or "\\" in rid:
+        return TextRow(source, skip=f"id {rid!r} cannot be a file name")
+    labels = {c: _value(v.strip()) for c, v in rec.items() if c not in ("id", "text") and c and v.strip()}
+    return TextRow(source, rid, text, labels)
+
+
+def read_text_lines(path: str | Path) -> list[TextRow]:
+    """Rows of a ``.csv`` (comma), ``.tsv`` (tab, no quoting: quotes are text) or ``.txt`` (one text per line) file.
+
+    CSV/TSV need a header with a ``text`` column; ``id`` is optional and every other column is a label. Bad rows
+    come back with ``skip`` set; a file that cannot be used at all raises `TextLinesError`.
+    """
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext not in TEXT_DELIMITERS:
+        raise TextLinesError(f"{path}: unknown text-lines format {ext or '(no extension)'!r}; use .csv, .tsv or .txt")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            if ext == ".txt":
+                return [_text_row(f"{path}:row {n}", n, {"text": line}, 1) for n, line in enumerate(f, 1)]
+            delim = TEXT_DELIMITERS[ext]
+            quoting = csv.QUOTE_NONE if delim == "\t" else csv.QUOTE_MINIMAL
+            reader = csv.DictReader(f, delimiter=delim, quoting=quoting)
+            cols = reader.fieldnames or []
+            if "text" not in cols:
+                raise TextLinesError(f"{path}: needs a 'text' column in its header row, found {cols}")
+            return [_text_row(f"{path}:row {n}", n, rec, len(cols)) for n, rec in enumerate(reader, 1)]
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise TextLinesError(f"{path}: cannot be read ({e})") from e
+
+
+def text_line_features(spec, row: TextRow, words: list[Word], tok) -> ItemFeatures:
+    """The feature file of one text line: language from its words' `TokenStates`; visual and acoustic absent."""
+    no_t = np.zeros(0, np.float64)
+    return ItemFeatures(
+        spec=spec, language=tok.x, language_t=tok.t, visual=np.zeros((0, VISUAL_DIM), np.float32), visual_t=no_t,
+        face_present=np.zeros(0, bool), acoustic=np.zeros((0, N_ACOUSTIC), np.float32), acoustic_t=no_t,
+        source=row.source,
+        duration_s=words[-1].end if words else 0.0, words=words, labels=dict(row.labels),
+        absent=dict(TEXT_LINE_ABSENT),
+    )
+
+
+def text_words(text: str) -> list[Word]:
+    """The words of a text line with their synthetic times (`WORD_S`)."""
+    # rounded so that the stored times read 0.9, not 0.8999999999999999
+    return [Word(w, round(i * WORD_S, 6), round((i + 1) * WORD_S, 6)) for i, w in enumerate(text.split())]
+
+
+def extract_text_lines(rows: list[TextRow], extractor: Extractor, out: Path, table: dict, labels_csv, seen: set,
+                       progress: bool = True) -> tuple[int, int]:
+    """Write one ``<id>.feat.npz`` per usable row; returns (written, skipped). Bad rows are reported, never fatal."""
+    from tqdm import tqdm
+
+    ok, failed, todo = 0, 0, []
+    for row in rows:
+        target = out / (row.id + SUFFIX)
+        if not row.skip and target in seen:
+            row = dataclasses.replace(row, skip=f"another input already wrote {target.name}")
+        if row.skip:
+            failed += 1
+            tqdm.write(f"SKIP {row.source}: {row.skip}", file=sys.stderr)
+            continue
+        seen.add(target)
+        if table:
+            extra = table.get(row.id)
+            if extra is None:
+                tqdm.write(f"note: {row.source}: no row for id {row.id} in {labels_csv}", file=sys.stderr)
+            else:  # the row's own label columns win over the labels CSV
+                row = dataclasses.replace(row, labels={**extra, **row.labels})
+        todo.append((row, target))
+    if not todo:
+        return ok, failed
+    encoder = extractor.text_encoder()
+    bar = tqdm(total=len(todo), unit="line", desc="text lines", file=sys.stderr, disable=not progress)
+    for s in range(0, len(todo), TEXT_CHUNK):
+        chunk = todo[s : s + TEXT_CHUNK]
+        words = [text_words(r.text) for r, _ in chunk]
+        toks = encoder.encode_batch(words)
+        for (row, target), ws, tok in zip(chunk, words, toks):
+            try:
+                text_line_features(extractor.spec, row, ws, tok).save(target)
+                ok += 1
+            except (OSError, ValueError) as e:  # a row that cannot be written (disk, NaN states) never stops the batch
+                failed += 1
+                tqdm.write(f"SKIP {row.source}: {type(e).__name__}: {e}", file=sys.stderr)
+        bar.update(len(chunk))
+    bar.close()
+    return ok, failed
+
+
 # -- command line ---------------------------------------------------------------------------------------
 def collect_inputs(inputs: list[str]) -> list[Path]:
     """Files as given (any extension), and media files found recursively in directories, sorted."""
@@ -272,19 +416,31 @@ def build_parser() -> argparse.ArgumentParser:
             "input (format: dmd_model/feature_file.py). Videos give all three streams, audio files give "
             "acoustic and language, images give a short still-frame visual sequence. A modality that "
             "cannot be extracted (no audio track, no face, silence, no words) is stored empty with its "
-            "reason; a file that cannot be read is skipped with its reason printed. Exit status: 0 when "
-            "at least one file was written, 1 when every file failed, 2 for usage errors."
+            "reason; a file that cannot be read is skipped with its reason printed. With --text-lines, each "
+            "row of a text file becomes OUT/<id>.feat.npz holding only the language stream. Exit status: 0 "
+            "when at least one file was written, 1 when every file (or row) failed, 2 for usage errors "
+            "(including a --text-lines or --labels file that cannot be read)."
         ),
         epilog=(
             "Labels CSV: a header row with a key column named file, path, name or stem (the first present), "
             "whose value is matched to each input's file name, then to its stem; directories in it are "
             "ignored. All other non-empty columns (e.g. emotion7, valence, split) are stored as labels, "
-            "numbers as numbers. Example: file,emotion7,valence / clip01.mp4,happy,1.5"
+            "numbers as numbers. Example: file,emotion7,valence / clip01.mp4,happy,1.5. "
+            "Text lines: FILE.csv (comma) or FILE.tsv (tab, no quoting) with a header row having a text column, "
+            "optionally id (the output name; default: the row number, from 1) and label columns (e.g. "
+            "emotion7, valence; stored as labels, numbers as numbers); or FILE.txt, one text per line, id = "
+            "line number. Words are the text split on white space, word i timed [0.3 i, 0.3 i + 0.3) s (a "
+            "conversational 200 words/min); visual and acoustic are absent ('text line: no video' / 'text "
+            "line: no audio'). --labels rows are joined by id (the row's own columns win). A row with empty "
+            "text, a missing column, a bad or repeated id is skipped with its reason printed."
         ),
     )
-    ap.add_argument("inputs", nargs="+", metavar="INPUT", help="media files, or directories searched recursively")
+    ap.add_argument("inputs", nargs="*", metavar="INPUT", help="media files, or directories searched recursively")
     ap.add_argument("--out", required=True, type=Path, help="output directory (created if missing)")
     ap.add_argument("--labels", type=Path, help="CSV of labels joined by file name or stem (see below)")
+    ap.add_argument("--text-lines", action="append", default=[], type=Path, metavar="FILE",
+                    help="a .csv, .tsv or .txt file of text lines, one feature file per row, language only "
+                         "(see below); repeatable")
     ap.add_argument("--fps", type=float, default=FaceConfig.sample_fps,
                     help="visual frames per second kept (default %(default)s, as live; 0 keeps all frames)")
     ap.add_argument("--asr-model", default=TranscriptConfig.model,
@@ -302,10 +458,20 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from tqdm import tqdm
 
+    if not args.inputs and not args.text_lines:
+        print("nothing to extract: give media INPUTs and/or --text-lines FILE", file=sys.stderr)
+        return 2
     inputs = collect_inputs(args.inputs)
-    if not inputs:
+    if args.inputs and not inputs:
         print("no media files found in the inputs", file=sys.stderr)
         return 2
+    rows: list[TextRow] = []
+    for f in args.text_lines:  # read every text file up front: a bad one is a usage error before any work
+        try:
+            rows.extend(read_text_lines(f))
+        except TextLinesError as e:
+            print(f"cannot read text lines: {e}", file=sys.stderr)
+            return 2
     table = {}
     if args.labels:
         try:
@@ -322,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     extractor = Extractor(cfg)
     ok, failed, seen = 0, 0, set()
-    bar = tqdm(inputs, unit="file", desc="extract", file=sys.stderr)
+    bar = tqdm(inputs, unit="file", desc="extract", file=sys.stderr, disable=not inputs)
     for path in bar:
         bar.set_postfix_str(path.name[-30:])
         target = args.out / (path.name + SUFFIX)
@@ -343,6 +509,9 @@ def main(argv: list[str] | None = None) -> int:
             reason = str(e) if isinstance(e, MediaError) else f"{type(e).__name__}: {e}"
             tqdm.write(f"SKIP {path}: {reason}", file=sys.stderr)
     bar.close()
+    if args.text_lines:
+        n_ok, n_failed = extract_text_lines(rows, extractor, args.out, table, args.labels, seen)
+        ok, failed = ok + n_ok, failed + n_failed
     print(f"{ok} written to {args.out}, {failed} skipped", file=sys.stderr)
     return 0 if ok else 1
 
