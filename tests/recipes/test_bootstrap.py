@@ -119,3 +119,20 @@ def test_bundled_checkpoint_scores_shared_clip(shared_data, tmp_path):
     assert torch.isfinite(out.prediction).all()
     assert out.prediction.shape == (1, 1 + len(model.cfg.emotions))
     assert torch.isfinite(out.homo_edges).all() and torch.isfinite(out.hetero_edges).all()
+
+
+def test_probes_count_a_missed_face_as_an_error():
+    from dmd_model.recipes.probes import run_probe
+
+    rng = np.random.default_rng(0)
+    classes = np.array(["happy", "sad"])
+    ytr = classes[np.arange(200) % 2]
+    xtr = rng.normal(size=(200, 5)) + np.where(ytr == "happy", 3.0, -3.0)[:, None]
+    yte = classes[np.arange(10) % 2]
+    xte = rng.normal(size=(10, 5)) * 0.1 + np.where(yte == "happy", 3.0, -3.0)[:, None]
+    found = np.ones(10, bool)
+    found[[0, 3]] = False  # no face: an error whatever the features say
+    res = run_probe("face", (xtr, ytr, np.ones(200, bool)), (xte, yte, found))
+    for name in ("logistic_regression", "mlp", "gradient_boosting", "vote"):
+        assert res[name]["acc"] == 0.8 and res[name]["acc_found"] == 1.0, name
+    assert (res["n_train"], res["n_test"], res["n_test_found"]) == (200, 10, 8)
