@@ -59,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-encoder", default=None,
                    help="for token input ('text_bert'): 'minilm' (packaged) or a local Hugging Face directory")
     p.add_argument("--freeze-text-encoder", action="store_true", help="do not fine-tune the text encoder")
+    p.add_argument("--init", default=None, metavar="CHECKPOINT",
+                   help="start from this checkpoint's weights and input statistics (fine-tuning, e.g. the bundled "
+                        "assets/dmd_live on your own features) instead of a fresh model; its config replaces the "
+                        "preset's, and its feature spec must match the data's; the optimiser starts fresh")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -138,9 +142,24 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     log = print if rank == 0 else (lambda *_: None)
-    model = DMD(cfg)
-    if cfg.use_masks and not ds.text_tokens:
-        compute_input_stats(model, ds.split("train"))
+    if args.init:
+        from .checkpoint import CheckpointError, load_checkpoint
+        from .feature_spec import FeatureSpecMismatch
+
+        try:
+            model, init_spec, _ = load_checkpoint(args.init)
+            if init_spec is not None and ds.spec is not None:
+                init_spec.check_compatible(ds.spec, what=f"{args.data} vs --init {args.init}")
+        except (CheckpointError, FeatureSpecMismatch) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        cfg = model.cfg
+        model.train()  # keeps the checkpoint's input statistics: the weights were trained with them
+        log(f"initialised from {args.init}")
+    else:
+        model = DMD(cfg)
+        if cfg.use_masks and not ds.text_tokens:
+            compute_input_stats(model, ds.split("train"))
     log(f"DMD preset={args.preset} params={model.num_parameters():,} device={device} world={world} "
         f"train/valid/test={len(ds.split('train'))}/{len(ds.split('valid'))}/{len(ds.split('test'))}")
     trainer = Trainer(model, tcfg, device=device, rank=rank, world_size=world, progress=not args.no_progress, log=log)

@@ -5,6 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 
 from dmd_model import evaluate as evaluate_cli
 from dmd_model import train as train_cli
@@ -158,3 +159,30 @@ def test_text_bert_tokens_through_the_packaged_minilm(tmp_path, capsys):
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["model"]["text_encoder"] == "minilm" and cfg["model"]["input_dims"][0] == 384
     assert evaluate_cli.main(["--checkpoint", str(out), "--data", str(path)]) == 0
+
+
+def test_fine_tuning_starts_from_the_checkpoint_weights(feature_dir, tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    base = tmp_path / "base"
+    assert train_cli.main(["--data", str(feature_dir), "--preset", "live", "--epochs", "1", "--out", str(base),
+                           "--no-progress", "--seed", "3"]) == 0
+    # zero epochs of fine-tuning: the written weights and input statistics are the initial checkpoint's, exactly
+    same = tmp_path / "same"
+    assert train_cli.main(["--data", str(feature_dir), "--init", str(base), "--epochs", "0", "--out", str(same),
+                           "--no-progress"]) == 0
+    a, b = load_file(str(base / "model.safetensors")), load_file(str(same / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    tuned = tmp_path / "tuned"
+    assert train_cli.main(["--data", str(feature_dir), "--init", str(base), "--epochs", "1", "--out", str(tuned),
+                           "--no-progress"]) == 0
+    c = load_file(str(tuned / "model.safetensors"))
+    assert any(not torch.equal(a[k], c[k]) for k in a if k.endswith("weight"))
+    assert "initialised from" in capsys.readouterr().out
+    # a checkpoint whose feature spec differs from the data's is refused with the field named
+    doc = json.loads((base / "config.json").read_text())
+    doc["feature_spec"]["visual"]["extractor_version"] = "2"
+    (base / "config.json").write_text(json.dumps(doc))
+    assert train_cli.main(["--data", str(feature_dir), "--init", str(base), "--epochs", "1", "--out",
+                           str(tmp_path / "bad"), "--no-progress"]) == 2
+    assert "visual.extractor_version" in capsys.readouterr().err
