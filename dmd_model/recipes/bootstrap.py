@@ -6,7 +6,7 @@
 Steps (each cached under DIR, so a re-run reuses what exists):
 
 1. text: MiniLM token states of the text corpora's lines (GoEmotions Ekman single-label rows, MELD, EmoBank), the
-   extractor's code path (`text_states`), cached in ``DIR/text/``;
+   live extractor's code path (`dmd_model.text_encoder.TokenStateEncoder`), cached in ``DIR/text/``;
 2. extract: face images and speech clips through the project's own extractor, ``python -m realtime.extract`` run as a
    subprocess in large batches (``--asr-mode none`` for speech: its fixed sentences carry no emotion), one
    ``DIR/features/<corpus>/<file>.feat.npz`` per item;

@@ -12,8 +12,8 @@ logistic regression, an MLP, a third model, and the soft vote of the three:
   as an error (the third model: histogram gradient boosting);
 * voice, RAVDESS: mean and standard deviation of the 25 eGeMAPS LLDs over the clip; train = actors 1-18,
   test = actors 19-24, global standardisation (the third model: an RBF SVM);
-* text, GoEmotions Ekman: mean of the MiniLM token states; train = the GoEmotions training lines in the
-  recipe's text cache (the lines the model saw), test = all single-label test rows (the third model: a
+* text, GoEmotions Ekman: mean of the MiniLM token states; train = the GoEmotions train and valid lines in the
+  recipe's text cache (the lines the model trained or early-stopped on), test = all single-label test rows (the third model: a
   linear SVM, calibrated).
 
 Results go to ``DIR/probes.json``. Nothing is tuned on a test split: every hyperparameter is the library default
