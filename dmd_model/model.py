@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import DMDConfig
+from .config import SCORE_EPS, DMDConfig
 from .gd_unit import GDUnit, edges_to_matrix
 from .transformer import TransformerEncoder
 
@@ -189,6 +189,15 @@ class DMD(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    def score_logits(self, m: int, x: torch.Tensor) -> torch.Tensor:
+        """Modality ``m``'s raw input with its leading ``cfg.score_dims[m]`` 0-1 scores as log-odds (the input
+        statistics are taken after this, see `trainer.compute_input_stats`)."""
+        k = self.cfg.score_dims[m]
+        if not k:
+            return x
+        s = x[..., :k].clamp(SCORE_EPS, 1.0 - SCORE_EPS)
+        return torch.cat([torch.log(s) - torch.log1p(-s), x[..., k:]], dim=-1)
+
     def distill_targets(self, logits: torch.Tensor) -> torch.Tensor:
         """What the GD-Units compare: the valence score as is, the class logits as probabilities."""
         if not self.cfg.num_classes:
@@ -237,7 +246,7 @@ class DMD(nn.Module):
 
         projected, private, shared, step_masks = [], [], [], []
         for m, x in enumerate(inputs):
-            x = (x - getattr(self, f"input_mean_{NAMES[m]}")) / getattr(self, f"input_std_{NAMES[m]}")
+            x = (self.score_logits(m, x) - getattr(self, f"input_mean_{NAMES[m]}")) / getattr(self, f"input_std_{NAMES[m]}")
             t = x.shape[1]
             if cfg.use_masks:
                 n = lengths[:, m].to(dev) if lengths is not None else torch.full((bsz,), t, device=dev)

@@ -97,6 +97,8 @@ def compute_input_stats(model: DMD, split: SplitArrays) -> None:
         rows = x[steps & split.present[:, m : m + 1]]
         if rows.shape[0] < 2:
             continue
+        with torch.no_grad():  # statistics of what forward() standardises: scores already as log-odds
+            rows = model.score_logits(m, torch.from_numpy(np.ascontiguousarray(rows, np.float32))).numpy()
         mean = rows.mean(0, dtype=np.float64)
         std = rows.std(0, dtype=np.float64)
         std[std < 1e-6] = 1.0

@@ -69,7 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="face-only and voice-only training samples, as a fraction of each training pool (every train "
                         "face and voice item once more, alone, at 1.0): the heads learn each modality alone, "
                         "as the unimodal anchors and a live session with one modality missing need")
-    p.add_argument("--face-noise", type=float, default=0.02, help="per-frame noise (std) on training blendshapes")
+    p.add_argument("--no-unimodal-valid", dest="unimodal_valid", action="store_false",
+                   help="validate on the composite triples only (default: also on each modality alone, up to "
+                        "--valid-cap-per-class items per class and modality)")
+    p.add_argument("--face-noise", type=float, default=0.2,
+                   help="per-frame noise (std) on the log-odds of training faces' blendshape scores")
     p.add_argument("--epochs", type=int, default=30, help="maximum training epochs (early stopping on valid)")
     p.add_argument("--modality-dropout", type=float, default=0.2, help="per-modality absent-mask probability in training")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
@@ -231,6 +235,20 @@ def load_units(args, items: list[Item], seq_lens) -> tuple[dict[str, "object"], 
     return units, dict(missing), spec
 
 
+def unimodal_valid_samples(pools, cap: int | None) -> list:
+    """Each modality of the validation pools alone (at most ``cap`` items per class and modality, in a fixed
+    order): early stopping then also weighs how the model scores a face, a voice or a text by itself, which the
+    unimodal anchors and a live session with a missing modality need, not only the synthetic triples."""
+    from .pairing import unimodal_samples
+
+    out = []
+    for mod in ("face", "voice", "text"):
+        for c, us in sorted(getattr(pools, mod).items()):
+            us = sorted(us, key=lambda u: corpora.stable_key(u.key))
+            out += unimodal_samples(us[:cap] if cap else us, mod)
+    return out
+
+
 def pack(args, media, text, extras, emob, tstates, seq_lens):
     from ..data import Dataset, save_packed
     from .pairing import SplitPools, Unit, composite_samples, empty_split, pack_samples, unimodal_samples
@@ -260,7 +278,10 @@ def pack(args, media, text, extras, emob, tstates, seq_lens):
             splits[s] = pack_samples([samples[i] for i in order], seq_lens, rng, args.face_noise)
         else:
             cap = args.eval_cap_per_class if s == "test" else args.valid_cap_per_class
-            splits[s] = pack_samples(composite_samples(pools[s], None, rng, 0.0, cap=cap), seq_lens)
+            samples = composite_samples(pools[s], None, rng, 0.0, cap=cap)
+            if s == "valid" and args.unimodal_valid:
+                samples += unimodal_valid_samples(pools[s], cap)
+            splits[s] = pack_samples(samples, seq_lens)
     stats = {"pools": {s: {mod: {c: len(v) for c, v in sorted(getattr(pools[s], mod).items())}
                            for mod in ("face", "voice", "text")} for s in corpora.SPLITS},
              "composite": {s: int(len(a)) for s, a in splits.items()},

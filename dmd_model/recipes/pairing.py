@@ -10,7 +10,8 @@ This pairing is **synthetic**: the three items come from unrelated people and co
 * Unimodal extras (training only): text-only samples drawn with the corpora's natural class distribution, and
   EmoBank text-only samples with rated valence and no class label (the emotion row is all zeros = unlabelled).
 * Each modality's pool is reshuffled and cycled, so every item of a small pool (voices) is used about equally often.
-* Training faces get small per-frame noise (``face_noise``): a still image is ten identical frames, live video is not.
+* Training faces get small per-frame noise (``face_noise``) on the blendshape scores' log-odds, the space the model
+  reads them in (`DMDConfig.score_dims`): a still image is ten identical frames, live video is not.
 
 Absent modalities (a missing face, silence) are learnt from the trainer's per-modality dropout
 (``TrainConfig.modality_dropout``) on top of these samples.
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..config import EMOTIONS7, preset
+from ..config import EMOTIONS7, SCORE_EPS, preset
 from ..data import SplitArrays, fit_length
 
 
@@ -47,9 +48,10 @@ class SplitPools:
 
 MODS = ("text", "face", "voice")  # packed order: language, visual, acoustic
 DIMS = preset("live").input_dims  # (language, visual, acoustic) sizes of the live features
-SCORE_DIMS = 52
-"""The visual vector starts with MediaPipe's 52 blendshape scores (0-1): training noise is added to those and
-clipped to 0-1; the geometry after them (head pose in radians, signed distances) is left as measured."""
+SCORE_DIMS = preset("live").score_dims[1]
+"""The visual vector starts with MediaPipe's 52 blendshape scores (0-1): training noise is added to their log-odds
+(multiplicative near 0, so a score of 0.001 stays small, unlike additive noise on the score); the geometry after
+them (head pose in radians, signed distances) is left as measured."""
 
 
 class _Cycler:
@@ -92,8 +94,9 @@ def pack_samples(samples: list[list[Unit | None]], seq_lens: tuple[int, int, int
             x = u.x
             if m == 1 and face_noise > 0 and rng is not None:
                 x = x.copy()
-                noise = rng.normal(0.0, face_noise, (x.shape[0], SCORE_DIMS)).astype(np.float32)
-                x[:, :SCORE_DIMS] = np.clip(x[:, :SCORE_DIMS] + noise, 0.0, 1.0)
+                s = np.clip(x[:, :SCORE_DIMS], SCORE_EPS, 1.0 - SCORE_EPS).astype(np.float64)
+                z = np.log(s) - np.log1p(-s) + rng.normal(0.0, face_noise, s.shape)
+                x[:, :SCORE_DIMS] = (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
             x = fit_length(x, seq_lens[m])
             arrs[m][i, : x.shape[0]] = x
             lengths[i, m] = x.shape[0]

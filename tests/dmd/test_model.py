@@ -189,3 +189,44 @@ def test_live_emotions_and_prior_free_variant():
     out = model(*random_inputs(free, 3))
     f = dmd_objective(model, out, targets_for(free, 3)).as_floats()
     assert f["homo_gd_reg"] == 0.0 and f["hetero_gd_reg"] == 0.0
+
+
+def test_live_reads_blendshape_scores_as_log_odds_and_stats_follow():
+    import numpy as np
+
+    from dmd_model.config import SCORE_EPS, DMDConfig
+    from dmd_model.data import SplitArrays
+    from dmd_model.trainer import compute_input_stats
+
+    cfg = preset("live")
+    assert cfg.score_dims == (0, 52, 0)
+    model = DMD(cfg)
+    x = torch.rand(2, 5, 65)
+    x[0, 0, 0], x[0, 0, 1] = 0.0, 1.0  # exact 0 and 1 are clipped, never infinite
+    z = model.score_logits(1, x)
+    s = x[..., :52].clamp(SCORE_EPS, 1 - SCORE_EPS)
+    assert torch.allclose(z[..., :52], torch.log(s / (1 - s)), atol=1e-5)
+    assert torch.equal(z[..., 52:], x[..., 52:])  # geometry is left as measured
+    assert z[0, 0, 0].item() == pytest.approx(-9.2102, abs=1e-3) and z[0, 0, 1].item() == pytest.approx(9.2102, abs=1e-3)
+    lang = torch.rand(2, 5, 384)
+    assert model.score_logits(0, lang) is lang  # no scores in the other modalities
+
+    # the stored statistics are those of the log-odds, i.e. of what forward() standardises
+    rng = np.random.default_rng(0)
+    n, t = 6, 4
+    vis = rng.random((n, t, 65)).astype(np.float32)
+    split = SplitArrays(rng.random((n, t, 384)).astype(np.float32), vis, rng.random((n, t, 25)).astype(np.float32),
+                        np.full((n, 3), t), np.ones((n, 3), bool), np.zeros(n, np.float32), np.zeros((n, 7), np.float32),
+                        [str(i) for i in range(n)])
+    compute_input_stats(model, split)
+    rows = vis.reshape(-1, 65).astype(np.float64)
+    want = np.log(rows[:, :52] / (1 - rows[:, :52])).mean(0)
+    assert np.allclose(model.input_mean_visual[:52].numpy(), want, atol=1e-4)
+    assert np.allclose(model.input_mean_visual[52:].numpy(), rows[:, 52:].mean(0), atol=1e-5)
+
+    # checkpoints written before the field existed read their inputs as they are; bad values are refused
+    d = cfg.to_dict()
+    del d["score_dims"]
+    assert DMDConfig.from_dict(d).score_dims == (0, 0, 0)
+    with pytest.raises(ValueError, match="score_dims"):
+        cfg.replace(score_dims=(0, 66, 0))

@@ -63,9 +63,12 @@ def test_face_noise_touches_only_the_blendshape_scores():
 
     x = np.full((10, 65), 0.5, np.float32)
     x[:, SCORE_DIMS:] = -0.25  # geometry can be negative (head pose, mouth-corner lift)
+    x[:, 0] = 0.0  # a blendshape at exactly 0 stays near 0: the noise is on the log-odds, not additive
     noisy = pack_samples([[None, Unit("f", x, "happy", 0.5), None]], (4, 10, 8), np.random.default_rng(0), 0.1).visual[0]
     assert np.all(noisy[:, SCORE_DIMS:] == -0.25)
-    assert 0.05 < np.abs(noisy[:, :SCORE_DIMS] - 0.5).mean() < 0.15 and noisy[:, :SCORE_DIMS].min() >= 0.0
+    z = np.log(noisy[:, 1:SCORE_DIMS]) - np.log1p(-noisy[:, 1:SCORE_DIMS])  # log-odds of 0.5 is 0: z is the noise
+    assert 0.08 < z.std() < 0.12 and abs(z.mean()) < 0.02
+    assert np.all(noisy[:, 0] < 2e-4)
 
 
 @pytest.mark.slow
