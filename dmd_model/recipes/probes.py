@@ -9,7 +9,8 @@ logistic regression, an MLP, a third model, and the soft vote of the three:
 
 * face, FER2013: the 65-d visual vector of each image (its frames are identical); train = FER2013 Training
   (train + valid carve) with a face found; test = all PublicTest + PrivateTest images, a missed face counted
-  as an error (the third model: histogram gradient boosting);
+  as an error (the third model: histogram gradient boosting; outside the vote, the logistic regression and the
+  MLP again on the blendshape scores as log-odds, as the `live` model reads them);
 * voice, RAVDESS: mean and standard deviation of the 25 eGeMAPS LLDs over the clip; train = actors 1-18,
   test = actors 19-24, global standardisation (the third model: an RBF SVM);
 * text, GoEmotions Ekman: mean of the MiniLM token states; train = the GoEmotions train and valid lines in the
@@ -117,6 +118,30 @@ def _models(kind: str):
     ]
 
 
+def _log_odds_models():
+    """Face only, outside the vote: the linear and MLP probes on the inputs as the `live` model reads them (the
+    blendshape scores as log-odds, `DMDConfig.score_dims`), so that the model's input transform is not an edge
+    the probes lack (gradient boosting is unaffected by a monotone transform)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    from ..config import SCORE_EPS, preset
+
+    k = preset("live").score_dims[1]
+
+    def log_odds(x):
+        x = np.array(x, np.float64)
+        s = np.clip(x[:, :k], SCORE_EPS, 1 - SCORE_EPS)
+        x[:, :k] = np.log(s) - np.log1p(-s)
+        return x
+
+    prep = lambda m: make_pipeline(FunctionTransformer(log_odds), StandardScaler(), m)  # noqa: E731
+    return [("logistic_regression_log_odds", prep(LogisticRegression(max_iter=3000))),
+            ("mlp_log_odds", prep(MLPClassifier((128,), max_iter=300, early_stopping=True, random_state=SEED)))]
+
+
 def run_probe(kind: str, train, test) -> dict:
     """Fit the three models and their soft vote on ``train``; score on every ``test`` item (missed = error)."""
     from sklearn.metrics import f1_score
@@ -131,6 +156,9 @@ def run_probe(kind: str, train, test) -> dict:
         res[name] = _score(model.classes_[p.argmax(1)], yte, fte, f1_score)
     vote = np.mean(probas, 0)
     res["vote"] = _score(model.classes_[vote.argmax(1)], yte, fte, f1_score)
+    for name, extra in (_log_odds_models() if kind == "face" else []):
+        extra.fit(xtr, ytr)
+        res[name] = _score(extra.predict(xte), yte, fte, f1_score)
     res["n_train"], res["n_test"], res["n_test_found"] = int(len(ytr)), int(len(yte)), int(fte.sum())
     return res
 

@@ -136,6 +136,6 @@ def test_probes_count_a_missed_face_as_an_error():
     found = np.ones(10, bool)
     found[[0, 3]] = False  # no face: an error whatever the features say
     res = run_probe("face", (xtr, ytr, np.ones(200, bool)), (xte, yte, found))
-    for name in ("logistic_regression", "mlp", "gradient_boosting", "vote"):
+    for name in ("logistic_regression", "mlp", "gradient_boosting", "vote", "logistic_regression_log_odds", "mlp_log_odds"):
         assert res[name]["acc"] == 0.8 and res[name]["acc_found"] == 1.0, name
     assert (res["n_train"], res["n_test"], res["n_test_found"]) == (200, 10, 8)
