@@ -100,7 +100,9 @@ class FeatureSpec:
             for f in ("dim", "frame_rate_hz", "extractor", "extractor_version"):
                 va, vb = getattr(a, f), getattr(b, f)
                 if va != vb:
-                    raise FeatureSpecMismatch(f"{what}: {m}.{f} is {vb!r} but the model expects {va!r}")
+                    hint = ("; install the library versions the model names (pyproject.toml pins those of the "
+                            "bundled checkpoint), or re-extract the features and retrain") if f == "extractor_version" else ""
+                    raise FeatureSpecMismatch(f"{what}: {m}.{f} is {vb!r} but the model expects {va!r}{hint}")
             if a.feature_names and b.feature_names and a.feature_names != b.feature_names:
                 raise FeatureSpecMismatch(f"{what}: {m}.feature_names differ from what the model expects")
 

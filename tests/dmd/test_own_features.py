@@ -129,7 +129,8 @@ def test_features_from_another_extractor_are_refused(feature_dir, tmp_path, caps
     doc["feature_spec"]["acoustic"]["extractor_version"] = "2"
     (out / "config.json").write_text(json.dumps(doc))
     assert evaluate_cli.main(["--checkpoint", str(out), "--data", str(feature_dir)]) == 2
-    assert "acoustic.extractor_version is '1' but the model expects '2'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "acoustic.extractor_version is '1' but the model expects '2'; install the library versions" in err
 
 
 def test_empty_feature_directory_is_a_clear_error(tmp_path):
