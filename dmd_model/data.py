@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import EMOTIONS7
+from .config import EMOTIONS7, SCORE_EPS
 from .feature_spec import MODALITIES, FeatureSpec, generic_spec
 
 SPLITS = ("train", "valid", "test")
@@ -103,6 +103,13 @@ class Dataset:
 
 
 # --------------------------------------------------------------------------------------------------------------
+def log_odds(scores: np.ndarray) -> np.ndarray:
+    """``logit(clip(scores, SCORE_EPS, 1 - SCORE_EPS))`` in float64: the numpy twin of `DMD.score_logits`, for
+    code that handles 0-1 scores outside the model (training noise, probes)."""
+    s = np.clip(np.asarray(scores, np.float64), SCORE_EPS, 1.0 - SCORE_EPS)
+    return np.log(s) - np.log1p(-s)
+
+
 def fit_length(x: np.ndarray, t_out: int) -> np.ndarray:
     """Fit a (T, D) sequence into at most `t_out` steps: shorter sequences are returned unchanged, longer ones are
     averaged over `t_out` equal spans (the live window uses this same function, so training and serving agree)."""

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..config import EMOTIONS7, SCORE_EPS, preset
-from ..data import SplitArrays, fit_length
+from ..config import EMOTIONS7, preset
+from ..data import SplitArrays, fit_length, log_odds
 
 
 @dataclass
@@ -94,8 +94,7 @@ def pack_samples(samples: list[list[Unit | None]], seq_lens: tuple[int, int, int
             x = u.x
             if m == 1 and face_noise > 0 and rng is not None:
                 x = x.copy()
-                s = np.clip(x[:, :SCORE_DIMS], SCORE_EPS, 1.0 - SCORE_EPS).astype(np.float64)
-                z = np.log(s) - np.log1p(-s) + rng.normal(0.0, face_noise, s.shape)
+                z = log_odds(x[:, :SCORE_DIMS]) + rng.normal(0.0, face_noise, (x.shape[0], SCORE_DIMS))
                 x[:, :SCORE_DIMS] = (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
             x = fit_length(x, seq_lens[m])
             arrs[m][i, : x.shape[0]] = x

@@ -127,17 +127,15 @@ def _log_odds_models():
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-    from ..config import SCORE_EPS, preset
+    from ..config import preset
+    from ..data import log_odds
 
     k = preset("live").score_dims[1]
 
-    def log_odds(x):
-        x = np.array(x, np.float64)
-        s = np.clip(x[:, :k], SCORE_EPS, 1 - SCORE_EPS)
-        x[:, :k] = np.log(s) - np.log1p(-s)
-        return x
+    def scores_as_log_odds(x):
+        return np.concatenate([log_odds(x[:, :k]), np.asarray(x[:, k:], np.float64)], axis=1)
 
-    prep = lambda m: make_pipeline(FunctionTransformer(log_odds), StandardScaler(), m)  # noqa: E731
+    prep = lambda m: make_pipeline(FunctionTransformer(scores_as_log_odds), StandardScaler(), m)  # noqa: E731
     return [("logistic_regression_log_odds", prep(LogisticRegression(max_iter=3000))),
             ("mlp_log_odds", prep(MLPClassifier((128,), max_iter=300, early_stopping=True, random_state=SEED)))]
 
