@@ -4,7 +4,7 @@ Three presets (`preset(name)`):
 
 * ``mosi`` / ``mosei``: the paper's hyperparameters as the authors' code ran them (spec §5): flattened,
   length-dependent homogeneous heads, causal attention masks, a single sentiment regression output.
-* ``live``: for this project's own extractors (MiniLM 384-d tokens, 52 MediaPipe blendshapes + 13 face geometry values, 25 eGeMAPS LLDs).
+* ``live``: for this project's own extractors (MiniLM 384-d tokens, 52 MediaPipe blendshapes + 269 face geometry values (pose, distances, contour shape), 25 eGeMAPS LLDs).
   It pools over time instead of flattening, so a checkpoint is not bound to one sequence length (spec §9,
   item 11), accepts a per-modality presence mask, and predicts valence plus 7 emotion classes.
 * ``live-prior-free``: ``live`` without the hand-set edge prior and its regulariser (spec §10), so the GD edges
@@ -103,7 +103,7 @@ class DMDConfig:
 
     Attributes:
         input_dims: (language, visual, acoustic) input feature sizes. MOSI 768/20/5, MOSEI 768/35/74,
-            live 384/65/25.
+            live 384/321/25.
         seq_lens: (L, V, A) sequence lengths. Faithful presets need them (flattened heads); the live preset only
             uses them as the lengths its sliding window resamples to.
         d_model: d, the common width after the temporal projection (MOSI 50, MOSEI 30).
@@ -287,7 +287,7 @@ def _mosei() -> DMDConfig:
 def _live() -> DMDConfig:
     # Small and length-agnostic: a 4 s window scored every 250 ms must cost a few ms on 2 CPU cores.
     return DMDConfig(
-        input_dims=(384, 65, 25),
+        input_dims=(384, 321, 25),
         score_dims=(0, 52, 0),  # the blendshape scores lead the visual vector (realtime.features.face)
         seq_lens=(32, 32, 64),
         d_model=32,

@@ -30,7 +30,7 @@ data formats:
 
 presets:
   mosi, mosei        the paper's hyperparameters (flattened heads; sequence lengths taken from the data)
-  live               our extractors: MiniLM 384 / blendshapes+geometry 65 / eGeMAPS 25; valence + 7 emotions
+  live               our extractors: MiniLM 384 / blendshapes+geometry 321 / eGeMAPS 25; valence + 7 emotions
   live-prior-free    live without the hand-set GD edge prior and its regulariser
 
 examples:

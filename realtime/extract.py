@@ -94,14 +94,12 @@ class Extractor:
         cfg = self.config.face
         frames: list[FaceFrame] = []
         if kind == "image":
-            # One detection (with retries), repeated: identical frames would give identical results, and
-            # the training recipe adds its own per-frame noise.
+            # The frames cycle through small augmentations of the image (FaceConfig.still_views), each
+            # detected once (with retries), so a still becomes a sequence that varies like a video.
             if self._still is None:
                 self._still = FaceProcessor(cfg)
-            rgb = load_image(path)
             fps = cfg.sample_fps or 10.0
-            still = self._still.detect_still(rgb)
-            frames = [dataclasses.replace(still, t=i / fps) for i in range(cfg.image_frames)]
+            frames = self._still.detect_still_frames(load_image(path), cfg.image_frames, fps)
             return frames, cfg.image_frames / fps
         with FaceProcessor(cfg) as face:  # a fresh landmarker per video: no tracking state carried over
             last = 0.0

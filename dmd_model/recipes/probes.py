@@ -7,7 +7,8 @@ DIR is a bootstrap work directory (``python -m dmd_model.recipes.bootstrap``): t
 on the same corpora's training splits the recipe uses. For each anchor they print accuracy and macro-F1 of a
 logistic regression, an MLP, a third model, and the soft vote of the three:
 
-* face, FER2013: the 65-d visual vector of each image (its frames are identical); train = FER2013 Training
+* face, FER2013: the visual vector of each image, averaged over its views' frames with a face (the still
+  image, its mirror image, two slight rotations: `realtime.features.face.STILL_VIEWS`); train = FER2013 Training
   (train + valid carve) with a face found; test = all PublicTest + PrivateTest images, a missed face counted
   as an error (the third model: histogram gradient boosting; outside the vote, the logistic regression and the
   MLP again on the blendshape scores as log-odds, as the `live` model reads them);

@@ -1,10 +1,12 @@
-"""Face geometry beside the blendshapes: head pose and a few landmark distances, scale-free.
+"""Face geometry beside the blendshapes: head pose, a few landmark distances and the contour shape, scale-free.
 
 Blendshapes describe expression muscles but drop head pose and the face's proportions; probes on FER2013
-gained 1 to 2 points from simple geometry (issue #7). Everything here is computed from one frame's
-MediaPipe landmarks (and its facial transformation matrix), in pixel units with the in-plane roll
-removed, divided by the distance between the outer eye corners, so it does not depend on image size,
-face size or border.
+gained 1 to 2 points from simple geometry (issue #7), and about 1.5 more from the contour shape (the
+aligned x, y of MediaPipe's 128 contour landmarks: lips, eyes, brows, face oval; docs/features.md).
+Everything here is computed from one frame's MediaPipe landmarks (and its facial transformation
+matrix), in pixel units with the in-plane roll removed, divided by the distance between the outer eye
+corners, so it does not depend on image size, face size or border. The contour shape is a fixed
+landmark subset, not a basis fitted on some corpus, so it means the same on any face.
 
 Landmark indices are those of MediaPipe's 478-point face mesh (canonical_face_model_uv_visualization).
 """
@@ -39,7 +41,26 @@ GEOMETRY_NAMES: tuple[str, ...] = (
     "upperLipToNose",
     "noseToChin",
 )
+
+CONTOUR_LANDMARKS: tuple[int, ...] = (
+    0, 7, 10, 13, 14, 17, 21, 33, 37, 39, 40, 46, 52, 53, 54, 55, 58, 61, 63, 65, 66, 67, 70, 78, 80, 81, 82, 84,
+    87, 88, 91, 93, 95, 103, 105, 107, 109, 127, 132, 133, 136, 144, 145, 146, 148, 149, 150, 152, 153, 154, 155,
+    157, 158, 159, 160, 161, 162, 163, 172, 173, 176, 178, 181, 185, 191, 234, 246, 249, 251, 263, 267, 269, 270,
+    276, 282, 283, 284, 285, 288, 291, 293, 295, 296, 297, 300, 308, 310, 311, 312, 314, 317, 318, 321, 323, 324,
+    332, 334, 336, 338, 356, 361, 362, 365, 373, 374, 375, 377, 378, 379, 380, 381, 382, 384, 385, 386, 387, 388,
+    389, 390, 397, 398, 400, 402, 405, 409, 415, 454, 466,
+)
+"""The 128 landmarks of MediaPipe's ``FaceLandmarksConnections.FACE_LANDMARKS_CONTOURS`` (every endpoint,
+sorted; tested against mediapipe): lips, eyes, brows and face oval, where expressions show."""
+
+SHAPE_NAMES: tuple[str, ...] = tuple(f"contour{i}{axis}" for i in CONTOUR_LANDMARKS for axis in "xy")
+"""x (towards the subject's left eye) and y (down the face) of each contour landmark, relative to the eye
+midpoint, in outer-eye-corner distances, roll removed."""
+
+GEOMETRY_NAMES = GEOMETRY_NAMES + SHAPE_NAMES
 N_GEOMETRY = len(GEOMETRY_NAMES)
+GEOMETRY_VERSION = "geometry v2"
+"""Stamped in the feature spec: v1 was the 13 pose/distance values alone (65-d visual vector)."""
 
 
 def head_pose(matrix: np.ndarray | None) -> tuple[float, float, float]:
@@ -55,7 +76,7 @@ def head_pose(matrix: np.ndarray | None) -> tuple[float, float, float]:
 
 
 def face_geometry(landmarks: np.ndarray, width: int, height: int, matrix: np.ndarray | None = None) -> np.ndarray:
-    """The (N_GEOMETRY,) float32 geometry vector of one face.
+    """The (N_GEOMETRY,) float32 geometry vector of one face: pose, distances, then the contour shape.
 
     Args:
         landmarks: (478, 3) normalised landmarks (x of width, y of height), as MediaPipe gives them.
@@ -89,4 +110,5 @@ def face_geometry(landmarks: np.ndarray, width: int, height: int, matrix: np.nda
         dist(LIP_OUTER_UPPER, NOSE_TIP),
         dist(NOSE_TIP, CHIN),
     )
-    return np.asarray(values, dtype=np.float32)
+    shape = p[list(CONTOUR_LANDMARKS)] / iod  # already centred on the eye midpoint and de-rolled
+    return np.concatenate([np.asarray(values, dtype=np.float64), shape.ravel()]).astype(np.float32)

@@ -94,13 +94,14 @@ def lib_version(dist: str) -> str:
 
 def visual_spec(sample_fps: float, task_path: str | os.PathLike | None = None) -> ModalitySpec:
     from .face import VISUAL_NAMES  # the face module imports this one
+    from .face_geometry import GEOMETRY_VERSION
 
     task = Path(task_path) if task_path else face_task_path()
     return ModalitySpec(
         dim=len(VISUAL_NAMES),
         frame_rate_hz=float(sample_fps),
         extractor="mediapipe.FaceLandmarker.blendshapes+geometry",
-        extractor_version=f"mediapipe {lib_version('mediapipe')}; {task.name} sha256:{sha256_prefix(task)}; geometry v1",
+        extractor_version=f"mediapipe {lib_version('mediapipe')}; {task.name} sha256:{sha256_prefix(task)}; {GEOMETRY_VERSION}",
         feature_names=VISUAL_NAMES,
     )
 

@@ -174,7 +174,7 @@ def test_wrong_input_dim_is_a_clear_error():
     model = DMD(cfg)
     x = random_inputs(cfg, 2)
     x[1] = torch.randn(2, 32, 35)
-    with pytest.raises(ValueError, match=r"visual input has shape \(2, 32, 35\); expected \(B=2, T, 65\)"):
+    with pytest.raises(ValueError, match=r"visual input has shape \(2, 32, 35\); expected \(B=2, T, 321\)"):
         model(*x)
 
 
@@ -201,7 +201,7 @@ def test_live_reads_blendshape_scores_as_log_odds_and_stats_follow():
     cfg = preset("live")
     assert cfg.score_dims == (0, 52, 0)
     model = DMD(cfg)
-    x = torch.rand(2, 5, 65)
+    x = torch.rand(2, 5, 321)
     x[0, 0, 0], x[0, 0, 1] = 0.0, 1.0  # exact 0 and 1 are clipped, never infinite
     z = model.score_logits(1, x)
     s = x[..., :52].clamp(SCORE_EPS, 1 - SCORE_EPS)
@@ -214,13 +214,14 @@ def test_live_reads_blendshape_scores_as_log_odds_and_stats_follow():
     # the stored statistics are those of the log-odds, i.e. of what forward() standardises
     rng = np.random.default_rng(0)
     n, t = 6, 4
-    vis = rng.random((n, t, 65)).astype(np.float32)
+    vis = rng.random((n, t, 321)).astype(np.float32)
     split = SplitArrays(rng.random((n, t, 384)).astype(np.float32), vis, rng.random((n, t, 25)).astype(np.float32),
                         np.full((n, 3), t), np.ones((n, 3), bool), np.zeros(n, np.float32), np.zeros((n, 7), np.float32),
                         [str(i) for i in range(n)])
     compute_input_stats(model, split)
-    rows = vis.reshape(-1, 65).astype(np.float64)
-    want = np.log(rows[:, :52] / (1 - rows[:, :52])).mean(0)
+    rows = vis.reshape(-1, 321).astype(np.float64)
+    s = np.clip(rows[:, :52], SCORE_EPS, 1 - SCORE_EPS)
+    want = np.log(s / (1 - s)).mean(0)
     assert np.allclose(model.input_mean_visual[:52].numpy(), want, atol=1e-4)
     assert np.allclose(model.input_mean_visual[52:].numpy(), rows[:, 52:].mean(0), atol=1e-5)
 
@@ -229,4 +230,4 @@ def test_live_reads_blendshape_scores_as_log_odds_and_stats_follow():
     del d["score_dims"]
     assert DMDConfig.from_dict(d).score_dims == (0, 0, 0)
     with pytest.raises(ValueError, match="score_dims"):
-        cfg.replace(score_dims=(0, 66, 0))
+        cfg.replace(score_dims=(0, 322, 0))

@@ -16,7 +16,7 @@ from dmd_model.feature_spec import FeatureSpec, FeatureSpecMismatch, ModalitySpe
 
 SPEC = FeatureSpec(
     language=ModalitySpec(384, 0.0, "test-minilm", "1"),
-    visual=ModalitySpec(65, 30.0, "test-blendshapes", "1"),
+    visual=ModalitySpec(321, 30.0, "test-blendshapes", "1"),
     acoustic=ModalitySpec(25, 100.0, "test-egemaps", "1"),
 )
 
@@ -24,7 +24,7 @@ SPEC = FeatureSpec(
 def make_item(i: int, rng, split: str) -> ItemFeatures:
     cls = i % 7
     t_v, t_a, t_l = 40 + i % 5, 150 + i % 7, 6 + i % 4
-    vis = rng.normal(size=(t_v, 65)).astype(np.float32)
+    vis = rng.normal(size=(t_v, 321)).astype(np.float32)
     vis[:, cls] += 3.0  # the class shows in every modality
     ac = rng.normal(size=(t_a, 25)).astype(np.float32)
     ac[:, cls] += 3.0
@@ -70,13 +70,13 @@ def test_feature_file_errors(tmp_path):
     (tmp_path / "junk.feat.npz").write_bytes(b"junk" * 10)
     with pytest.raises(FeatureFileError, match="not a readable feature file"):
         ItemFeatures.load(tmp_path / "junk.feat.npz")
-    with pytest.raises(FeatureFileError, match=r"visual has shape \(4, 3\), expected \(T, 65\)"):
+    with pytest.raises(FeatureFileError, match=r"visual has shape \(4, 3\), expected \(T, 321\)"):
         ItemFeatures(SPEC, np.zeros((0, 384)), np.zeros(0), np.zeros((4, 3)), np.zeros(4), np.ones(4, bool),
                      np.zeros((0, 25)), np.zeros(0))
 
 
 def test_spec_mismatch_names_the_field():
-    other = FeatureSpec(SPEC.language, ModalitySpec(65, 15.0, "test-blendshapes", "1"), SPEC.acoustic)
+    other = FeatureSpec(SPEC.language, ModalitySpec(321, 15.0, "test-blendshapes", "1"), SPEC.acoustic)
     with pytest.raises(FeatureSpecMismatch, match="visual.frame_rate_hz is 15.0 but the model expects 30.0"):
         SPEC.check_compatible(other)
 
@@ -91,7 +91,7 @@ def test_packing_a_feature_directory(feature_dir):
     ds = load_dataset(feature_dir, seq_lens=(32, 32, 64))
     assert {k: len(v) for k, v in ds.splits.items()} == {"train": 49, "valid": 7, "test": 14}
     train = ds.split("train")
-    assert train.visual.shape == (49, 32, 65) and train.acoustic.shape == (49, 64, 25)
+    assert train.visual.shape == (49, 32, 321) and train.acoustic.shape == (49, 64, 25)
     i0 = train.ids.index("item0.mp4")
     assert not train.present[i0, 0]  # 'no words' -> language absent
     assert train.lengths[i0, 1] == 32  # 37 face frames fitted into 32

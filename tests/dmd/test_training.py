@@ -83,7 +83,7 @@ def test_checkpoint_with_wrong_dims_names_the_dim(tmp_path):
     doc = json.loads((tmp_path / "ck" / "config.json").read_text())
     doc["model"]["input_dims"] = [384, 60, 25]
     (tmp_path / "ck" / "config.json").write_text(json.dumps(doc))
-    with pytest.raises(CheckpointError, match=r"input_dims\[visual\]: the weights have 65, the config says 60"):
+    with pytest.raises(CheckpointError, match=r"input_dims\[visual\]: the weights have 321, the config says 60"):
         load_checkpoint(tmp_path / "ck")
 
 

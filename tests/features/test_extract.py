@@ -96,8 +96,8 @@ def test_batch_skips_bad_files_with_reasons(cli_run):
 def test_shared_clip_has_all_three_streams(cli_run):
     it = load(cli_run[1], "WDA_KatieHill_000.mp4")
     assert it.absent == {} and it.labels == {"emotion7": "neutral"}
-    assert it.spec.dims() == {"language": 384, "visual": 65, "acoustic": 25}
-    assert it.visual.shape == (80, 65) and it.face_present.mean() >= 0.95
+    assert it.spec.dims() == {"language": 384, "visual": 321, "acoustic": 25}
+    assert it.visual.shape == (80, 321) and it.face_present.mean() >= 0.95
     assert it.acoustic.shape == (796, 25)
     assert it.duration_s == 8.0
     words = [re.sub(r"[^\w']", "", w.text.lower()) for w in it.words]
@@ -114,7 +114,7 @@ def test_shared_clip_has_all_three_streams(cli_run):
 def test_absent_modalities_carry_reasons(cli_run):
     out = cli_run[1]
     img = load(out, "happy.png")
-    assert img.visual.shape == (10, 65) and img.face_present.all() and img.labels == {"emotion7": "happy"}
+    assert img.visual.shape == (10, 321) and img.face_present.all() and img.labels == {"emotion7": "happy"}
     assert img.absent == {"acoustic": "no audio track (still image)", "language": "no audio track (still image)"}
     np.testing.assert_allclose(img.visual_t, np.arange(10) / 10)
     wav = load(out, "RD_Radio31_000.wav")
@@ -123,7 +123,7 @@ def test_absent_modalities_carry_reasons(cli_run):
     assert noaudio.absent == {"acoustic": "no audio track", "language": "no audio track"}
     assert noaudio.face_present.all() and len(noaudio.visual) == 10
     noface = load(out, "noface.mp4")
-    assert noface.absent["visual"] == "no face found in any of 10 frames" and noface.visual.shape == (0, 65)
+    assert noface.absent["visual"] == "no face found in any of 10 frames" and noface.visual.shape == (0, 321)
     assert noface.acoustic.shape[0] > 90  # the tone is real audio
     assert noface.absent["language"].startswith("no words recognised")
     silence = load(out, "silence.wav")
@@ -163,7 +163,7 @@ def test_spec_names_versions_and_model_hashes():
     assert re.search(r"mediapipe 1\.2\.2", spec.visual.extractor_version)
     assert re.search(r"opensmile 2\.6\.0", spec.acoustic.extractor_version)
     assert re.search(r"sha256:[0-9a-f]{12}$", spec.language.extractor_version)
-    assert len(spec.visual.feature_names) == 65 and len(spec.acoustic.feature_names) == 25
+    assert len(spec.visual.feature_names) == 321 and len(spec.acoustic.feature_names) == 25
     assert AcousticConfig().hop_s == 1.0
 
 

@@ -99,11 +99,33 @@ def _toy_landmarks() -> np.ndarray:
 def test_geometry_values_are_the_hand_measured_distances():
     from realtime.features.face_geometry import GEOMETRY_NAMES, face_geometry
 
-    geo = dict(zip(GEOMETRY_NAMES, face_geometry(_toy_landmarks(), 200, 100)))
+    geo = dict(zip(GEOMETRY_NAMES[:13], face_geometry(_toy_landmarks(), 200, 100)[:13]))
     expected = {"headYaw": 0.0, "headPitch": 0.0, "headRoll": 0.0, "mouthWidth": 0.6, "mouthOpen": 0.05,
                 "eyeOpenRight": 0.1, "eyeOpenLeft": 0.05, "browRaiseRight": 0.2, "browRaiseLeft": 0.2,
                 "browInnerGap": 0.2, "mouthCornerLift": 0.075, "upperLipToNose": 0.2, "noseToChin": 0.5}
     assert geo == pytest.approx(expected, abs=1e-6)
+
+
+def test_contour_shape_is_eye_centred_de_rolled_and_in_eye_widths():
+    from realtime.features import face_geometry as g
+
+    geo = dict(zip(g.GEOMETRY_NAMES, g.face_geometry(_toy_landmarks(), 200, 100)))
+    assert len(g.GEOMETRY_NAMES) == 13 + 2 * 128 == g.N_GEOMETRY
+    # eye midpoint (100, 40); eye-corner distance 80 px
+    assert geo["contour263x"] == pytest.approx(0.5) and geo["contour263y"] == pytest.approx(0.0)  # left eye corner
+    assert geo["contour33x"] == pytest.approx(-0.5)
+    assert geo["contour61x"] == pytest.approx(-0.3) and geo["contour61y"] == pytest.approx(0.45)  # (76, 76)
+    assert geo["contour152x"] == pytest.approx(0.0) and geo["contour152y"] == pytest.approx(0.725)  # chin (100, 98)
+    assert geo["contour7x"] == pytest.approx(-1.25) and geo["contour7y"] == pytest.approx(-0.5)  # unset: (0, 0) px
+
+
+def test_contour_landmarks_are_mediapipes_contours():
+    from mediapipe.tasks.python import vision
+
+    from realtime.features.face_geometry import CONTOUR_LANDMARKS
+
+    conns = vision.FaceLandmarksConnections.FACE_LANDMARKS_CONTOURS
+    assert CONTOUR_LANDMARKS == tuple(sorted({i for c in conns for i in (c.start, c.end)}))
 
 
 def test_geometry_ignores_roll_scale_and_position():
@@ -135,7 +157,8 @@ def test_visual_vector_is_blendshapes_then_geometry(scores):
     from realtime.features.face import VISUAL_DIM, VISUAL_NAMES
 
     a = scores["astronaut"]
-    assert VISUAL_DIM == 65 and VISUAL_NAMES[52] == "headYaw" and a.vector.shape == (65,)
+    assert VISUAL_DIM == 321 and VISUAL_NAMES[52] == "headYaw" and a.vector.shape == (321,)
+    assert VISUAL_NAMES[65] == "contour0x" and VISUAL_NAMES[-1] == "contour466y"
     np.testing.assert_array_equal(a.vector[:52], a.blendshapes)
     assert 0.5 < a.geometry[VISUAL_NAMES.index("mouthWidth") - 52] < 1.0  # a broad smile, about 0.7 eye widths
     assert a.geometry[VISUAL_NAMES.index("mouthCornerLift") - 52] > 0  # corners up
@@ -150,7 +173,7 @@ def test_still_image_retry_finds_a_face_the_plain_detector_misses(shared_data):
     with FaceProcessor(FaceConfig(still_retries=())) as plain, FaceProcessor() as retry:
         assert not plain.detect_still(img).present
         found = retry.detect_still(img)
-    assert found.present and found.vector.shape == (65,)
+    assert found.present and found.vector.shape == (321,)
     # landmarks are mapped back into the 48x48 image, not left in the enlarged copy's coordinates
     assert 0.0 < found.landmarks[:, :2].min() and found.landmarks[:, :2].max() < 1.0
 
@@ -163,3 +186,32 @@ def test_still_retry_maps_landmarks_back_to_the_original(astronaut):
         got = retry.detect_still(astronaut)
     assert ref.present and got.present
     assert np.abs(got.landmarks[:, :2] - ref.landmarks[:, :2]).max() < 0.005
+
+
+def test_still_views_are_the_image_its_mirror_and_two_rotations():
+    from realtime.features.face import STILL_VIEWS, still_views
+
+    img = np.zeros((40, 60, 3), np.uint8)
+    img[5:10, 2:8] = 255  # a bright block near the top-left corner
+    views = still_views(img)
+    assert len(views) == len(STILL_VIEWS) == 4 and all(v.shape == img.shape for v in views)
+    np.testing.assert_array_equal(views[0], img)
+    np.testing.assert_array_equal(views[1], img[:, ::-1])
+    # +10 degrees turns the image counter-clockwise about its centre: a top-left block moves down
+    ys = lambda v: np.nonzero(v[..., 0] > 127)[0].mean()  # noqa: E731
+    assert ys(views[2]) > ys(img) and ys(views[3]) < ys(img)
+
+
+def test_still_frames_cycle_through_the_views(astronaut):
+    from realtime.features.face import still_views
+
+    with FaceProcessor() as fp:
+        frames = fp.detect_still_frames(astronaut, 10, 10.0)
+        views = [fp.detect_still(v) for v in still_views(astronaut)]
+    assert [f.t for f in frames] == pytest.approx([i / 10 for i in range(10)])
+    assert all(f.present for f in frames)
+    for i, f in enumerate(frames):
+        np.testing.assert_array_equal(f.vector, views[i % 4].vector)
+    # the views really differ: the mirror swaps the eyes' sides, so the smile's left/right scores trade places
+    assert not np.array_equal(frames[0].vector, frames[1].vector)
+    assert frames[1].geometry[2] == pytest.approx(-frames[0].geometry[2], abs=0.05)  # head roll mirrored

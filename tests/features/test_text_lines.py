@@ -111,7 +111,7 @@ def test_text_lines_write_language_only_feature_files(text_run):
         np.testing.assert_array_equal(item.language_t, ref.t)
         assert item.duration_s == pytest.approx(0.3 * len(words))
         assert item.absent == {"visual": "text line: no video", "acoustic": "text line: no audio"}
-        assert item.visual.shape == (0, 65) and item.acoustic.shape == (0, 25) and item.face_present.shape == (0,)
+        assert item.visual.shape == (0, 321) and item.acoustic.shape == (0, 25) and item.face_present.shape == (0,)
         assert item.spec == extract.Extractor().spec  # stamped exactly as the media path stamps it
     assert ItemFeatures.load(out / "a1.feat.npz").labels == {"emotion7": "happy", "valence": 2.5, "split": "train"}
     assert ItemFeatures.load(out / "a4.feat.npz").labels == {"emotion7": "angry", "valence": -2}

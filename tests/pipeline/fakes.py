@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from realtime.clock import Pacer, monotonic
+from realtime.features.face import VISUAL_DIM
 from realtime.packets import AudioChunk, FeatureEvent, VideoFrame
 
 
@@ -59,7 +60,7 @@ class FakeCore:
         self.watermark = end
         t = np.array([p.t + 0.05])
         if self.name == "face":
-            return [FeatureEvent("visual", t, np.full((1, 65), 0.5, np.float32), end, p.t_mono, present=np.array([True]))]
+            return [FeatureEvent("visual", t, np.full((1, VISUAL_DIM), 0.5, np.float32), end, p.t_mono, present=np.array([True]))]
         if self.name == "acoustic":
             x = np.ones((1, 25), np.float32)
             return [FeatureEvent("acoustic", t, x, end, p.t_mono)]

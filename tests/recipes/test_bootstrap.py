@@ -46,7 +46,7 @@ def test_pairing_targets():
     rng = np.random.default_rng(0)
     mk = lambda m, c, d, t: Unit(f"{m}-{c}", np.full((t, d), 0.5, np.float32), c, 0.1)  # noqa: E731
     pools = SplitPools(
-        face={c: [mk("f", c, 65, 10)] for c in ("happy", "sad")},
+        face={c: [mk("f", c, 321, 10)] for c in ("happy", "sad")},
         voice={c: [mk("v", c, 25, 100)] for c in ("happy", "sad")},
         text={c: [mk("t", c, 384, 5)] for c in ("happy", "sad")},
     )
@@ -61,7 +61,7 @@ def test_pairing_targets():
 def test_face_noise_touches_only_the_blendshape_scores():
     from dmd_model.recipes.pairing import SCORE_DIMS, Unit, pack_samples
 
-    x = np.full((10, 65), 0.5, np.float32)
+    x = np.full((10, 321), 0.5, np.float32)
     x[:, SCORE_DIMS:] = -0.25  # geometry can be negative (head pose, mouth-corner lift)
     x[:, 0] = 0.0  # a blendshape at exactly 0 stays near 0: the noise is on the log-odds, not additive
     noisy = pack_samples([[None, Unit("f", x, "happy", 0.5), None]], (4, 10, 8), np.random.default_rng(0), 0.1).visual[0]
@@ -85,7 +85,7 @@ def test_recipe_end_to_end_tiny(shared_data, tmp_path):
     from dmd_model.data import load_packed
 
     model, spec, _ = load_checkpoint(out / "checkpoint")
-    assert spec is not None and spec.visual.dim == 65
+    assert spec is not None and spec.visual.dim == 321
     ds = load_packed(out / "composite.npz")
     assert len(ds.split("train")) > 0 and len(ds.split("test")) > 0
     res = json.loads((out / "checkpoint" / "bootstrap_eval.json").read_text())
