@@ -7,7 +7,7 @@ faster_whisper, opensmile and transformers load inside ``start()``):
 module           job
 ================ ==================================================================================
 ``media``        decode files with PyAV: RGB video frames with media times, audio as 16 kHz mono
-``face``         MediaPipe FaceLandmarker (VIDEO mode): 52 blendshapes + 13 geometry, 478 landmarks, face flag
+``face``         MediaPipe FaceLandmarker (VIDEO mode): 52 blendshapes + 269 geometry, 478 landmarks, face flag
 ``acoustic``     openSMILE eGeMAPSv02 LLDs (25 per 10 ms frame), streaming by overlapping windows
 ``transcript``   faster-whisper + Silero VAD, LocalAgreement commit of stable words
 ``text``         MiniLM (all-MiniLM-L6-v2) token states, 384-d, with word times per token
