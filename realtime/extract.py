@@ -408,11 +408,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m realtime.extract",
         description=(
-            "Extract DMD's three feature streams from media files: per-frame face blendshapes (MediaPipe), "
+            "Extract DMD's three feature streams from media files: per-frame face blendshapes and geometry (MediaPipe), "
             "eGeMAPSv02 acoustic descriptors (openSMILE, 100 frames/s), and MiniLM token states of the "
             "words that faster-whisper recognises, with word times. Writes one OUT/<file name>.feat.npz per "
             "input (format: dmd_model/feature_file.py). Videos give all three streams, audio files give "
-            "acoustic and language, images give a short still-frame visual sequence. A modality that "
+            "acoustic and language, images give a short visual sequence cycling through four views (the "
+            "image, its mirror, +-10 degrees). A modality that "
             "cannot be extracted (no audio track, no face, silence, no words) is stored empty with its "
             "reason; a file that cannot be read is skipped with its reason printed. With --text-lines, each "
             "row of a text file becomes OUT/<id>.feat.npz holding only the language stream. Exit status: 0 "

@@ -11,7 +11,7 @@ This pairing is **synthetic**: the three items come from unrelated people and co
   EmoBank text-only samples with rated valence and no class label (the emotion row is all zeros = unlabelled).
 * Each modality's pool is reshuffled and cycled, so every item of a small pool (voices) is used about equally often.
 * Training faces get small per-frame noise (``face_noise``) on the blendshape scores' log-odds, the space the model
-  reads them in (`DMDConfig.score_dims`): a still image is ten identical frames, live video is not.
+  reads them in (`DMDConfig.score_dims`), on top of the variation of the still-image views.
 
 Absent modalities (a missing face, silence) are learnt from the trainer's per-modality dropout
 (``TrainConfig.modality_dropout``) on top of these samples.
