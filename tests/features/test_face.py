@@ -119,6 +119,18 @@ def test_contour_shape_is_eye_centred_de_rolled_and_in_eye_widths():
     assert geo["contour7x"] == pytest.approx(-1.25) and geo["contour7y"] == pytest.approx(-0.5)  # unset: (0, 0) px
 
 
+def test_a_collapsed_eye_distance_cannot_blow_up_the_geometry():
+    from realtime.features import face_geometry as g
+
+    lm = _toy_landmarks()
+    lm[g.EYE_OUTER_L, 0] = lm[g.EYE_OUTER_R, 0] + 0.001  # outer eye corners 0.2 px apart: a face in profile
+    geo = g.face_geometry(lm, 200, 100)
+    assert np.abs(geo).max() == g.GEOMETRY_CLIP == 5.0
+    named = dict(zip(g.GEOMETRY_NAMES, geo))
+    assert named["mouthWidth"] == 5.0 and named["contour152y"] == 5.0  # 240 and 290 eye widths before clipping
+    assert named["headYaw"] == 0.0  # radians are never clipped in practice (|angle| <= pi < 5)
+
+
 def test_contour_landmarks_are_mediapipes_contours():
     from mediapipe.tasks.python import vision
 
