@@ -26,7 +26,7 @@ LIP_INNER_UPPER, LIP_INNER_LOWER = 13, 14
 LIP_OUTER_UPPER, LIP_OUTER_LOWER = 0, 17
 NOSE_TIP, CHIN = 1, 152
 
-GEOMETRY_NAMES: tuple[str, ...] = (
+MEASURE_NAMES: tuple[str, ...] = (
     "headYaw",  # radians, from the facial transformation matrix
     "headPitch",
     "headRoll",
@@ -52,12 +52,14 @@ CONTOUR_LANDMARKS: tuple[int, ...] = (
 )
 """The 128 landmarks of MediaPipe's ``FaceLandmarksConnections.FACE_LANDMARKS_CONTOURS`` (every endpoint,
 sorted; tested against mediapipe): lips, eyes, brows and face oval, where expressions show."""
+_CONTOUR_INDEX = np.array(CONTOUR_LANDMARKS)  # built once: face_geometry runs on every video frame
 
 SHAPE_NAMES: tuple[str, ...] = tuple(f"contour{i}{axis}" for i in CONTOUR_LANDMARKS for axis in "xy")
 """x (towards the subject's left eye) and y (down the face) of each contour landmark, relative to the eye
 midpoint, in outer-eye-corner distances, roll removed."""
 
-GEOMETRY_NAMES = GEOMETRY_NAMES + SHAPE_NAMES
+GEOMETRY_NAMES: tuple[str, ...] = MEASURE_NAMES + SHAPE_NAMES
+"""The geometry block of the visual vector: the 13 pose and distance values, then the contour shape."""
 N_GEOMETRY = len(GEOMETRY_NAMES)
 GEOMETRY_CLIP = 5.0
 """Geometry values are clipped to +-5 eye widths (radians for the pose, which stay within +-pi anyway). A face
@@ -116,6 +118,6 @@ def face_geometry(landmarks: np.ndarray, width: int, height: int, matrix: np.nda
         dist(LIP_OUTER_UPPER, NOSE_TIP),
         dist(NOSE_TIP, CHIN),
     )
-    shape = p[list(CONTOUR_LANDMARKS)] / iod  # already centred on the eye midpoint and de-rolled
+    shape = p[_CONTOUR_INDEX] / iod  # already centred on the eye midpoint and de-rolled
     out = np.concatenate([np.asarray(values, dtype=np.float64), shape.ravel()])
     return np.clip(out, -GEOMETRY_CLIP, GEOMETRY_CLIP).astype(np.float32)
