@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default: the preset's)")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the preset's)")
     p.add_argument("--accumulation", type=int, default=None, help="mini-batches summed per optimizer step")
+    p.add_argument("--lr-schedule", choices=("plateau", "cosine"), default=None,
+                   help="plateau: halve the rate when the validation score stalls (reference); cosine: anneal it "
+                        "to 1%% over --epochs (default: the preset's; live uses cosine)")
     p.add_argument("--early-stop", type=int, default=None, help="epochs without validation improvement before stopping")
     p.add_argument("--modality-dropout", type=float, default=None, help="per-modality absent-mask probability in training")
     p.add_argument("--text-encoder", default=None,
@@ -129,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     tcfg = TRAIN_PRESETS[args.preset]
     overrides = {k: v for k, v in {
         "seed": args.seed, "batch_size": args.batch_size, "lr": args.lr, "accumulation": args.accumulation,
-        "early_stop": args.early_stop, "modality_dropout": args.modality_dropout,
+        "early_stop": args.early_stop, "modality_dropout": args.modality_dropout, "lr_schedule": args.lr_schedule,
     }.items() if v is not None}
     tcfg = dataclasses.replace(tcfg, max_epochs=args.epochs, **overrides)
     seed_everything(tcfg.seed)

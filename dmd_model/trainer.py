@@ -137,9 +137,12 @@ class Trainer:
             )
         params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(params, lr=cfg.lr)
-        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience
-        )
+        self.plateau = None  # per-epoch schedule on the validation score (reference)
+        self.cosine = None  # per-step schedule, built in fit() once the run's length is known
+        if cfg.lr_schedule == "plateau":
+            self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience
+            )
         self.generator = np.random.default_rng(cfg.seed)
 
     # -- one pass ----------------------------------------------------------------------------------------------
@@ -160,6 +163,12 @@ class Trainer:
             order = np.resize(order, per * self.world_size)  # pad by wrapping so every rank steps equally
             order = order[self.rank :: self.world_size]
         return order
+
+    def steps_per_epoch(self, n: int) -> int:
+        """Optimizer steps in one epoch over ``n`` samples on this rank."""
+        per_rank = math.ceil(n / self.world_size)
+        batches = math.ceil(per_rank / self.cfg.batch_size)
+        return math.ceil(batches / max(1, self.cfg.accumulation))
 
     def train_steps(self, split: SplitArrays, max_steps: int | None = None, desc: str = "train") -> list[dict[str, float]]:
         """One epoch (or `max_steps` mini-batches); returns each mini-batch's loss terms."""
@@ -190,6 +199,8 @@ class Trainer:
             if (i + 1) % acc == 0 or i + 1 == len(batches):
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
+                if self.cosine is not None and self.cosine.last_epoch < self.cosine.T_max:
+                    self.cosine.step()
             f = terms.as_floats()
             if not math.isfinite(f["total"]):
                 raise FloatingPointError(f"loss became {f['total']} at step {i}; terms: {f}")
@@ -227,11 +238,17 @@ class Trainer:
         train, valid = ds.split("train"), ds.split("valid")
         best, best_epoch, best_state, since = math.inf, 0, None, 0
         result = FitResult(best_epoch=0, best_valid_score=math.inf)
+        if self.cfg.lr_schedule == "cosine":
+            total = max(1, epochs * self.steps_per_epoch(len(train)))
+            self.cosine = torch.optim.lr_scheduler.CosineAnnealingLR(
+                self.optimizer, T_max=total, eta_min=self.cfg.lr * self.cfg.min_lr_ratio
+            )
         for epoch in range(1, epochs + 1):
             logs = self.train_steps(train, desc=f"epoch {epoch}/{epochs}")
             terms = {k: float(np.mean([l[k] for l in logs])) for k in logs[0]}
             score = self.valid_score(valid)
-            self.scheduler.step(score)
+            if self.plateau is not None:
+                self.plateau.step(score)
             lr = self.optimizer.param_groups[0]["lr"]
             result.history.append(EpochLog(epoch, terms, score, lr))
             improved = score < best - 1e-6

@@ -1,6 +1,7 @@
 """Training loop, CLIs, checkpoints and bad-input handling on synthetic MMSA-format data written by the tests."""
 
 import json
+import math
 import pickle
 
 import numpy as np
@@ -44,6 +45,39 @@ def test_training_drives_train_mae_below_0_1(mmsa_pickle):
             break
     assert maes[0] > 0.3  # it really had to learn
     assert maes[-1] < 0.1, maes
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "plateau"])
+def test_lr_schedule_over_a_run(mmsa_pickle, schedule):
+    """cosine anneals per optimizer step to lr * min_lr_ratio exactly at the last step of the last epoch;
+    plateau (the reference) halves the rate only after `plateau_patience` epochs without improvement."""
+    ds = load_dataset(mmsa_pickle)
+    seed_everything(0)
+    model = DMD(small("mosi").replace(seq_lens=ds.seq_lens()))
+    cfg = TrainConfig(batch_size=16, lr=1e-3, accumulation=3, lr_schedule=schedule, min_lr_ratio=0.05,
+                      plateau_patience=0)
+    trainer = Trainer(model, cfg, progress=False)
+    # 64 samples / 16 = 4 batches, stepped after batches 3 and 4: 2 optimizer steps per epoch
+    assert trainer.steps_per_epoch(64) == 2
+    fit = trainer.fit(ds, epochs=3)
+    lrs = [h.lr for h in fit.history]
+    if schedule == "cosine":
+        expected = [5e-5 + (1e-3 - 5e-5) * 0.5 * (1 + math.cos(math.pi * s / 6)) for s in (2, 4, 6)]
+        assert lrs == pytest.approx(expected, rel=1e-9)
+        assert lrs[-1] == pytest.approx(5e-5, rel=1e-9)
+    else:  # patience 0: exactly the epochs that do not improve on the best so far (torch's rel 1e-4) halve it
+        best, lr = math.inf, 1e-3
+        for h in fit.history:
+            if h.valid_score < best * (1 - 1e-4):
+                best = h.valid_score
+            else:
+                lr /= 2
+            assert h.lr == pytest.approx(lr, rel=1e-12)
+
+
+def test_unknown_lr_schedule_is_refused():
+    with pytest.raises(ValueError, match="lr_schedule"):
+        TrainConfig(lr_schedule="step")
 
 
 def three_step_losses(ds, seed):
