@@ -247,6 +247,7 @@ class TrainConfig:
             uses cosine: on the bootstrap composite the noisy validation score never stalled for 5 epochs, so the
             plateau schedule never lowered the rate and training ended at full ``lr``.
         min_lr_ratio: the cosine schedule's final rate as a fraction of ``lr`` (0.01).
+        weight_decay: decoupled weight decay (AdamW) per unit of learning rate; 0 = plain Adam, as the reference.
         plateau_patience, plateau_factor: ReduceLROnPlateau on the validation MAE (5, 0.5).
         early_stop: epochs without validation improvement before stopping (10).
         max_epochs: upper bound on epochs (the reference has none).
@@ -261,6 +262,7 @@ class TrainConfig:
     grad_clip: float = 0.6
     accumulation: int = 10
     lr_schedule: str = "plateau"
+    weight_decay: float = 0.0
     min_lr_ratio: float = 0.01
     plateau_patience: int = 5
     plateau_factor: float = 0.5

@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-schedule", choices=("plateau", "cosine"), default=None,
                    help="plateau: halve the rate when the validation score stalls (reference); cosine: anneal it "
                         "to 1%% over --epochs (default: the preset's; live uses cosine)")
+    p.add_argument("--weight-decay", type=float, default=None,
+                   help="decoupled weight decay (AdamW); 0 = plain Adam as the reference (default: the preset's)")
     p.add_argument("--early-stop", type=int, default=None, help="epochs without validation improvement before stopping")
     p.add_argument("--modality-dropout", type=float, default=None, help="per-modality absent-mask probability in training")
     p.add_argument("--text-encoder", default=None,
@@ -133,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: v for k, v in {
         "seed": args.seed, "batch_size": args.batch_size, "lr": args.lr, "accumulation": args.accumulation,
         "early_stop": args.early_stop, "modality_dropout": args.modality_dropout, "lr_schedule": args.lr_schedule,
+        "weight_decay": args.weight_decay,
     }.items() if v is not None}
     tcfg = dataclasses.replace(tcfg, max_epochs=args.epochs, **overrides)
     seed_everything(tcfg.seed)

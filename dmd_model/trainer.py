@@ -136,7 +136,10 @@ class Trainer:
                 find_unused_parameters=model.text_encoder is not None,
             )
         params = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.Adam(params, lr=cfg.lr)
+        if cfg.weight_decay > 0:
+            self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        else:
+            self.optimizer = torch.optim.Adam(params, lr=cfg.lr)
         self.plateau = None  # per-epoch schedule on the validation score (reference)
         self.cosine = None  # per-step schedule, built in fit() once the run's length is known
         if cfg.lr_schedule == "plateau":

@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per-frame noise (std) on the log-odds of training faces' blendshape scores")
     p.add_argument("--epochs", type=int, default=30, help="maximum training epochs (early stopping on valid)")
     p.add_argument("--modality-dropout", type=float, default=0.2, help="per-modality absent-mask probability in training")
+    p.add_argument("--weight-decay", type=float, default=None,
+                   help="decoupled (AdamW) weight decay for training (default: the live preset's, 0)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=0,
                    help="torch intra-op threads for training and evaluation (0: torch's default; 1 avoids "
@@ -438,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     ckpt = args.out / "checkpoint"
     targs = ["--data", str(comp), "--preset", "live", "--epochs", str(args.epochs), "--out", str(ckpt),
              "--seed", str(args.seed), "--device", args.device, "--modality-dropout", str(args.modality_dropout)]
+    if args.weight_decay is not None:
+        targs += ["--weight-decay", str(args.weight_decay)]
     if args.no_progress:
         targs.append("--no-progress")
     log("train: python -m dmd_model.train " + " ".join(targs))

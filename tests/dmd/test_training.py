@@ -75,6 +75,14 @@ def test_lr_schedule_over_a_run(mmsa_pickle, schedule):
             assert h.lr == pytest.approx(lr, rel=1e-12)
 
 
+def test_weight_decay_switches_to_decoupled_adamw():
+    model = DMD(small("live"))
+    plain = Trainer(model, TrainConfig(), progress=False).optimizer
+    decayed = Trainer(model, TrainConfig(weight_decay=0.05), progress=False).optimizer
+    assert type(plain) is torch.optim.Adam and plain.param_groups[0]["weight_decay"] == 0
+    assert type(decayed) is torch.optim.AdamW and decayed.param_groups[0]["weight_decay"] == 0.05
+
+
 def test_unknown_lr_schedule_is_refused():
     with pytest.raises(ValueError, match="lr_schedule"):
         TrainConfig(lr_schedule="step")
