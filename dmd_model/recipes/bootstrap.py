@@ -76,8 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per-frame noise (std) on the log-odds of training faces' blendshape scores")
     p.add_argument("--epochs", type=int, default=30, help="maximum training epochs (early stopping on valid)")
     p.add_argument("--modality-dropout", type=float, default=0.2, help="per-modality absent-mask probability in training")
+    p.add_argument("--lr-schedule", choices=("plateau", "cosine"), default=None,
+                   help="learning-rate schedule for training (None: the live preset's, cosine)")
     p.add_argument("--weight-decay", type=float, default=None,
-                   help="decoupled (AdamW) weight decay for training (default: the live preset's, 0)")
+                   help="decoupled (AdamW) weight decay for training (None: the live preset's, 0)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=0,
                    help="torch intra-op threads for training and evaluation (0: torch's default; 1 avoids "
@@ -440,6 +442,8 @@ def main(argv: list[str] | None = None) -> int:
     ckpt = args.out / "checkpoint"
     targs = ["--data", str(comp), "--preset", "live", "--epochs", str(args.epochs), "--out", str(ckpt),
              "--seed", str(args.seed), "--device", args.device, "--modality-dropout", str(args.modality_dropout)]
+    if args.lr_schedule is not None:
+        targs += ["--lr-schedule", args.lr_schedule]
     if args.weight_decay is not None:
         targs += ["--weight-decay", str(args.weight_decay)]
     if args.no_progress:
