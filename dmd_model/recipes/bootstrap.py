@@ -16,7 +16,8 @@ Steps (each cached under DIR, so a re-run reuses what exists):
 5. evaluate: composite test (fused, per head, valence, modality ablations), the anchors, ``DIR/edges.png``;
    everything also in ``DIR/checkpoint/bootstrap_eval.json``.
 
-Nothing is tuned on a test split: early stopping and the learning-rate schedule read the validation split only.
+Nothing is tuned on a test split: early stopping and the choice of the best epoch read the validation split only
+(the live preset's cosine schedule reads nothing; the paper's plateau schedule reads the validation split).
 """
 
 from __future__ import annotations
