@@ -202,7 +202,7 @@ class Trainer:
             if (i + 1) % acc == 0 or i + 1 == len(batches):
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
-                if self.cosine is not None and self.cosine.last_epoch < self.cosine.T_max:
+                if self.cosine is not None:  # fit() sized it to exactly this run's optimizer steps
                     self.cosine.step()
             f = terms.as_floats()
             if not math.isfinite(f["total"]):
