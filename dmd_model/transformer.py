@@ -116,7 +116,8 @@ class TransformerEncoder(nn.Module):
         relu_dropout, res_dropout, embed_dropout: dropout after FC1's ReLU, on residual branches, after embedding.
         causal: apply `causal_mask`.
         padding_from_zero: MulT treats a step whose (unscaled) input channel 0 is exactly 0 as padding for the
-            positional embedding; off in the live preset, which passes explicit key-padding masks instead.
+            positional embedding: that step gets a zero vector, every other step its absolute position 1..T
+            (fairseq ``make_positions``). Off in the live preset, which passes explicit key-padding masks instead.
     """
 
     def __init__(
@@ -146,9 +147,12 @@ class TransformerEncoder(nn.Module):
     def _positions(self, x: torch.Tensor) -> torch.Tensor:
         t = x.shape[0]
         if self.padding_from_zero:
-            # fairseq make_positions: non-padding steps are numbered 1.. in order, padding gets 0.
+            # fairseq make_positions (right padding): step t keeps its absolute position t (1-based) and a
+            # padding step gets 0, e.g. channel 0 = [a, b, 0, c] -> positions [1, 2, 0, 4]. Later steps are not
+            # renumbered around the padding.
             real = (x[:, :, 0] != 0).long()
-            return sinusoidal_positions(torch.cumsum(real, dim=0) * real, self.dim)
+            absolute = torch.arange(1, t + 1, device=x.device).unsqueeze(1)
+            return sinusoidal_positions(absolute * real, self.dim)
         key = (t, x.device)
         table = self._table_cache.get(key)
         if table is None:  # positions 1..T never change: compute the table once per length
