@@ -53,13 +53,21 @@ class MultiheadAttention(nn.Module):
         nn.init.xavier_uniform_(self.out_proj.weight)
         nn.init.zeros_(self.out_proj.bias)
 
-    def forward(self, q: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        """q: (T_q, B, E), kv: (T_k, B, E); mask: additive, broadcastable to (B, H, T_q, T_k), or None."""
+    def forward(
+        self, q: torch.Tensor, kv: torch.Tensor, mask: torch.Tensor | None, v: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """q: (T_q, B, E), kv: (T_k, B, E) keys (and values unless `v` is given); mask: additive, broadcastable to
+        (B, H, T_q, T_k), or None. v: (T_k, B, E) values when they differ from the keys (MulT's cross-attention in
+        training: keys and values are the same source with separate embedding-dropout masks)."""
         t_q, bsz, dim = q.shape
         t_k = kv.shape[0]
         h, hd = self.heads, dim // self.heads
-        if q is kv:
+        if q is kv and (v is None or v is kv):
             qp, kp, vp = F.linear(q, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
+        elif v is not None and v is not kv:
+            w_q, w_k, w_v = self.in_proj_weight.chunk(3)
+            b_q, b_k, b_v = self.in_proj_bias.chunk(3)
+            qp, kp, vp = F.linear(q, w_q, b_q), F.linear(kv, w_k, b_k), F.linear(v, w_v, b_v)
         else:
             w_q, w_kv = self.in_proj_weight.split([dim, 2 * dim])
             b_q, b_kv = self.in_proj_bias.split([dim, 2 * dim])
@@ -89,10 +97,13 @@ class EncoderLayer(nn.Module):
         self.relu_dropout = relu_dropout
         self.res_dropout = res_dropout
 
-    def forward(self, x: torch.Tensor, kv: torch.Tensor | None, mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, kv: torch.Tensor | None, mask: torch.Tensor | None, v: torch.Tensor | None = None
+    ) -> torch.Tensor:
         q = self.norm_attn(x)
         k = q if kv is None else self.norm_attn(kv)  # same LayerNorm for query, key and value (MulT)
-        h = self.attn(q, k, mask)
+        vn = None if (v is None or v is kv) else self.norm_attn(v)
+        h = self.attn(q, k, mask, vn)
         if self.training:
             h = F.dropout(h, self.res_dropout, True)
         x = x + h
@@ -164,12 +175,21 @@ class TransformerEncoder(nn.Module):
         h = self.scale * x + self._positions(x).to(x.dtype)
         return F.dropout(h, self.embed_dropout, True) if self.training else h
 
+    def _embed_kv(self, kv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Embedded keys and values of a cross-attention source. The reference embeds the source twice, once as
+        keys and once as values, so in training each gets its own embedding-dropout mask; otherwise they are one
+        tensor (the attention then projects it in one packed call)."""
+        k = self._embed(kv)
+        if self.training and self.embed_dropout > 0:
+            return k, self._embed(kv)
+        return k, k
+
     def forward(
         self, x: torch.Tensor, kv: torch.Tensor | None = None, key_padding_mask: torch.Tensor | None = None
     ) -> torch.Tensor:
         """x: (T_q, B, E); kv: (T_k, B, E) for cross-attention or None; key_padding_mask: (B, T_k), True = pad."""
         h = self._embed(x)
-        kv_h = None if kv is None else self._embed(kv)
+        kv_h, v_h = (None, None) if kv is None else self._embed_kv(kv)
         t_k = x.shape[0] if kv is None else kv.shape[0]
         mask = causal_mask(x.shape[0], t_k, x.device) if self.causal else None
         if key_padding_mask is not None:  # built once for all layers: (B, 1, 1, T_k) additive
@@ -177,5 +197,5 @@ class TransformerEncoder(nn.Module):
             pad = pad.masked_fill(key_padding_mask, float("-inf")).view(h.shape[1], 1, 1, t_k)
             mask = pad if mask is None else pad + mask
         for layer in self.layers:
-            h = layer(h, kv_h, mask)
+            h = layer(h, kv_h, mask, v_h)
         return self.norm_out(h)

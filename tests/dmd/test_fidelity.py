@@ -33,3 +33,29 @@ def test_positions_are_absolute_with_padding_zero():
         for t in range(5):
             want = torch.tensor([2.0 * v for v in x[t, b].tolist()]) + torch.tensor(hand_pe(positions[b][t]))
             torch.testing.assert_close(emb[t, b], want, rtol=0, atol=1e-6)
+
+
+def test_cross_attention_keys_and_values_get_separate_embedding_dropout_masks():
+    """The reference embeds the cross-attention source twice (x_k, x_v) and drops each with its own mask; in eval
+    mode both are the plain embedding."""
+    torch.manual_seed(0)
+    enc = TransformerEncoder(8, 2, layers=1, embed_dropout=0.5)
+    q, src = torch.ones(3, 2, 8), torch.ones(6, 2, 8)  # channel 0 nonzero everywhere: no padding steps
+    seen = {}
+
+    def grab(_module, args):
+        seen["k"], seen["v"] = args[1], args[3] if len(args) > 3 else args[1]
+
+    enc.layers[0].register_forward_pre_hook(grab)
+    enc.train()(q, src)
+    k, v = seen["k"], seen["v"]
+    assert v is not None and k.shape == v.shape == (6, 2, 8)
+    plain = enc.eval()._embed(src)
+    # each is the plain embedding, scaled by 1/(1-p) where kept and 0 where dropped ...
+    for t in (k, v):
+        kept = t != 0
+        torch.testing.assert_close(t[kept], 2 * plain[kept])
+    # ... with two different masks (P(equal masks over 96 entries) = 2^-96)
+    assert not torch.equal(k == 0, v == 0)
+    enc.eval()(q, src)
+    assert torch.equal(seen["k"], seen["v"]) and torch.equal(seen["k"], plain)
