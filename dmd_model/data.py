@@ -132,8 +132,10 @@ def _check_finite(name: str, x: np.ndarray, where: str) -> None:
 
 
 def load_mmsa_pickle(path: str | Path, text_tokens: bool | None = None) -> Dataset:
-    """Read an MMSA feature pickle (see module docstring). `text_tokens`: use ``text_bert`` (True), ``text``
-    (False), or whichever is present, preferring precomputed ``text`` (None)."""
+    """Read an MMSA feature pickle (see module docstring). `text_tokens`: use ``text_bert`` (True; a clear
+    `DataError` when the pickle has none), ``text`` (False), or whichever is present, preferring precomputed
+    ``text`` (None). Real MMSA pickles carry both; the trainer asks for tokens exactly when a text encoder is
+    requested."""
     path = Path(path)
     _check_file(path)
     try:
@@ -152,6 +154,12 @@ def load_mmsa_pickle(path: str | Path, text_tokens: bool | None = None) -> Datas
         where = f"{path}[{name}]"
         use_tokens = text_tokens if text_tokens is not None else ("text" not in s and "text_bert" in s)
         tkey = "text_bert" if use_tokens else "text"
+        if use_tokens and "text_bert" not in s:
+            raise DataError(
+                f"{where}: a text encoder needs token ids, but there is no 'text_bert' key (only "
+                f"{sorted(k for k in ('text', 'text_bert') if k in s) or 'no text'}); drop --text-encoder to train on "
+                "the precomputed 'text' features"
+            )
         for k in (tkey, "audio", "vision", "regression_labels"):
             if k not in s:
                 raise DataError(f"{where}: missing key {k!r}")

@@ -29,13 +29,16 @@ data formats:
   DIR/        a directory of *.feat.npz files from python -m realtime.extract
 
 presets:
-  mosi, mosei        the paper's hyperparameters (flattened heads; sequence lengths taken from the data)
+  mosi, mosei        the paper's hyperparameters (flattened heads; sequence lengths taken from the data).
+                     Text path: the frozen 768-d 'text' BERT features by default; the paper fine-tunes BERT on
+                     'text_bert' tokens, which --text-encoder DIR (a local bert-base-uncased) reproduces
   live               our extractors: MiniLM 384 / blendshapes+geometry 321 / eGeMAPS 25; valence + 7 emotions
   live-prior-free    live without the hand-set GD edge prior and its regulariser
 
 examples:
   python -m dmd_model.train --data MOSI/aligned_50.pkl --preset mosi --epochs 50 --out runs/mosi
-  python -m dmd_model.train --data MOSI/aligned_50.pkl --preset mosi --text-encoder minilm --out runs/mosi-tok
+  python -m dmd_model.train --data MOSI/aligned_50.pkl --preset mosi --text-encoder ~/bert-base-uncased --out runs/mosi-bert
+  python -m dmd_model.train --data MOSI/aligned_50.pkl --preset mosi --text-encoder minilm --out runs/mosi-minilm
   torchrun --nproc_per_node 2 -m dmd_model.train --data feats/ --preset live --epochs 20 --out runs/live
 """
 
@@ -62,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--early-stop", type=int, default=None, help="epochs without validation improvement before stopping")
     p.add_argument("--modality-dropout", type=float, default=None, help="per-modality absent-mask probability in training")
     p.add_argument("--text-encoder", default=None,
-                   help="for token input ('text_bert'): 'minilm' (packaged) or a local Hugging Face directory")
+                   help="train a text encoder on token ids: 'minilm' (packaged) or a local Hugging Face directory "
+                        "(e.g. bert-base-uncased, as the paper). On an MMSA pickle this reads 'text_bert' (an error "
+                        "if it has none); without it the faithful presets read the frozen 'text' features")
     p.add_argument("--freeze-text-encoder", action="store_true", help="do not fine-tune the text encoder")
     p.add_argument("--init", default=None, metavar="CHECKPOINT",
                    help="start from this checkpoint's weights and input statistics (fine-tuning, e.g. the bundled "
@@ -92,6 +97,11 @@ def resolve_config(preset_name: str, ds, text_encoder: str | None, freeze: bool)
 
     cfg = preset(preset_name)
     dims = list(ds.dims())
+    if text_encoder and not ds.text_tokens:
+        raise DataError(
+            f"{ds.source}: --text-encoder {text_encoder} needs token ids, but the text here is precomputed features; "
+            "drop --text-encoder, or use an MMSA pickle with 'text_bert'"
+        )
     if ds.text_tokens:
         enc = text_encoder or cfg.text_encoder
         if enc is None:
@@ -141,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     seed_everything(tcfg.seed)
 
     try:
-        ds = load_dataset(args.data, seq_lens=preset(args.preset).seq_lens)
+        # asking for a text encoder means training it on token ids ('text_bert'), never on frozen features
+        ds = load_dataset(args.data, seq_lens=preset(args.preset).seq_lens,
+                          text_tokens=True if args.text_encoder else None)
         cfg = resolve_config(args.preset, ds, args.text_encoder, args.freeze_text_encoder)
     except (DataError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 
 
-def make_mmsa_split(n: int, dims=(768, 20, 5), lens=(50, 50, 50), seed: int = 0) -> dict:
-    """A learnable split: the label is a fixed linear function of the mean visual and acoustic features."""
+def make_mmsa_split(n: int, dims=(768, 20, 5), lens=(50, 50, 50), seed: int = 0, tokens: bool = False) -> dict:
+    """A learnable split: the label is a fixed linear function of the mean visual and acoustic features.
+    `tokens`: also carry ``text_bert`` (ids / mask / types, as real MMSA pickles do next to ``text``)."""
     rng = np.random.default_rng(seed)
     d_l, d_v, d_a = dims
     text = rng.normal(size=(n, lens[0], d_l)).astype(np.float32)
@@ -20,7 +21,12 @@ def make_mmsa_split(n: int, dims=(768, 20, 5), lens=(50, 50, 50), seed: int = 0)
     text[:, :, 0] += signal[:, None]
     vision[:, :, 0] += signal[:, None]
     audio[:, :, 0] += signal[:, None]
-    return {
+    extra = {}
+    if tokens:
+        ids = rng.integers(1000, 5000, size=(n, lens[0]))
+        ids[:, 0], ids[:, -1] = 101, 102  # [CLS] ... [SEP]
+        extra["text_bert"] = np.stack([ids, np.ones_like(ids), np.zeros_like(ids)], 1).astype(np.float32)
+    return extra | {
         "text": text, "vision": vision, "audio": audio,
         "audio_lengths": np.full(n, lens[2]), "vision_lengths": np.full(n, lens[1]),
         "regression_labels": signal, "id": np.array([f"s{seed}_{i}" for i in range(n)]),

@@ -59,3 +59,56 @@ def test_cross_attention_keys_and_values_get_separate_embedding_dropout_masks():
     assert not torch.equal(k == 0, v == 0)
     enc.eval()(q, src)
     assert torch.equal(seen["k"], seen["v"]) and torch.equal(seen["k"], plain)
+
+
+# --- item: --text-encoder on MMSA pickles -------------------------------------------------------------------------
+def test_text_encoder_reads_text_bert_tokens_from_a_pickle_carrying_both(tmp_path, capsys):
+    from synthetic import write_mmsa_pickle
+
+    from dmd_model import train as train_cli
+    from dmd_model.data import DataError, load_dataset
+
+    path = write_mmsa_pickle(tmp_path / "both.pkl", n_train=4, n_eval=2, lens=(12, 10, 14), tokens=True)
+    frozen = load_dataset(path)  # no encoder asked for: the precomputed 'text' features (the faithful default)
+    assert not frozen.text_tokens and frozen.split("train").language.shape == (4, 12, 768)
+    tokens = load_dataset(path, text_tokens=True)
+    assert tokens.text_tokens and tokens.split("train").language.shape == (4, 3, 12)
+    cfg = train_cli.resolve_config("mosi", tokens, "minilm", False)
+    assert cfg.text_encoder == "minilm" and cfg.input_dims[0] == 384 and cfg.seq_lens == (12, 10, 14)
+    with pytest.raises(DataError, match="needs token ids"):
+        train_cli.resolve_config("mosi", frozen, "minilm", False)
+
+    # a pickle without tokens is a clear error, not a silent fall-back to frozen features
+    plain = write_mmsa_pickle(tmp_path / "plain.pkl", n_train=4, n_eval=2, lens=(12, 10, 14))
+    rc = train_cli.main(["--data", str(plain), "--preset", "mosi", "--epochs", "0", "--out", str(tmp_path / "o"),
+                         "--text-encoder", "minilm", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no 'text_bert' key" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_text_encoder_cli_trains_on_the_tokens_of_a_pickle_carrying_both(tmp_path, capsys):
+    """The CLI itself asks for tokens (zero epochs keeps it short: build with MiniLM, score, save)."""
+    import json
+
+    from synthetic import write_mmsa_pickle
+
+    from dmd_model import train as train_cli
+
+    path = write_mmsa_pickle(tmp_path / "both.pkl", n_train=4, n_eval=2, lens=(12, 10, 14), tokens=True)
+    out = tmp_path / "run"
+    rc = train_cli.main(["--data", str(path), "--preset", "mosi", "--epochs", "0", "--out", str(out),
+                         "--text-encoder", "minilm", "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+    model = json.loads((out / "config.json").read_text())["model"]
+    assert model["text_encoder"] == "minilm" and model["input_dims"][0] == 384
+
+
+def test_help_says_which_text_path_the_faithful_presets_take(capsys):
+    from dmd_model import train as train_cli
+
+    with pytest.raises(SystemExit):
+        train_cli.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "frozen 768-d 'text' BERT features by default" in text
+    assert "On an MMSA pickle this reads 'text_bert'" in text
