@@ -49,6 +49,8 @@ class SplitArrays:
         valence: (N,) float32 regression target.
         emotion: (N, C) float32 class distribution (all-zero row = unlabelled), or None.
         ids: sample identifiers.
+        valence_known: (N,) bool, False where the item has no valence label (its `valence` entry is a placeholder
+            0 that no loss or metric may read), or None: every sample has one (MMSA pickles, the recipes).
     """
 
     language: np.ndarray
@@ -59,6 +61,7 @@ class SplitArrays:
     valence: np.ndarray
     emotion: np.ndarray | None = None
     ids: list[str] = field(default_factory=list)
+    valence_known: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.valence.shape[0])
@@ -68,7 +71,12 @@ class SplitArrays:
             self.language[idx], self.visual[idx], self.acoustic[idx], self.lengths[idx], self.present[idx],
             self.valence[idx], None if self.emotion is None else self.emotion[idx],
             [self.ids[i] for i in idx] if self.ids else [],
+            None if self.valence_known is None else self.valence_known[idx],
         )
+
+    def valence_labelled(self) -> np.ndarray:
+        """(N,) bool: samples whose valence is a real label."""
+        return np.ones(len(self), bool) if self.valence_known is None else self.valence_known.astype(bool)
 
 
 @dataclass
@@ -202,6 +210,8 @@ def save_packed(ds: Dataset, path: str | Path) -> Path:
             arrays[f"{name}/{k}"] = getattr(s, k)
         if s.emotion is not None:
             arrays[f"{name}/emotion"] = s.emotion
+        if s.valence_known is not None:
+            arrays[f"{name}/valence_known"] = s.valence_known
         arrays[f"{name}/ids"] = np.array(s.ids if s.ids else [""] * len(s))
     meta = {"spec": ds.spec.to_dict(), "emotions": list(ds.emotions), "text_tokens": ds.text_tokens}
     arrays["meta_json"] = np.array(json.dumps(meta))
@@ -235,6 +245,7 @@ def load_packed(path: str | Path) -> Dataset:
             *(arrays[f"{name}/{k}"] for k in need),
             emotion=arrays.get(f"{name}/emotion"),
             ids=[str(i) for i in arrays.get(f"{name}/ids", [])],
+            valence_known=arrays.get(f"{name}/valence_known"),
         )
     for name in SPLITS:
         if name not in splits:
@@ -266,6 +277,7 @@ def pack_items(items, seq_lens: tuple[int, int, int], emotions: tuple[str, ...] 
         lengths = np.ones((n, 3), np.int64)
         present = np.zeros((n, 3), bool)
         valence = np.zeros(n, np.float32)
+        valence_known = np.zeros(n, bool)  # an item with only a class label has no valence to learn from
         emotion = np.zeros((n, len(emotions)), np.float32)
         for i, it in enumerate(group):
             for m, mod in enumerate(MODALITIES):
@@ -283,8 +295,11 @@ def pack_items(items, seq_lens: tuple[int, int, int], emotions: tuple[str, ...] 
                 emotion[i] = np.asarray(lab["emotion_soft"], np.float32)
             elif lab.get("emotion7") in emotions:
                 emotion[i, emotions.index(lab["emotion7"])] = 1.0
-            valence[i] = float(lab.get("valence", 0.0))
-        splits[name] = SplitArrays(*arrs, lengths, present, valence, emotion, [it.source for it in group])
+            if lab.get("valence") is not None:
+                valence[i] = float(lab["valence"])
+                valence_known[i] = True
+        splits[name] = SplitArrays(*arrs, lengths, present, valence, emotion, [it.source for it in group],
+                                   valence_known)
     return Dataset(splits, spec, emotions=tuple(emotions), source=source)
 
 

@@ -94,7 +94,10 @@ class GDUnit(nn.Module):
 
         - logit: sum_x mean_b[omega_xb * |l_j - sg(l_i)|], omega = e + prior. The teacher is detached only inside
           the distance; the edges are not, so this also trains the edge network.
-        - reg: reg_weight * sum_x (mean_b e_x - prior_x)^2.
+        - reg: reg_weight * sum_x (mean_b e_x - mean_b pi_bx)^2, pi_b the prior restricted to sample b's present
+          edges and renormalised to sum 1 (as e_b is), the mean over samples with at least one edge. With every
+          modality present this is the reference's reg_weight * sum_x (mean_b e_x - pi_x)^2; without the
+          renormalisation a masked edge would count as 0 and the mean edges could never reach the prior.
         - repr: HomoGD, repr_weight * sum_x mean_b[omega * ||r_j - sg(r_i)||_1] (computed, unused by default);
           HeteroGD, repr_weight * sum_x mean_b[max(0, cos(q_j, sg(q_i)))] * mean_b[omega_x]: it *decorrelates*
           the student's exclusive features from the teacher's (spec §9 item 3), as the reference does.
@@ -106,7 +109,16 @@ class GDUnit(nn.Module):
         student_l, teacher_l = logits[:, _STUDENTS], logits[:, _TEACHERS].detach()
         dist = ((student_l - teacher_l).abs() * self.distance_weights).sum(-1)  # (B, 6)
         logit = (omega * dist).mean(0).sum()
-        reg = self.cfg.reg_weight * ((edges.mean(0) - self.prior) ** 2).sum()
+        if present is None:
+            reg = self.cfg.reg_weight * ((edges.mean(0) - self.prior) ** 2).sum()
+        else:
+            target = self.prior * valid
+            target = target / target.sum(-1, keepdim=True).clamp_min(1e-12)
+            rows = valid.any(-1)  # samples with fewer than two modalities have no edges
+            if rows.any():
+                reg = self.cfg.reg_weight * ((edges[rows].mean(0) - target[rows].mean(0)) ** 2).sum()
+            else:
+                reg = edges.sum() * 0.0
         student_r, teacher_r = reprs[:, _STUDENTS], reprs[:, _TEACHERS].detach()
         if self.cfg.use_repr_loss:
             cos = F.cosine_similarity(student_r, teacher_r, dim=-1, eps=1e-8).clamp_min(0) * valid

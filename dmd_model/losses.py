@@ -26,13 +26,19 @@ class Targets:
         valence: (B,) regression target (sentiment in [-3, 3] for MOSI/MOSEI, valence in [-1, 1] for live).
         emotion: (B, C) class distribution (one-hot, or soft for cross-class pairings); an all-zero row means
             "no class label" for that sample. None when the model has no classifier.
+        valence_known: (B,) bool, False where the sample has no valence label (its `valence` is a placeholder
+            that the valence loss skips); None = every sample has one.
     """
 
     valence: torch.Tensor
     emotion: torch.Tensor | None = None
+    valence_known: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> "Targets":
-        return Targets(self.valence.to(device), None if self.emotion is None else self.emotion.to(device))
+        def move(t):
+            return None if t is None else t.to(device)
+
+        return Targets(self.valence.to(device), move(self.emotion), move(self.valence_known))
 
 
 @dataclass
@@ -57,6 +63,8 @@ def task_loss(
     """L1 valence loss and cross-entropy emotion loss, each summed over the 8 heads (spec §9 item 7).
 
     Per-modality heads of an absent modality are excluded: nothing can be predicted from a missing face.
+    Samples without a valence label (`Targets.valence_known` False) are excluded from the valence loss, and
+    samples without a class label from the emotion loss.
     """
     heads = [(out.prediction, None), (out.shared_fusion_logits, None)]
     heads += [(out.homo_logits[:, m], out.present[:, m]) for m in range(3)]
@@ -66,7 +74,8 @@ def task_loss(
     valence_loss, emotion_loss = zero, zero
     for logits, mask in heads:
         if cfg.regression:
-            valence_loss = valence_loss + _masked_mean((logits[:, 0] - y.valence).abs(), mask)
+            vm = mask if y.valence_known is None else (y.valence_known if mask is None else mask & y.valence_known)
+            valence_loss = valence_loss + _masked_mean((logits[:, 0] - y.valence).abs(), vm)
         if cfg.num_classes and y.emotion is not None:
             labelled = y.emotion.sum(-1) > 0
             m = labelled if mask is None else labelled & mask

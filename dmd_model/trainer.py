@@ -51,8 +51,9 @@ def make_batch(split: SplitArrays, idx: np.ndarray, device: torch.device | str) 
         return torch.from_numpy(np.ascontiguousarray(x[idx])).to(device)
 
     emotion = None if split.emotion is None else t(split.emotion).float()
+    known = None if split.valence_known is None else t(split.valence_known).bool()
     return Batch(t(split.language).float(), t(split.visual).float(), t(split.acoustic).float(),
-                 t(split.lengths).long(), t(split.present).bool(), Targets(t(split.valence).float(), emotion))
+                 t(split.lengths).long(), t(split.present).bool(), Targets(t(split.valence).float(), emotion, known))
 
 
 @dataclass
@@ -277,8 +278,9 @@ class Trainer:
 def validation_score(model: DMD, p: Predictions, split: SplitArrays) -> float:
     cfg = model.cfg
     score = 0.0
-    if cfg.regression:
-        score += float(np.mean(np.abs(p.prediction[:, 0] - split.valence)))
+    known = split.valence_labelled()
+    if cfg.regression and known.any():
+        score += float(np.mean(np.abs(p.prediction[known, 0] - split.valence[known])))
     if cfg.num_classes and split.emotion is not None:
         logits = torch.from_numpy(p.prediction[:, int(cfg.regression) :])
         target = torch.from_numpy(split.emotion)
@@ -294,8 +296,9 @@ def split_metrics(model: DMD, p: Predictions, split: SplitArrays) -> dict:
     cfg = model.cfg
     r = int(cfg.regression)
     out: dict = {"n": len(split)}
-    if cfg.regression:
-        out["fused"] = regression_metrics(p.prediction[:, 0], split.valence)
+    known = split.valence_labelled()  # valence metrics only over samples that have a valence label
+    if cfg.regression and known.any():
+        out["fused"] = regression_metrics(p.prediction[known, 0], split.valence[known])
     heads = {"shared_fusion": p.shared_fusion}
     for m, name in enumerate(("language", "visual", "acoustic")):
         heads[f"homo_{name}"] = p.homo[:, m]
@@ -304,8 +307,8 @@ def split_metrics(model: DMD, p: Predictions, split: SplitArrays) -> dict:
         truth = np.where(split.emotion.sum(-1) > 0, split.emotion.argmax(-1), -1)
         out["fused_emotion"] = classification_metrics(p.prediction[:, r:], truth, cfg.num_classes)
         out["heads_emotion"] = {k: classification_metrics(v[:, r:], truth, cfg.num_classes) for k, v in heads.items()}
-    if cfg.regression:
-        out["heads_valence"] = {k: valence_metrics(v[:, 0], split.valence) for k, v in heads.items()}
+    if cfg.regression and known.any():
+        out["heads_valence"] = {k: valence_metrics(v[known, 0], split.valence[known]) for k, v in heads.items()}
     out["mean_homo_edges"] = p.homo_edges.mean(0).round(6).tolist()
     out["mean_hetero_edges"] = p.hetero_edges.mean(0).round(6).tolist()
     return out

@@ -112,3 +112,86 @@ def test_help_says_which_text_path_the_faithful_presets_take(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "frozen 768-d 'text' BERT features by default" in text
     assert "On an MMSA pickle this reads 'text_bert'" in text
+
+
+# --- item: live objective -------------------------------------------------------------------------------------
+def _homo_unit():
+    from dmd_model.config import HOMO_PRIOR_MASK, GDConfig, softmax_prior
+    from dmd_model.gd_unit import GDUnit
+
+    return GDUnit(1, 2, GDConfig(embed_size=4, prior=softmax_prior(HOMO_PRIOR_MASK), reg_weight=10.0))
+
+
+def test_gd_regulariser_renormalises_the_prior_over_present_edges():
+    """Sample 0 has all three modalities, sample 1 only L and V (edges V→L = 0 and L→V = 2 exist). The target of
+    sample 1 is the prior on its two edges renormalised to sum 1, so edges equal to that target give exactly 0."""
+    unit = _homo_unit()
+    p = [0.008834, 0.008834, 0.482332, 0.008834, 0.482332, 0.008834]  # spec §3, 6 decimals
+    t1 = [p[0] / (p[0] + p[2]), 0, p[2] / (p[0] + p[2]), 0, 0, 0]
+    present = torch.tensor([[True, True, True], [True, True, False]])
+    logits, reprs = torch.zeros(2, 3, 1), torch.zeros(2, 3, 2)
+    reachable = torch.tensor([p, t1], dtype=torch.float32)
+    assert float(unit.losses(reachable, logits, reprs, present).reg) == pytest.approx(0.0, abs=1e-9)
+    # hand-computed away from the target: e0 = 1/6 everywhere, e1 = (0.3 on V→L, 0.7 on L→V)
+    e = torch.tensor([[1 / 6] * 6, [0.3, 0, 0.7, 0, 0, 0]])
+    mean_e = [(1 / 6 + e1) / 2 for e1 in (0.3, 0, 0.7, 0, 0, 0)]
+    mean_t = [(p[x] + t1[x]) / 2 for x in range(6)]
+    want = 10 * sum((a - b) ** 2 for a, b in zip(mean_e, mean_t))
+    assert float(unit.losses(e, logits, reprs, present).reg) == pytest.approx(want, abs=2e-5)
+    # everything present: exactly the reference's 10 * sum (mean e - prior)^2 (2.98933 at e = 1/6, spec §3)
+    full = unit.losses(torch.full((1, 6), 1 / 6), logits[:1], reprs[:1], torch.ones(1, 3, dtype=torch.bool))
+    assert float(full.reg) == pytest.approx(2.98933, abs=1e-5)
+    # a sample with a single modality has no edge and no say in the means
+    lone = torch.tensor([[True, True, True], [False, True, False]])
+    e2 = torch.tensor([p, [0.0] * 6])
+    assert float(unit.losses(e2, logits, reprs, lone).reg) == pytest.approx(0.0, abs=1e-9)
+
+
+def _heads_output(valence_per_sample, present):
+    from types import SimpleNamespace
+
+    b = len(valence_per_sample)
+    logits = torch.zeros(b, 8)
+    logits[:, 0] = torch.tensor(valence_per_sample)
+    return SimpleNamespace(prediction=logits, shared_fusion_logits=logits.clone(),
+                           homo_logits=logits.unsqueeze(1).repeat(1, 3, 1), hetero_logits=logits.unsqueeze(1).repeat(1, 3, 1),
+                           present=present)
+
+
+def test_valence_loss_skips_samples_without_a_valence_label():
+    from dmd_model.config import preset
+    from dmd_model.losses import Targets, task_loss
+
+    cfg = preset("live")
+    out = _heads_output([0.5, 0.2], torch.ones(2, 3, dtype=torch.bool))
+    emotion = torch.nn.functional.one_hot(torch.tensor([3, 5]), 7).float()
+    known = Targets(torch.tensor([0.1, 0.0]), emotion, torch.tensor([True, False]))
+    valence, _ = task_loss(cfg, out, known)
+    assert float(valence) == pytest.approx(8 * 0.4, abs=1e-6)  # 8 heads x |0.5 - 0.1|; sample 1 is not pulled to 0
+    all_known = Targets(torch.tensor([0.1, 0.0]), emotion)
+    assert float(task_loss(cfg, out, all_known)[0]) == pytest.approx(8 * (0.4 + 0.2) / 2, abs=1e-6)
+
+
+def test_pack_items_marks_items_without_valence(tmp_path):
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from dmd_model.data import load_packed, pack_items, save_packed
+    from dmd_model.feature_spec import generic_spec
+
+    spec = generic_spec({"language": 4, "visual": 3, "acoustic": 2})
+
+    def item(name, labels):
+        return SimpleNamespace(spec=spec, source=name, labels={"split": "train"} | labels, absent=(),
+                               language=np.ones((2, 4), np.float32), visual=np.ones((2, 3), np.float32),
+                               acoustic=np.ones((2, 2), np.float32), face_present=np.ones(2, bool))
+
+    ds = pack_items([item("a", {"emotion7": "happy", "valence": 0.6}), item("b", {"emotion7": "sad"}),
+                     item("c", {"valence": -0.25})], (4, 4, 4))
+    train = ds.split("train")
+    assert train.valence_known.tolist() == [True, False, True]
+    assert train.valence.tolist() == [pytest.approx(0.6), 0.0, -0.25]
+    back = load_packed(save_packed(ds, tmp_path / "p.npz")).split("train")
+    assert back.valence_known.tolist() == [True, False, True]
+    assert back.subset(np.array([1, 2])).valence_known.tolist() == [False, True]
