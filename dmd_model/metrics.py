@@ -19,7 +19,7 @@ def regression_metrics(pred, truth) -> dict[str, float]:
     """MMSA regression metrics on unclipped predictions and labels (any shape; flattened).
 
     Returns Has0_acc_2, Has0_F1_score, Non0_acc_2, Non0_F1_score, Mult_acc_5, Mult_acc_7, MAE, Corr, each
-    rounded to 4 decimals as MMSA does.
+    rounded to 4 decimals as MMSA does (`mmsa_round`: numpy rounding, which differs from Python's at ties).
     """
     p = np.asarray(pred, dtype=np.float64).reshape(-1)
     t = np.asarray(truth, dtype=np.float64).reshape(-1)
@@ -43,7 +43,14 @@ def regression_metrics(pred, truth) -> dict[str, float]:
         "MAE": mae,
         "Corr": corr,
     }
-    return {k: round(v, 4) for k, v in out.items()}
+    return {k: mmsa_round(v) for k, v in out.items()}
+
+
+def mmsa_round(v: float, decimals: int = 4) -> float:
+    """Round as MMSA's ``round(x, 4)`` does on its numpy scalars: numpy rounding of x * 10^4, half to even. Python's
+    ``round`` on a float rounds the decimal expansion instead, so at an exact tie the two differ by 1e-4 (1/160 =
+    0.00625: numpy 0.0062, Python 0.0063)."""
+    return float(np.round(np.float64(v), decimals))
 
 
 def classification_metrics(logits_or_pred, truth, num_classes: int | None = None) -> dict[str, float]:

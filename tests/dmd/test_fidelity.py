@@ -195,3 +195,18 @@ def test_pack_items_marks_items_without_valence(tmp_path):
     back = load_packed(save_packed(ds, tmp_path / "p.npz")).split("train")
     assert back.valence_known.tolist() == [True, False, True]
     assert back.subset(np.array([1, 2])).valence_known.tolist() == [False, True]
+
+
+# --- item: Acc-5 at an exact tie ------------------------------------------------------------------------------------
+def test_acc5_at_an_exact_tie_rounds_as_mmsa():
+    """1 of 160 matches: 1/160 = 0.00625. MMSA rounds its numpy scalar with numpy (0.00625 * 1e4 = 62.5 -> 62,
+    half to even): 0.0062. Python's round(0.00625, 4) gives 0.0063, because the float 0.00625 is slightly above."""
+    from dmd_model.metrics import regression_metrics
+
+    truth = [1.0] * 160
+    pred = [1.0] + [-1.0] * 159
+    m = regression_metrics(pred, truth)
+    assert round(1 / 160, 4) == 0.0063  # the Python rounding the project used to apply
+    assert m["Mult_acc_5"] == 0.0062 and m["Mult_acc_7"] == 0.0062
+    assert m["Non0_acc_2"] == 0.0062 and m["Has0_acc_2"] == 0.0062
+    assert m["MAE"] == 1.9875
