@@ -2,9 +2,14 @@
 
     python -m dmd_model.train --data FILE --preset NAME --epochs N --out DIR [--device cpu|cuda] [--seed S]
 
-Several GPUs (or CPU processes with gloo): launch the same command with torchrun, nothing else changes:
+Several GPUs (or CPU processes with gloo): launch the same command with torchrun:
 
     torchrun --nproc_per_node 4 -m dmd_model.train --data ... --out ...
+
+--batch-size is per process, so each optimizer step sums batch x accumulation x processes samples (the reference's
+16 x 10 = 160 on one GPU becomes 640 on four; pass --accumulation to keep it). Rank 0's seed and validation score
+are broadcast: one shuffled order split into disjoint shards, and the same early-stopping and learning-rate
+decisions on every rank.
 
 Writes DIR/model.safetensors, DIR/config.json and DIR/metrics.json (per-split metrics and per-term final losses).
 """
@@ -54,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output directory for the checkpoint and metrics.json")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available, else cpu)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the preset's, 1111)")
-    p.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default: the preset's)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="mini-batch size per process; with torchrun a step sums batch x accumulation x processes "
+                        "(default: the preset's)")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: the preset's)")
     p.add_argument("--accumulation", type=int, default=None, help="mini-batches summed per optimizer step")
     p.add_argument("--lr-schedule", choices=("plateau", "cosine"), default=None,

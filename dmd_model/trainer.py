@@ -6,7 +6,9 @@ ReduceLROnPlateau and early stopping on the validation split, optional Distribut
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import dataclasses
 import math
 import random
 from dataclasses import dataclass, field
@@ -115,7 +117,13 @@ class Trainer:
         cfg: `TrainConfig`.
         device: where to train.
         rank, world_size: DistributedDataParallel position; a process group must already exist when
-            world_size > 1. Each rank trains on its own shard of every epoch's shuffled order.
+            world_size > 1. Each rank trains on its own shard of every epoch's shuffled order: rank 0's seed is
+            broadcast so every rank draws the same order and the shards are disjoint and cover the split. The
+            batch size is per rank, so one optimizer step sums ``batch_size * accumulation * world_size``
+            samples (the reference's effective 160 needs ``accumulation`` divided by the number of ranks).
+            Validation decisions (best epoch, early stop, ReduceLROnPlateau) use rank 0's score, broadcast,
+            so no rank stops while the others wait for it. Gradients are all-reduced once per optimizer step
+            (``no_sync`` on the other mini-batches, whose running sums are clipped per rank before the average).
         progress: show tqdm bars (rank 0 only).
         log: where progress lines go.
     """
@@ -147,7 +155,22 @@ class Trainer:
             self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 self.optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience
             )
-        self.generator = np.random.default_rng(cfg.seed)
+        seed = cfg.seed
+        if world_size > 1:  # one shuffled order for all ranks, or the shards overlap (and miss samples)
+            seed = int(self._broadcast(float(seed)))
+            self.cfg = cfg = dataclasses.replace(cfg, seed=seed)
+        self.generator = np.random.default_rng(seed)
+
+    def _broadcast(self, value: float) -> float:
+        """Rank 0's `value` on every rank (identity without a process group)."""
+        if self.world_size <= 1:
+            return value
+        import torch.distributed as dist
+
+        dev = self.device if dist.get_backend() == "nccl" else torch.device("cpu")
+        t = torch.tensor([value], dtype=torch.float64, device=dev)
+        dist.broadcast(t, src=0)
+        return float(t.item())
 
     # -- one pass ----------------------------------------------------------------------------------------------
     def _drop_modalities(self, present: torch.Tensor) -> torch.Tensor:
@@ -195,12 +218,16 @@ class Trainer:
         for i, idx in enumerate(it):
             b = make_batch(split, idx, self.device)
             present = self._drop_modalities(b.present)
-            out = self.net(*b.inputs(), lengths=b.lengths, present=present)
-            terms = dmd_objective(self.model, out, b.targets)
-            # the reference sums (not averages) the accumulated gradients and clips the running sum
-            terms.total.backward()
+            steps = (i + 1) % acc == 0 or i + 1 == len(batches)
+            # DDP: gradients are all-reduced only on the mini-batch that steps; the others accumulate locally
+            sync = contextlib.nullcontext() if steps or self.net is self.model else self.net.no_sync()
+            with sync:
+                out = self.net(*b.inputs(), lengths=b.lengths, present=present)
+                terms = dmd_objective(self.model, out, b.targets)
+                # the reference sums (not averages) the accumulated gradients and clips the running sum
+                terms.total.backward()
             torch.nn.utils.clip_grad_value_(self.model.parameters(), self.cfg.grad_clip)
-            if (i + 1) % acc == 0 or i + 1 == len(batches):
+            if steps:
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 if self.cosine is not None:  # fit() sized it to exactly this run's optimizer steps
@@ -250,7 +277,8 @@ class Trainer:
         for epoch in range(1, epochs + 1):
             logs = self.train_steps(train, desc=f"epoch {epoch}/{epochs}")
             terms = {k: float(np.mean([l[k] for l in logs])) for k in logs[0]}
-            score = self.valid_score(valid)
+            # every rank decides on rank 0's score (evaluation need not be bit-identical across devices)
+            score = self._broadcast(self.valid_score(valid))
             if self.plateau is not None:
                 self.plateau.step(score)
             lr = self.optimizer.param_groups[0]["lr"]

@@ -1,5 +1,7 @@
-"""DistributedDataParallel on the CPU with the gloo backend: two processes, one optimizer step."""
+"""DistributedDataParallel on the CPU with the gloo backend: two processes, one optimizer step; and a short run in
+which the ranks validate on different data yet make the same decisions and train on disjoint, covering shards."""
 
+import datetime
 import os
 import socket
 import subprocess
@@ -41,6 +43,60 @@ def _worker(rank: int, world: int, port: int, data: str, out: str) -> None:
     after = torch.cat([p.detach().flatten() for p in model.parameters()])
     torch.save({"before": before, "after": after, "loss": logs[0]["total"]}, f"{out}/rank{rank}.pt")
     dist.destroy_process_group()
+
+
+def _fit_worker(rank: int, world: int, port: int, data: str, out: str) -> None:
+    sys.path.insert(0, str(HERE))
+    import numpy as np
+    import torch.distributed as dist
+
+    from conftest import small
+    from dmd_model.config import TrainConfig
+    from dmd_model.data import load_dataset
+    from dmd_model.model import DMD
+    from dmd_model.trainer import Trainer
+
+    torch.set_num_threads(1)
+    # a short timeout: if the ranks ever disagreed on when to stop, the waiting rank fails instead of hanging
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=60))
+    ds = load_dataset(data)
+    if rank == 1:  # rank 1 validates on other data: labels negated, so its own score would rarely improve
+        ds.splits["valid"].valence = -ds.splits["valid"].valence
+    torch.manual_seed(0)
+    model = DMD(small("mosi").replace(seq_lens=ds.seq_lens()))
+    cfg = TrainConfig(batch_size=2, accumulation=2, seed=10 + rank, lr=1e-3, early_stop=2, plateau_patience=0)
+    trainer = Trainer(model, cfg, world_size=world, rank=rank, progress=False)
+    n = len(ds.split("train"))
+    first_shard = trainer._order(n).tolist()  # both generators advance alike, so they stay in step
+    own_scores = []
+    orig = trainer.valid_score
+    trainer.valid_score = lambda split: own_scores.append(orig(split)) or own_scores[-1]
+    fit = trainer.fit(ds, epochs=6)
+    state = torch.cat([p.detach().flatten() for p in model.parameters()])
+    torch.save({"shard": first_shard, "seed": trainer.cfg.seed, "epochs": len(fit.history),
+                "best": fit.best_epoch, "scores": [h.valid_score for h in fit.history], "own": own_scores,
+                "lrs": [h.lr for h in fit.history], "state": state, "n": n}, f"{out}/fit{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_ranks_with_different_validation_data_stop_together_on_disjoint_covering_shards(tmp_path):
+    sys.path.insert(0, str(HERE))
+    from synthetic import write_mmsa_pickle
+
+    data = write_mmsa_pickle(tmp_path / "d.pkl", n_train=12, n_eval=6, lens=(12, 10, 14))
+    mp.spawn(_fit_worker, args=(2, free_port(), str(data), str(tmp_path)), nprocs=2, join=True)
+    r0 = torch.load(tmp_path / "fit0.pt", weights_only=False)
+    r1 = torch.load(tmp_path / "fit1.pt", weights_only=False)
+    # rank 0's seed was enforced (each rank was given its own): the shards are disjoint and cover the split
+    assert r0["seed"] == r1["seed"] == 10
+    assert set(r0["shard"]).isdisjoint(r1["shard"])
+    assert sorted(r0["shard"] + r1["shard"]) == list(range(r0["n"]))
+    # the ranks' own validation scores differ, yet both decided on rank 0's: same epochs, best epoch, lrs, weights
+    assert r0["own"] != r1["own"]
+    assert r0["scores"] == r1["scores"] == r0["own"]
+    assert r0["epochs"] == r1["epochs"] and r0["best"] == r1["best"] and r0["lrs"] == r1["lrs"]
+    assert torch.equal(r0["state"], r1["state"])
 
 
 def test_two_gloo_ranks_hold_identical_parameters_after_one_step(tmp_path):
