@@ -210,3 +210,136 @@ def test_acc5_at_an_exact_tie_rounds_as_mmsa():
     assert m["Mult_acc_5"] == 0.0062 and m["Mult_acc_7"] == 0.0062
     assert m["Non0_acc_2"] == 0.0062 and m["Has0_acc_2"] == 0.0062
     assert m["MAE"] == 1.9875
+
+
+# --- the network's wiring, checked on a small faithful (mosi) model ---------------------------------------------
+@pytest.fixture(scope="module")
+def mosi_model():
+    from conftest import small
+
+    from dmd_model.model import DMD
+
+    torch.manual_seed(0)
+    return DMD(small("mosi")).eval()
+
+
+def _mosi_inputs(model, batch=3, seed=0):
+    from conftest import random_inputs
+
+    return random_inputs(model.cfg, batch, seed)
+
+
+def test_gd_edges_score_the_student_first_at_temperature_8():
+    """Hand-set edge network: z_m = [l_m], edge score = 8 * z_student + 0 * z_teacher, divided by the temperature 8,
+    so e_x = softmax(l_student(x)). Logits (L, V, A) = (0, ln 2, ln 3) and students L, L, V, V, A, A give
+    e = [1, 1, 2, 2, 3, 3] / 12 (student/teacher swapped: [2, 3, 1, 3, 1, 2] / 12; temperature 1: powers of 8)."""
+    from dmd_model.config import GDConfig
+    from dmd_model.gd_unit import GDUnit
+
+    unit = GDUnit(1, 1, GDConfig(embed_size=1))
+    with torch.no_grad():
+        unit.embed_logit.weight.fill_(1.0)
+        unit.embed_logit.bias.zero_()
+        unit.embed_repr.weight.zero_()
+        unit.embed_repr.bias.zero_()
+        unit.edge_score.weight.copy_(torch.tensor([[8.0, 0.0, 0.0, 0.0]]))  # [z_j logit, z_j repr, z_i ..., z_i ...]
+    logits = torch.tensor([[[0.0], [math.log(2)], [math.log(3)]]])
+    e = unit.edges(logits, torch.zeros(1, 3, 1))
+    torch.testing.assert_close(e, torch.tensor([[1, 1, 2, 2, 3, 3]]) / 12.0, rtol=0, atol=1e-6)
+
+
+def test_homo_head_flattens_time_major_and_margin_embedding_channel_major(mosi_model):
+    """The reference flattens C_m (B, d, T') as (T', B, d) -> (B, T'*d) for the homo head ([t0 c0, t0 c1, ...]) and
+    channel-major (B, d*T') for the margin embedding align_c_m."""
+    seen = {}
+    hooks = [mosi_model.homo_heads[0].register_forward_pre_hook(lambda _m, a: seen.__setitem__("homo", a[0])),
+             mosi_model.margin_proj[0].register_forward_pre_hook(lambda _m, a: seen.__setitem__("margin", a[0]))]
+    try:
+        with torch.no_grad():
+            out = mosi_model(*_mosi_inputs(mosi_model))
+    finally:
+        for h in hooks:
+            h.remove()
+    c = out.shared[0]  # (B, d, T')
+    b, d, t = c.shape
+    homo = seen["homo"].reshape(b, t, d)
+    assert torch.equal(homo[:, 1, 0], c[:, 0, 1]) and torch.equal(homo[:, 0, 1], c[:, 1, 0])
+    assert torch.equal(seen["homo"], c.permute(0, 2, 1).reshape(b, -1))
+    assert torch.equal(seen["margin"], c.reshape(b, -1))
+
+
+def test_cross_modal_pairs_query_the_target_with_the_source_as_keys(mosi_model):
+    """MulT's order: H_L = [A→L, V→L], H_V = [L→V, A→V], H_A = [L→A, V→A]; in Y→X the query is S_X, the keys and
+    values S_Y; MEM_X reads the concatenation in that order."""
+    calls, mem_in = {}, {}
+    hooks = []
+    for key, mod in mosi_model.cross_modal.items():
+        hooks.append(mod.register_forward_hook(lambda _m, a, o, key=key: calls.__setitem__(key, (a[0], a[1], o))))
+    for t, mod in enumerate(mosi_model.memory):
+        hooks.append(mod.register_forward_pre_hook(lambda _m, a, t=t: mem_in.__setitem__(t, a[0])))
+    try:
+        with torch.no_grad():
+            out = mosi_model(*_mosi_inputs(mosi_model))
+    finally:
+        for h in hooks:
+            h.remove()
+    seq = [s.permute(2, 0, 1) for s in out.private]
+    expected = {0: (2, 1), 1: (0, 2), 2: (0, 1)}  # target: sources in concat order (L=0, V=1, A=2)
+    for t, sources in expected.items():
+        for s in sources:
+            q, kv, _ = calls[f"{t}<-{s}"]
+            assert torch.equal(q, seq[t]) and torch.equal(kv, seq[s]), (t, s)
+        cat = torch.cat([calls[f"{t}<-{s}"][2] for s in sources], dim=-1)
+        assert torch.equal(mem_in[t], cat), t
+
+
+def test_attention_dropout_follows_the_source_modality(mosi_model):
+    """spec §2 (MOSI: attn_dropout 0.3 for L, attn_dropout_a 0.2, attn_dropout_v 0.0): SA_m and every Y→X take
+    the dropout of their key/value modality Y; the three MEM transformers take L's."""
+    m = mosi_model
+    p = {0: 0.3, 1: 0.0, 2: 0.2}
+
+    def rate(enc):
+        rates = {layer.attn.dropout for layer in enc.layers}
+        assert len(rates) == 1
+        return rates.pop()
+
+    assert [rate(e) for e in m.shared_self_attention] == [p[0], p[1], p[2]]
+    for t, s in ((0, 2), (0, 1), (1, 0), (1, 2), (2, 0), (2, 1)):
+        assert rate(m.cross_modal[f"{t}<-{s}"]) == p[s], (t, s)
+    assert [rate(e) for e in m.memory] == [0.3, 0.3, 0.3]
+
+
+def test_causal_mask_by_hand_and_in_the_faithful_model(mosi_model):
+    from dmd_model.transformer import causal_mask
+
+    inf = float("-inf")
+    # T_q 3, T_k 5: -inf where j > i + 2; the last query sees every key
+    want = torch.tensor([[0, 0, 0, inf, inf], [0, 0, 0, 0, inf], [0, 0, 0, 0, 0]])
+    assert torch.equal(causal_mask(3, 5, torch.device("cpu")), want)
+    # the faithful model's self-attention: changing steps 3.. leaves outputs 0..2 unchanged, and only those
+    enc = mosi_model.shared_self_attention[0]
+    x = torch.randn(6, 2, mosi_model.cfg.d_model)
+    y = x.clone()
+    y[3:] = torch.randn(3, 2, mosi_model.cfg.d_model)
+    with torch.no_grad():
+        a, b = enc(x), enc(y)
+    torch.testing.assert_close(a[:3], b[:3], rtol=0, atol=1e-6)
+    assert not torch.allclose(a[3:], b[3:])
+
+
+def test_objective_weights_as_the_reference(mosi_model):
+    """L = task + 0.05 (homo logit + homo reg + hetero logit + hetero decorrelation + hetero reg)
+         + 0.1 (cycle + reconstruction + 0.1 (margin + orthogonality)); HomoGD's repr term is not added."""
+    from dmd_model.losses import Targets, dmd_objective
+
+    torch.manual_seed(0)
+    with torch.no_grad():
+        out = mosi_model(*_mosi_inputs(mosi_model, batch=4))
+        terms = dmd_objective(mosi_model, out, Targets(torch.tensor([-1.5, 0.5, 2.0, 0.5])))
+    f = terms.as_floats()
+    want = (f["task"] + 0.05 * (f["homo_gd_logit"] + f["homo_gd_reg"] + f["hetero_gd_logit"]
+                                + f["hetero_feature_decorrelation"] + f["hetero_gd_reg"])
+            + 0.1 * (f["cycle"] + f["reconstruction"] + 0.1 * (f["margin"] + f["orthogonality"])))
+    assert f["hetero_feature_decorrelation"] > 0.01 and f["homo_gd_repr"] > 0.01  # both terms matter here
+    assert f["total"] == pytest.approx(want, rel=1e-6)
