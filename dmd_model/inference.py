@@ -227,7 +227,7 @@ def encode(
     for layer in layers[:last]:
         h = _layer(layer, h, kv_h, full)
     if read is None:
-        return F.layer_norm(h, h.shape[-1:], enc.norm_out.weight, enc.norm_out.bias, enc.norm_out.eps)
+        return F.layer_norm(h, enc.norm_out.normalized_shape, enc.norm_out.weight, enc.norm_out.bias, enc.norm_out.eps)
 
     # last layer at the read step: its keys/values are the whole (normalised) sequence, its query one step
     if isinstance(read, int):
@@ -244,11 +244,11 @@ def encode(
     src = h if kv_h is None else kv_h
     out = step + _attention(layer.attn, _ln(norm, step), _ln(norm, src), step_mask, cross=True)
     out = out + _feed_forward(layer, out)
-    return F.layer_norm(out[:, 0], out.shape[-1:], enc.norm_out.weight, enc.norm_out.bias, enc.norm_out.eps)
+    return F.layer_norm(out[:, 0], enc.norm_out.normalized_shape, enc.norm_out.weight, enc.norm_out.bias, enc.norm_out.eps)
 
 
 def _ln(norm, x: torch.Tensor) -> torch.Tensor:
-    return F.layer_norm(x, x.shape[-1:], norm.weight, norm.bias, norm.eps)
+    return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
 
 
 def _layer(layer, h: torch.Tensor, kv_h: torch.Tensor | None, mask: torch.Tensor | None) -> torch.Tensor:
