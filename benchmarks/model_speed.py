@@ -7,10 +7,11 @@
     ``--reference`` and imported from there at run time (skipped, with the reason, when absent), holding the same
     weights as ours, copied in by name. Their outputs and ours (prediction, homo/hetero heads, shared-fusion head)
     are compared to 1e-5 first. Then, interleaved in one loop (the order rotates every repeat), each network's
-    eval forward under ``torch.inference_mode``: theirs, our training forward ``DMD.forward`` and our scoring path
-    ``DMD.infer`` (which also computes both GD-Units' edges, which theirs leaves to the trainer).
-(b) ``live``: ``DMD.forward`` against ``DMD.infer`` (and the exported ONNX Runtime path when it is available), the
-    way the live scorer calls them (lengths and presence given), batch 1 p50 and batch-64 windows/s.
+    eval forward under ``torch.inference_mode``: theirs, our training forward ``DMD.forward``, our scoring path
+    ``DMD.infer`` and its TorchScript trace ``TracedScores`` (both also compute the two GD-Units' edges, which
+    theirs leaves to the trainer).
+(b) ``live``: ``DMD.forward`` against ``DMD.infer`` and ``TracedScores`` (what the live scorer runs), called the
+    way the scorer calls them (lengths and presence given): batch 1 p50 and batch-64 windows/s.
 
 Prints min and p50 per batch size and the ratio of p50s (>1: ours faster). On a shared machine absolute times
 drift from run to run; the ratios from one interleaved run are what compare.
@@ -72,6 +73,8 @@ def bench_reference(args, torch, dev, sync) -> None:
     from dmd_model.config import preset
     from dmd_model.model import DMD
 
+    from dmd_model.compiled import TracedScores
+
     from .reference_dmd import build_reference, reference_outputs
 
     root = Path(args.reference)
@@ -83,6 +86,7 @@ def bench_reference(args, torch, dev, sync) -> None:
     torch.manual_seed(0)
     ours = DMD(cfg).to(dev).eval()
     ref = build_reference(ours, root)
+    traced = TracedScores(ours)
     n_ref = sum(p.numel() for p in ref.parameters())
     print(f"(a) mosi: ours {ours.num_parameters():,} parameters, the authors' {n_ref:,} (from {root}); "
           f"same weights copied by name")
@@ -102,8 +106,14 @@ def bench_reference(args, torch, dev, sync) -> None:
               f"({'OK' if worst <= TOL else 'MISMATCH'}, tolerance {TOL:g})")
         if worst > TOL:
             raise SystemExit("outputs differ from the reference beyond the tolerance: timings would not compare")
+        got = traced(*x)
+        worst = max((getattr(got, k) - v).abs().max().item() for k, v in theirs.items())
+        print(f"  batch {b:3d}: max |ours traced - theirs| = {worst:.2e}")
+        if worst > TOL:
+            raise SystemExit("the traced path differs from the reference beyond the tolerance")
         rows.append((b, timed({"authors": lambda: ref(x[0], x[2], x[1]), "ours forward": lambda: ours(*x),
-                               "ours infer": lambda: ours.infer(*x)}, reps_for(b, args.repeats), 3, sync)))
+                               "ours infer": lambda: ours.infer(*x), "ours traced": lambda: traced(*x)},
+                              reps_for(b, args.repeats), 3, sync)))
     table("  eval forward under inference_mode, interleaved (ratio: authors' p50 / ours):", rows, "authors")
 
 
@@ -111,9 +121,12 @@ def bench_live(args, torch, dev, sync) -> None:
     from dmd_model.config import preset
     from dmd_model.model import DMD
 
+    from dmd_model.compiled import TracedScores
+
     cfg = preset("live")
     torch.manual_seed(0)
     model = DMD(cfg).to(dev).eval()
+    traced = TracedScores(model)
     print(f"(b) live: {model.num_parameters():,} parameters, seq_lens (L, V, A) {cfg.seq_lens}; inputs with "
           "lengths and presence, as the scorer passes them")
     rows = []
@@ -122,7 +135,8 @@ def bench_live(args, torch, dev, sync) -> None:
         x = [torch.randn(b, cfg.seq_lens[m], cfg.input_dims[m], generator=g).to(dev) for m in range(3)]
         kw = {"lengths": torch.tensor([list(cfg.seq_lens)] * b, device=dev),
               "present": torch.ones(b, 3, dtype=torch.bool, device=dev)}
-        cands = {"forward": lambda: model(*x, **kw), "infer": lambda: model.infer(*x, **kw)}
+        cands = {"forward": lambda: model(*x, **kw), "infer": lambda: model.infer(*x, **kw),
+                 "traced": lambda: traced(*x, **kw)}
         rows.append((b, timed(cands, reps_for(b, args.repeats), 3, sync)))
     table("  (ratio: forward p50 / candidate p50):", rows, "forward")
     for b, times in rows:
