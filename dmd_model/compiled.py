@@ -66,6 +66,10 @@ class TracedScores:
             warnings.simplefilter("ignore")  # tracer notices about shape-derived Python ints
             traced = torch.jit.trace(_Scores(model).eval(), example, check_trace=False)
             self.graph = torch.jit.freeze(traced.eval())
+            # TorchScript's profiling executor profiles the first call and optimises on the second (~0.5 s each
+            # here); pay that now, not on the first live window. Later batch sizes reuse the optimised graph.
+            for _ in range(2):
+                self.graph(*example)
 
     def __call__(self, language, visual, acoustic, lengths=None, present=None) -> DMDScores:
         """Arguments as `DMD.infer`; the inputs' sequence lengths must be the preset's `seq_lens`."""
