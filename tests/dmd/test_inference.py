@@ -78,6 +78,7 @@ def test_infer_agrees_with_forward_on_zero_padded_faithful_inputs(name):
     assert_agree(model, *x)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", PRESETS)
 def test_infer_agrees_at_full_preset_sizes(name):
     cfg = preset(name)
