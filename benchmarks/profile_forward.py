@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=20, help="profiled forward passes per batch size (default 20)")
     p.add_argument("--top", type=int, default=15, help="aten ops listed (default 15)")
     p.add_argument("--path", choices=("eager", "fast"), default="eager",
-                   help="eager: the training forward DMD.__call__; fast: DMD.infer (default eager)")
+                   help="eager: the training forward DMD.__call__; fast: DMD.infer, which calls the layers "
+                        "functionally, so only its operator table is meaningful (default eager)")
     args = p.parse_args(argv)
 
     import torch
