@@ -1,10 +1,13 @@
 """Forward-latency benchmark of a DMD preset.
 
     python -m dmd_model.bench [--preset live] [--threads 2] [--repeats 200] [--device cpu|cuda]
+                              [--path forward|infer|traced]
 
 Prints the parameter count, then for batch 1 and batch 64: min / p50 / p99 latency (ms) over `--repeats` timed
 forward passes (after warm-up) in eval mode under ``torch.inference_mode``, and windows per second at p50.
-Inputs are random tensors at the preset's sequence lengths. Runs on CUDA too when available (or asked for).
+Inputs are random tensors at the preset's sequence lengths. ``--path`` picks what is timed: the training forward
+(default, the reference), the scoring path ``DMD.infer``, or its TorchScript trace ``TracedScores`` (what the live
+scorer runs); ``python -m benchmarks.model_speed`` times them side by side. Runs on CUDA too when available (or asked for).
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=200, help="timed forward passes per batch size (default 200)")
     p.add_argument("--batches", default="1,64", help="comma-separated batch sizes (default 1,64)")
     p.add_argument("--device", default=None, help="cpu or cuda; default: cpu, plus cuda when available")
+    p.add_argument("--path", default="forward", choices=("forward", "infer", "traced"),
+                   help="forward (training forward, default), infer (DMD.infer) or traced (TracedScores)")
     args = p.parse_args(argv)
 
     import torch
@@ -55,9 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     model = DMD(cfg).eval()
     print(f"preset {args.preset}: {model.num_parameters():,} parameters; seq_lens (L, V, A) {cfg.seq_lens}; "
-          f"torch {torch.__version__}, {args.threads} CPU threads")
+          f"torch {torch.__version__}, {args.threads} CPU threads; path {args.path}")
     for dev in devices:
         m = model.to(dev)
+        if args.path == "infer":
+            m = m.infer
+        elif args.path == "traced":
+            from .compiled import TracedScores
+
+            m = TracedScores(m)
         sync = torch.cuda.synchronize if dev.startswith("cuda") else (lambda: None)
         name = torch.cuda.get_device_name(0) if dev.startswith("cuda") else "cpu"
         for b in (int(x) for x in args.batches.split(",")):

@@ -352,6 +352,12 @@ class DMD(nn.Module):
             present=present,
         )
 
+    def infer(self, language, visual, acoustic, lengths=None, present=None):
+        """The scoring forward (eval mode): heads, fusion and edges only, faster; see `dmd_model.inference`."""
+        from .inference import infer
+
+        return infer(self, language, visual, acoustic, lengths, present)
+
     # ------------------------------------------------------------------------------------------------------
     def _pool(self, x: torch.Tensor, step_mask: torch.Tensor) -> torch.Tensor:
         """(B, d, T) -> (B, d) masked mean (live), or (B, T*d) time-major flatten (faithful)."""

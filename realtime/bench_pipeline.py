@@ -1,6 +1,7 @@
 """Pipeline benchmark.
 
     python -m realtime.bench_pipeline [--clip FILE] [--checkpoint DIR] [--streams 1,16,64,256] [--device cpu|cuda]
+                                      [--engine traced|infer|forward]
 
 Prints:
   1. fast replay: wall time of a --fast replay of the clip (from the clock start, models already loaded) against the
@@ -36,6 +37,8 @@ def main(argv=None) -> int:
     p.add_argument("--checkpoint", default=str(ROOT / "assets" / "dmd_live"), help="DMD checkpoint directory")
     p.add_argument("--streams", default="1,16,64,256", help="concurrent stream counts for batched scoring")
     p.add_argument("--device", default="auto", help="scoring device (auto, cpu, cuda)")
+    p.add_argument("--engine", default="traced", choices=("traced", "infer", "forward"),
+                   help="scorer engine (ScorerConfig.engine; default traced; forward is the training forward)")
     p.add_argument("--repeats", type=int, default=5, help="repeats of the batched-scoring measurement")
     p.add_argument("--skip-realtime", action="store_true", help="skip the real-time latency run")
     p.add_argument("--concurrent", default="16,64,256", help="stream counts for the concurrent 4 Hz run")
@@ -53,7 +56,8 @@ def main(argv=None) -> int:
     from .sources.file_replay import FileReplaySource, ReplayConfig
     from .window import WindowConfig
 
-    scfg = ScorerConfig(checkpoint=args.checkpoint, device=args.device, max_batch=max(int(s) for s in args.streams.split(",")))
+    scfg = ScorerConfig(checkpoint=args.checkpoint, device=args.device, engine=args.engine,
+                        max_batch=max(int(s) for s in args.streams.split(",")))
     scorer = Scorer(scfg, live_spec=feature_spec(10.0)).start()
     snaps = []
     plain_score = scorer.score
@@ -72,7 +76,7 @@ def main(argv=None) -> int:
     wall = time.perf_counter() - t0
     pipe.stop()
     scorer.score = plain_score
-    print(f"device: {scorer.device}; clip {Path(args.clip).name}: {src.duration:.2f} s, {pipe.count} windows")
+    print(f"device: {scorer.device}; engine {args.engine}; clip {Path(args.clip).name}: {src.duration:.2f} s, {pipe.count} windows")
     print(f"fast replay: {wall:.3f} s wall for {src.duration:.2f} s of media (ratio {wall / src.duration:.3f})")
 
     # 2. real-time replay with live policies

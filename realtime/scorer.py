@@ -39,6 +39,9 @@ class ScorerConfig:
         text_cache: how many distinct word lists keep their MiniLM states (words change far less often than
             windows, so most windows reuse the previous encoding).
         check_spec: refuse a checkpoint whose feature spec differs from the live extractors'.
+        engine: how a batch is scored: ``"traced"`` (default: `dmd_model.compiled.TracedScores`, the scoring path
+            frozen with TorchScript, fastest at every batch size measured, docs/speed.md), ``"infer"`` (the eager
+            scoring path `DMD.infer`) or ``"forward"`` (the training forward, the reference). All three agree to 1e-5.
     """
 
     checkpoint: str = str(DEFAULT_CHECKPOINT)
@@ -47,6 +50,7 @@ class ScorerConfig:
     max_batch: int = 64
     text_cache: int = 64
     check_spec: bool = True
+    engine: str = "traced"
 
 
 @dataclass
@@ -127,6 +131,7 @@ class Scorer:
             raise ValueError(f"checkpoint {path} uses preset without masks ({cfg.temporal_pooling}); live scoring "
                              "needs a length-agnostic preset such as 'live'")
         self.cfg = cfg
+        self._run = self._engine(self.config.engine)
         self.emotions = list(cfg.emotions) or [f"class{i}" for i in range(cfg.num_classes)]
         b = self.config.max_batch
         # resident input buffers: refilled in place for every batch (no per-call allocation on the GPU)
@@ -141,6 +146,18 @@ class Scorer:
             self.text_encoder.start()
         self._torch = torch
         return self
+
+    def _engine(self, name: str):
+        """The batch scoring function for `ScorerConfig.engine` (each returns heads, prediction and edges)."""
+        if name == "traced":
+            from dmd_model.compiled import TracedScores
+
+            return TracedScores(self.model)
+        if name == "infer":
+            return self.model.infer
+        if name == "forward":
+            return self.model
+        raise ValueError(f"unknown scorer engine {name!r}; choose traced, infer or forward")
 
     def _tokens(self, words) -> np.ndarray:
         key = tuple((w.text, round(w.start, 3), round(w.end, 3)) for w in words)
@@ -187,7 +204,7 @@ class Scorer:
                 self._buf[m][:n].copy_(torch.from_numpy(host[m]), non_blocking=True)
             self._lengths[:n].copy_(torch.from_numpy(lengths))
             self._present[:n].copy_(torch.from_numpy(present))
-            out = self.model(*(b[:n] for b in self._buf), lengths=self._lengths[:n], present=self._present[:n])
+            out = self._run(*(b[:n] for b in self._buf), lengths=self._lengths[:n], present=self._present[:n])
             pred = out.prediction.float().cpu().numpy()
             homo = out.homo_logits.float().cpu().numpy()
             het = out.hetero_logits.float().cpu().numpy()

@@ -32,3 +32,19 @@ def test_training_step_on_cuda():
     terms = dmd_objective(model, model(*x), Targets(torch.rand(5, device="cuda")))
     terms.total.backward()
     assert torch.isfinite(terms.total) and model.fusion_head.out.weight.grad is not None
+
+
+def test_scoring_paths_on_cuda_match_the_training_forward():
+    from dmd_model.compiled import TracedScores
+
+    cfg = preset("live")
+    torch.manual_seed(0)
+    model = DMD(cfg).eval().cuda()
+    x = [torch.randn(4, cfg.seq_lens[m], cfg.input_dims[m], device="cuda") for m in range(3)]
+    kw = {"lengths": torch.tensor([[32, 32, 64], [1, 20, 30], [10, 1, 64], [5, 32, 1]], device="cuda"),
+          "present": torch.tensor([[1, 1, 1], [0, 1, 1], [1, 0, 1], [1, 1, 0]], dtype=torch.bool, device="cuda")}
+    with torch.inference_mode():
+        ref = model(*x, **kw)
+    for out in (model.infer(*x, **kw), TracedScores(model)(*x, **kw)):
+        for k in ("prediction", "homo_logits", "hetero_logits", "homo_edges", "hetero_edges"):
+            torch.testing.assert_close(getattr(out, k), getattr(ref, k), atol=1e-5, rtol=1e-4)

@@ -1,0 +1,107 @@
+"""The scoring path `DMD.infer` agrees with the training forward `DMD.forward` (the reference) to 1e-5."""
+
+import pytest
+import torch
+from conftest import random_inputs, small
+
+from dmd_model.config import preset
+from dmd_model.model import DMD
+
+PRESETS = ["mosi", "mosei", "live", "live-prior-free"]
+COMPARED = ("prediction", "homo_logits", "hetero_logits", "shared_fusion_logits", "homo_edges", "hetero_edges",
+            "homo_repr", "hetero_repr")
+TOL = 1e-5
+
+# samples 0..5: all present, each single modality absent, two absent, all absent; lengths include 0 and short ones
+PRESENT = torch.tensor([[1, 1, 1], [0, 1, 1], [1, 0, 1], [1, 1, 0], [0, 0, 1], [0, 0, 0]], dtype=torch.bool)
+
+
+def lengths_for(cfg):
+    full = list(cfg.seq_lens)
+    return torch.tensor([full, [0, 3, full[2]], [2, 0, 5], [full[0], 1, 0], [0, 0, 1], [0, 0, 0]])
+
+
+def build(cfg, seed=0):
+    torch.manual_seed(seed)
+    model = DMD(cfg).eval()
+    # non-trivial input statistics, so the normalisation is exercised too
+    for name, dim in zip(("language", "visual", "acoustic"), cfg.input_dims):
+        getattr(model, f"input_mean_{name}").uniform_(-0.5, 0.5)
+        getattr(model, f"input_std_{name}").uniform_(0.5, 2.0)
+    return model
+
+
+def assert_agree(model, *args, **kw):
+    with torch.inference_mode():
+        ref = model(*args, **kw)
+        fast = model.infer(*args, **kw)
+    for name in COMPARED:
+        a, b = getattr(ref, name), getattr(fast, name)
+        assert a.shape == b.shape, name
+        err = (a - b).abs().max().item()
+        assert err <= TOL, f"{name}: max |forward - infer| = {err:.3g}"
+    assert torch.equal(ref.present, fast.present)
+    for name in ("homo_edge_matrix", "hetero_edge_matrix"):
+        assert (getattr(ref, name) - getattr(fast, name)).abs().max().item() <= TOL, name
+    return ref, fast
+
+
+@pytest.mark.parametrize("name", PRESETS)
+@pytest.mark.parametrize("batch", [1, 6])
+def test_infer_agrees_with_forward_all_present(name, batch):
+    cfg = small(name)
+    model = build(cfg)
+    assert_agree(model, *random_inputs(cfg, batch, seed=batch))
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_infer_agrees_with_forward_with_absent_modalities_and_padding(name):
+    cfg = small(name)
+    model = build(cfg, seed=1)
+    x = random_inputs(cfg, len(PRESENT), seed=3)
+    ref, fast = assert_agree(model, *x, lengths=lengths_for(cfg), present=PRESENT)
+    if cfg.use_masks:
+        # the comparison covers the masked cases: edges touching an absent modality are exactly 0 in both
+        assert (fast.homo_edges[4] == 0).all() and (fast.hetero_edges[5] == 0).all()
+        assert (fast.homo_edges[0] > 0).all()
+
+
+@pytest.mark.parametrize("name", ["mosi", "mosei"])
+def test_infer_agrees_with_forward_on_zero_padded_faithful_inputs(name):
+    # MMSA pads with zero steps; MulT's positional embedding numbers only non-zero steps, in both paths
+    cfg = small(name)
+    model = build(cfg, seed=2)
+    x = random_inputs(cfg, 3, seed=4)
+    for m in range(3):
+        x[m][0, -4:] = 0.0
+        x[m][1, :2] = 0.0
+    assert_agree(model, *x)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", PRESETS)
+def test_infer_agrees_at_full_preset_sizes(name):
+    cfg = preset(name)
+    model = build(cfg, seed=5)
+    kw = {"lengths": lengths_for(cfg), "present": PRESENT} if cfg.use_masks else {}
+    assert_agree(model, *random_inputs(cfg, len(PRESENT), seed=6), **kw)
+
+
+def test_infer_agrees_with_causal_masks_read_at_the_last_valid_step():
+    # not a preset: causal attention with last-valid readout takes the path that gathers the future mask's rows
+    cfg = small("live", attn_mask=True)
+    model = build(cfg, seed=7)
+    x = random_inputs(cfg, len(PRESENT), seed=8)
+    assert_agree(model, *x, lengths=lengths_for(cfg), present=PRESENT)
+
+
+def test_infer_refuses_training_mode_and_bad_shapes():
+    cfg = small("live")
+    model = DMD(cfg)
+    x = random_inputs(cfg, 2)
+    with pytest.raises(RuntimeError, match="eval"):
+        model.infer(*x)
+    model.eval()
+    bad = [x[0], x[1][:, :, :10], x[2]]
+    with pytest.raises(ValueError, match="visual input has shape"):
+        model.infer(*bad)

@@ -1,0 +1,57 @@
+"""The scorer's engines (traced, infer, forward) give the same scores for the same windows, on the bundled model."""
+
+import numpy as np
+import pytest
+from fakes import FakeText
+
+from dmd_model.feature_spec import Word
+from realtime.scorer import DEFAULT_CHECKPOINT, Scorer, ScorerConfig
+from realtime.window import WindowSnapshot
+
+TOL = 1e-5
+
+
+def windows(cfg):
+    rng = np.random.default_rng(0)
+    dv, da = cfg.input_dims[1], cfg.input_dims[2]
+    out = []
+    for i, (present, nv, na) in enumerate([((True, True, True), 32, 64), ((False, True, True), 5, 64),
+                                           ((True, False, True), 0, 17), ((True, True, False), 32, 0),
+                                           ((False, False, False), 0, 0)]):
+        words = [Word(f"w{i}{k}", 0.1 * k, 0.1 * k + 0.05) for k in range(3)] if present[0] else []
+        out.append(WindowSnapshot(t=float(i), visual=rng.random((nv, dv), np.float32),
+                                  acoustic=rng.standard_normal((na, da)).astype(np.float32), words=words,
+                                  present=present))
+    return out
+
+
+def flat(r):
+    heads = [v for b in ("homo", "hetero") for m in "LVA" for v in [r.heads[b][m]["valence"]]]
+    return np.array([r.valence, *r.probs.values(), *heads, *np.ravel(r.homo_edges), *np.ravel(r.hetero_edges)])
+
+
+def test_engines_agree_on_the_bundled_checkpoint():
+    if not (DEFAULT_CHECKPOINT / "model.safetensors").is_file():
+        pytest.skip(f"no bundled checkpoint at {DEFAULT_CHECKPOINT}")
+    results = {}
+    for engine in ("forward", "infer", "traced"):
+        s = Scorer(ScorerConfig(device="cpu", engine=engine, max_batch=4), live_spec=None,
+                   text_encoder=FakeText()).start()
+        snaps = windows(s.cfg)
+        results[engine] = [s.score(snaps), s.score(snaps[:1])]  # 5 windows: batches of 4 and 1; then batch 1
+    ref = results["forward"]
+    for engine in ("infer", "traced"):
+        for got, want in zip(results[engine], ref):
+            assert [r.emotion for r in got] == [r.emotion for r in want]
+            for a, b in zip(got, want):
+                fa, fb = flat(a), flat(b)
+                assert fa.shape == fb.shape
+                # NaN where a window claims nothing (no modality present), in every engine alike
+                assert np.allclose(fa, fb, rtol=0, atol=TOL, equal_nan=True), engine
+
+
+def test_unknown_engine_is_a_clear_error():
+    if not (DEFAULT_CHECKPOINT / "model.safetensors").is_file():
+        pytest.skip(f"no bundled checkpoint at {DEFAULT_CHECKPOINT}")
+    with pytest.raises(ValueError, match="unknown scorer engine"):
+        Scorer(ScorerConfig(device="cpu", engine="fast"), live_spec=None, text_encoder=FakeText()).start()
