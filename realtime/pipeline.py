@@ -106,6 +106,7 @@ class Pipeline:
         self.scorer_status = "idle"
         self.error: str | None = None
         self.count = 0
+        self._last_capture: float | None = None
         self._stopped = False
         self._lock = threading.Lock()
         self.stages: dict[str, StageThread] = {}
@@ -273,6 +274,7 @@ class Pipeline:
             r.latency_ms = {"scorer": round(self.scorer.last_ms, 3)}
             if snap.t_mono is not None:
                 r.latency_ms["capture_to_score"] = round((now - snap.t_mono) * 1e3, 3)
+                self._last_capture = max(self._last_capture or -math.inf, snap.t_mono)
             for n, st in self.stages.items():
                 r.latency_ms[n] = round(st.stats.last_ms, 3)
             r.drops = dict(drops)
@@ -307,6 +309,13 @@ class Pipeline:
             log.warning("threads still running after stop: %s", ", ".join(alive))
         self.done.set()
         return alive
+
+    def lag_s(self) -> float | None:
+        """How old (s, wall clock) the newest scored data is: about a hop plus the pipeline's latency when it keeps
+        up, growing without bound when it does not (in real-time replay or live). None before the first score."""
+        if self._last_capture is None:
+            return None
+        return monotonic() - self._last_capture
 
     def metrics(self) -> dict:
         """A snapshot for the UI: stage status and latency, queue sizes and drops, scorer latency."""

@@ -346,11 +346,11 @@ def build_app(args, config):
         def on_settings(s, c, w, h, d, wm):
             if s is None:
                 return ""
+            from ..checks import window_and_hop
+
             try:
-                w, h = float(w), float(h)
-                if h > w:
-                    raise ValueError("the hop must not be longer than the window")
-            except (TypeError, ValueError) as e:
+                w, h = window_and_hop(w, h, names=("window", "hop"))
+            except ValueError as e:
                 return f"**Not applied:** {e}"
             s.settings = Settings(checkpoint=str(c), device=str(d), window_s=w, hop_s=h, whisper_model=str(wm))
             return f"next stream: checkpoint `{c}`, window {w:g} s, hop {h:g} s, device {d}, Whisper {wm}"

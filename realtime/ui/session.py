@@ -234,9 +234,13 @@ class Settings:
 
 def mode_config(base, settings: Settings, live: bool):
     """The pipeline config for one stream: run_demo's config with the session's settings and the mode's policies
-    (replay: wait for every stage, deterministic; live: score as soon as the face stream reaches the hop)."""
-    win = replace(base.window, window_s=float(settings.window_s), hop_s=float(settings.hop_s), wait_for_all=not live,
-                  history_s=max(12.0, float(settings.window_s) + 2.0, base.window.text_window_s))
+    (replay: wait for every stage, deterministic; live: score as soon as the face stream reaches the hop).
+    Raises `realtime.checks.SettingError` (a ValueError) for a window or hop that is not a finite number in range."""
+    from ..checks import window_and_hop
+
+    window_s, hop_s = window_and_hop(settings.window_s, settings.hop_s, names=("window", "hop"))
+    win = replace(base.window, window_s=window_s, hop_s=hop_s, wait_for_all=not live,
+                  history_s=max(12.0, window_s + 2.0, base.window.text_window_s))
     transcript = base.transcript
     if dataclasses.is_dataclass(transcript) and hasattr(transcript, "model"):
         transcript = replace(transcript, model=settings.whisper_model,
@@ -384,8 +388,8 @@ class Session:
             from ..pipeline import Pipeline
             from ..sources import SourceError
 
-            cfg = mode_config(self.base, self.settings, live)
             try:
+                cfg = mode_config(self.base, self.settings, live)
                 source = make_source()
             except (SourceError, OSError, ValueError) as e:
                 self._fail(gen, str(e))
@@ -446,6 +450,9 @@ class Session:
         if pipeline is not None and pipeline.error:
             with self._lock:
                 self.error = self.error or pipeline.error
+        inner = getattr(pipeline.source, "inner", None) if pipeline is not None else None
+        with self._lock:  # found while playing, e.g. the file ended before its declared duration
+            self.source_problems += [p for p in getattr(inner, "problems", None) or [] if p not in self.source_problems]
         files = []
         if jsonl is not None:
             jsonl.close()
