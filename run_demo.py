@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860, help="UI port (default 7860, or the next free one)")
     p.add_argument("--share", action="store_true", help="ask Gradio for a public share link (off by default)")
     p.add_argument("--max-upload-mb", type=float, default=200.0, help="largest file the replay tab accepts (MB)")
+    p.add_argument("--keep-session-files", action="store_true",
+                   help="keep each tab's results (JSONL with transcripts, CSV, PNG) and uploads after the tab closes "
+                        "and the server stops (default: deleted then; their folder is logged at exit)")
     p.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     p.add_argument("--log-json", action="store_true",
                    help="log one JSON object per line (with per-stage latency and drop counters every 5 s)")
