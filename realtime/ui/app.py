@@ -364,21 +364,10 @@ def build_app(args, config):
         def on_ckpt_upload(s, files):
             if s is None or not files:
                 return gr.skip(), "no files"
-            names = {Path(f).name: s.own_upload(f) for f in files}
-            weights = [p for n, p in names.items() if n.endswith(".safetensors")]
-            configs = [p for n, p in names.items() if n.endswith(".json")]
-            if len(weights) != 1 or len(configs) != 1:
-                return gr.skip(), "**Refused:** upload exactly one .safetensors and one config .json"
-            if sum(p.stat().st_size for p in weights + configs) > max_mb * 1e6:
-                return gr.skip(), f"**Refused:** the checkpoint is larger than {max_mb:g} MB"
-            import shutil
-
-            d = s.dir / f"checkpoint-{len(list(s.dir.glob('checkpoint-*')))}"
-            d.mkdir()
-            shutil.copy(weights[0], d / "model.safetensors")
-            shutil.copy(configs[0], d / "config.json")
-            name = f"upload {d.name}"
-            s.checkpoints[name] = str(d)
+            try:
+                name = s.add_checkpoint(files, max_mb)
+            except UploadError as e:
+                return gr.skip(), f"**Refused:** {e}"
             return (gr.update(choices=list(offered) + list(s.checkpoints), value=name),
                     f"uploaded checkpoint `{name}` selected for the next stream")
 

@@ -574,6 +574,33 @@ class Session:
         if pipeline is not None:
             pipeline.stop()
 
+    def add_checkpoint(self, files, max_mb: float) -> str:
+        """An uploaded checkpoint (one .safetensors and one config .json): checked from its header and config
+        before it can be chosen (`dmd_model.checkpoint.check_checkpoint`: sizes capped, every shape compared,
+        nothing built), copied into this session's folder. Returns the name the page shows; raises `UploadError`."""
+        from dmd_model.checkpoint import CheckpointError, check_checkpoint
+
+        names = {Path(f).name: self.own_upload(f) for f in files}
+        weights = [p for n, p in names.items() if n.endswith(".safetensors")]
+        configs = [p for n, p in names.items() if n.endswith(".json")]
+        if len(weights) != 1 or len(configs) != 1:
+            raise UploadError("upload exactly one .safetensors and one config .json")
+        if sum(p.stat().st_size for p in weights + configs) > max_mb * 1e6:
+            raise UploadError(f"the checkpoint is larger than {max_mb:g} MB")
+        d = self.dir / f"checkpoint-{len(list(self.dir.glob('checkpoint-*')))}"
+        d.mkdir()
+        shutil.copy(weights[0], d / "model.safetensors")
+        shutil.copy(configs[0], d / "config.json")
+        try:
+            check_checkpoint(d, allow_text_encoder=False)
+        except CheckpointError as e:
+            shutil.rmtree(d, ignore_errors=True)
+            raise UploadError(public_message(str(e))) from None
+        name = f"upload {d.name}"
+        with self._lock:
+            self.checkpoints[name] = str(d)
+        return name
+
     def own_upload(self, path: str | Path) -> Path:
         """Note a file Gradio stored for this tab (deleted when the tab closes); returns it as a Path."""
         p = Path(path)
