@@ -1,16 +1,20 @@
 """Heavy models shared by every pipeline in the process, keyed by the config that builds them.
 
-Each replay used to load its own Whisper model and openSMILE extractor, so a page server with several tabs (or one
-tab replaying again and again) held several copies. What is shared, and why it is safe:
+Each replay loaded its own copy of every extractor. What is shared, and why:
 
-* **Whisper** (`WhisperASR`): ``transcribe`` keeps no state between calls (the streaming state lives in each
-  `TranscriptProcessor`), and CTranslate2 models may be called from several threads (calls queue for its workers).
 * **openSMILE** (``opensmile.Smile``): a description of the feature set; every ``process_signal`` call builds its
   own native extractor, so concurrent calls share nothing mutable.
 * **MiniLM** lives in the scorer, which the page already shares (`ui.session.ScorerPool`).
 
-Not shared: MediaPipe's face landmarker. In VIDEO mode it tracks the face from frame to frame and needs each
-stream's timestamps to increase, so every stream builds its own (about 50 ms) and closes it at its end.
+Not shared:
+
+* **Whisper.** Its ``transcribe`` keeps no state, but a CTranslate2 model reused from a second stream's thread ran
+  4 to 6 times slower (measured, 8 s sample, fast replays in one process: transcript stage mean 78-110 ms a chunk
+  with a model per stream, 155 ms for the first stream and 450-610 ms for the next ones with one shared model,
+  whose third stream stalled). Each stream loads its own (1.5-3 s), and since a finished pipeline is now freed
+  at once (`pipeline._weak_method`), the copies do not pile up.
+* MediaPipe's face landmarker: in VIDEO mode it tracks the face from frame to frame and needs each stream's
+  timestamps to increase, so every stream builds its own (about 50 ms) and closes it at its end.
 """
 
 from __future__ import annotations
@@ -51,12 +55,6 @@ class ModelCache:
         return len(self._items)
 
     # -- the models --------------------------------------------------------------------------------------------
-    def whisper(self, config):
-        """A `realtime.features.transcript.WhisperASR` for a `TranscriptConfig` (hashable: a frozen dataclass)."""
-        from .features.transcript import WhisperASR
-
-        return self.get(("whisper", config), lambda: WhisperASR(config))
-
     def smile(self):
         """The eGeMAPS low-level-descriptor ``opensmile.Smile``."""
 

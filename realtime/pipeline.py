@@ -106,7 +106,7 @@ class Pipeline:
         scorer: an already started `Scorer` to share (several pipelines can share one); built from the config
             when None.
         cores: stage cores to use instead of the real extractors, by name (tests inject failing or slow ones).
-        models: where the stages get the models that are safe to share between streams (Whisper, openSMILE);
+        models: where the stages get the models that are safe and worth sharing between streams (openSMILE);
             the process-wide `realtime.models.SHARED` when None.
     """
 
@@ -149,7 +149,7 @@ class Pipeline:
             return AcousticStage(AcousticProcessor(self.config.acoustic, models=models))
         from .features.transcript import TranscriptProcessor
 
-        return TranscriptStage(TranscriptProcessor(self.config.transcript, models=models))
+        return TranscriptStage(TranscriptProcessor(self.config.transcript))  # its own Whisper: see realtime.models
 
     def _live_spec(self):
         from .features.specs import feature_spec

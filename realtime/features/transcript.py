@@ -261,16 +261,15 @@ class WhisperASR:
 class TranscriptProcessor:
     """Push-style streaming transcription: ``push(samples) -> [Word]`` newly committed words."""
 
-    def __init__(self, config: TranscriptConfig = TranscriptConfig(), asr: WhisperASR | None = None, models=None):
+    def __init__(self, config: TranscriptConfig = TranscriptConfig(), asr: WhisperASR | None = None):
         self.config = config
         self.asr = asr
-        self._models = models  # a realtime.models.ModelCache to take the (stateless, shareable) ASR from, or None
         self.calls = 0
         self.reset()
 
     def start(self) -> "TranscriptProcessor":
         if self.asr is None:
-            self.asr = self._models.whisper(self.config) if self._models is not None else WhisperASR(self.config)
+            self.asr = WhisperASR(self.config)
         return self
 
     def reset(self, start_time_s: float = 0.0) -> None:
