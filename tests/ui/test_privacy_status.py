@@ -3,6 +3,7 @@ shows no server paths and offers no path box, and the status never says "playing
 
 import json
 import shutil
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -129,3 +130,35 @@ def test_page_config_shows_no_server_paths(tmp_path):
     props = drop[0]["props"]
     assert props["allow_custom_value"] is False
     assert [c[0] for c in props["choices"]] == ["--checkpoint (ckpt)", "assets/dmd_live"]
+
+
+def test_server_stop_closes_every_tab_at_once_and_removes_the_files(tmp_path):
+    """The page server's stop (Ctrl-C, SIGTERM) with several tabs playing: each pipeline takes 1 s to stop, the
+    tabs are closed in parallel (it took 7 s one after the other), and every folder goes."""
+    from realtime.ui import app
+
+    class SlowStop(_FakePipeline):
+        def start(self):
+            return self  # playing until stopped
+
+        def stop(self):
+            time.sleep(1.0)
+            self.done.set()
+            return []
+
+    ws = Workspace(tmp_path / "ws")
+    tabs = [_session(ws, factory=SlowStop) for _ in range(4)]
+    for k, s in enumerate(tabs):
+        s.start_replay(session.SAMPLE, fast=True)
+        assert s.start_message("x", timeout=20) == "playing `x`"
+        app.SESSIONS[f"tab{k}"] = s
+    old, app.WORKSPACE = app.WORKSPACE, ws
+    try:
+        t0 = time.monotonic()
+        app.close_all_sessions()
+        elapsed = time.monotonic() - t0
+    finally:
+        app.WORKSPACE = old
+    assert elapsed < 2.0  # four 1 s stops in parallel, not 4 s in a row
+    assert app.SESSIONS == {} and all(s.closed for s in tabs)
+    assert not ws.root.exists()
