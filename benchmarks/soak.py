@@ -78,10 +78,11 @@ def main(argv=None) -> None:
     s.close()
     time.sleep(1.0)  # the closed session's threads end within their join timeouts
     print(f"after close: rss {rss_mb():.1f} MB, threads {threads()}, open files {open_files()}", flush=True)
-    if len(rows) >= 5:
-        r5, rn = rows[4][1], rows[-1][1]
-        print(f"rss growth replay 5 -> {rows[-1][0]}: {r5:.1f} -> {rn:.1f} MB ({100 * (rn - r5) / r5:+.2f} %); "
-              f"threads {rows[4][2]} -> {rows[-1][2]}; open files {rows[4][3]} -> {rows[-1][3]}", flush=True)
+    for first in (5, 10):
+        if len(rows) >= first:
+            a, b = rows[first - 1], rows[-1]
+            print(f"rss growth replay {first} -> {b[0]}: {a[1]:.1f} -> {b[1]:.1f} MB ({100 * (b[1] - a[1]) / a[1]:+.2f} %); "
+                  f"threads {a[2]} -> {b[2]}; open files {a[3]} -> {b[3]}", flush=True)
 
     if args.concurrent:
         sessions = [Session(base, settings, key=f"tab{k}") for k in range(args.concurrent)]

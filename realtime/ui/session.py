@@ -484,7 +484,10 @@ class Session:
             self.source_problems += [p for p in found if p not in self.source_problems]
         files = []
         if jsonl is not None:
-            jsonl.close()
+            try:
+                jsonl.close()
+            except FileNotFoundError:  # the tab closed meanwhile and its folder is gone
+                return
             if path.exists() and path.stat().st_size:
                 files.append(str(path))
                 try:
