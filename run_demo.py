@@ -177,8 +177,11 @@ def run_headless(args, stopper) -> int:
         print(f"warning: {problem}", file=sys.stderr)
     if pipeline.error:
         print(f"error: {pipeline.error}", file=sys.stderr)
-        return 1
-    return 130 if stopper.requested.is_set() else 0
+    if stopper.requested.is_set():
+        # the results are safe; skip the interpreter's teardown of torch, MediaPipe and CTranslate2, which on a
+        # busy machine took more than a second on its own (and the watchdog cannot run once it has begun)
+        stopper.exit_now()
+    return 1 if pipeline.error else 0
 
 
 class LagWarning:
