@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -56,10 +54,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860, help="UI port (default 7860, or the next free one)")
     p.add_argument("--share", action="store_true", help="ask Gradio for a public share link (off by default)")
     p.add_argument("--max-upload-mb", type=float, default=200.0, help="largest file the replay tab accepts (MB)")
+    p.add_argument("--keep-session-files", action="store_true",
+                   help="keep each tab's results (JSONL with transcripts, CSV, PNG) and uploads after the tab closes "
+                        "and the server stops (default: deleted then; their folder is logged at exit)")
     p.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     p.add_argument("--log-json", action="store_true",
                    help="log one JSON object per line (with per-stage latency and drop counters every 5 s)")
     return p
+
+
+def check_args(args) -> str | None:
+    """Every numeric flag is a finite number in its range (the reason is in the message); None when all are."""
+    from realtime import checks
+
+    try:
+        args.window, args.hop = checks.window_and_hop(args.window, args.hop)
+        args.start_at = checks.start_at(args.start_at)
+        args.max_upload_mb = checks.number("--max-upload-mb", args.max_upload_mb, 0.0, lo_open=True, why="MB")
+        checks.number("--port", args.port, 1, 65535, why="a TCP port")
+    except checks.SettingError as e:
+        return str(e)
+    if args.jsonl is not None:
+        out = Path(args.jsonl)
+        if out.is_dir():
+            return f"--jsonl {args.jsonl}: is a directory; give a file name"
+        if out.parent.exists() and not out.parent.is_dir():
+            return f"--jsonl {args.jsonl}: {out.parent} is not a directory"
+    return None
 
 
 def build_config(args):
@@ -78,7 +99,8 @@ def build_config(args):
     )
 
 
-def run_headless(args) -> int:
+def run_headless(args, stopper) -> int:
+    from realtime import checks
     from realtime.pipeline import Pipeline
     from realtime.sinks.jsonl import JsonlSink
     from realtime.sources import SourceError
@@ -94,7 +116,24 @@ def run_headless(args) -> int:
     except SourceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    sink = JsonlSink(args.jsonl) if args.jsonl else None
+    if not args.fast and args.hop < checks.HOP_REALTIME_WARN_S:
+        log.warning("--hop %g s asks for %g windows per second of media: real time is kept only on an idle "
+                    "machine (a warning follows if scoring falls behind; --fast never does)", args.hop, 1 / args.hop)
+    sink = None
+    if args.jsonl:
+        try:
+            sink = JsonlSink(args.jsonl)
+        except OSError as e:
+            print(f"error: --jsonl {args.jsonl}: cannot write there ({e.strerror or e})", file=sys.stderr)
+            return 2
+
+    def settle_sink() -> None:
+        """Keep what was scored; a run that scored nothing leaves an existing file as it was."""
+        if sink is not None:
+            sink.commit() if sink.written else sink.discard()
+
+    if sink:
+        stopper.on_exit(settle_sink)
     printed = []
 
     def show(r):
@@ -104,53 +143,83 @@ def run_headless(args) -> int:
         printed.append(1)
 
     pipeline = Pipeline(config, source, [s for s in (sink, show) if s])
-    interrupted = threading.Event()
-
-    def on_signal(signum, _frame):
-        interrupted.set()
-
     from realtime.logs import MetricsLogger
 
     metrics_log = MetricsLogger(pipeline)
-    old = signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    behind = LagWarning(args.hop, enabled=not args.fast)
+    started = False
     try:
         try:
             pipeline.start()
-        except (FileNotFoundError, ValueError, RuntimeError) as e:
+            started = True
+        except (FileNotFoundError, ValueError, RuntimeError, OSError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+        stopper.set_running()
         while not pipeline.wait(0.1):
             metrics_log.tick()
-            if interrupted.is_set():
+            behind.check(pipeline.lag_s())
+            if stopper.requested.is_set():
                 log.info("interrupted: stopping")
                 break
     finally:
         alive = pipeline.stop()
         if sink:
-            sink.close()
-        signal.signal(signal.SIGINT, old)
+            if started:
+                settle_sink()
+            else:
+                sink.discard()  # a failed start never touches an existing --jsonl
+            stopper.forget(settle_sink)
     if alive:
         log.warning("threads that did not stop in time: %s", alive)
     metrics_log.emit()
+    for problem in getattr(source, "problems", []):
+        print(f"warning: {problem}", file=sys.stderr)
     if pipeline.error:
         print(f"error: {pipeline.error}", file=sys.stderr)
-        return 1
-    return 130 if interrupted.is_set() else 0
+    if stopper.requested.is_set():
+        # the results are safe; skip the interpreter's teardown of torch, MediaPipe and CTranslate2, which on a
+        # busy machine took more than a second on its own (and the watchdog cannot run once it has begun)
+        stopper.exit_now()
+    return 1 if pipeline.error else 0
+
+
+class LagWarning:
+    """Warns once when real-time scoring falls behind the media (the hop asks for more windows than it scores)."""
+
+    LAG_S = 3.0
+    """Whisper-paced bursts put scores up to ~1.5 s behind the source on a busy machine; 3 s is falling behind."""
+
+    def __init__(self, hop_s: float, enabled: bool = True):
+        self.hop_s, self.enabled, self.warned = hop_s, enabled, False
+
+    def check(self, lag_s: float | None) -> None:
+        if self.enabled and not self.warned and lag_s is not None and lag_s > self.LAG_S:
+            self.warned = True
+            logging.getLogger("run_demo").warning(
+                "scoring is %.1f s behind the media: --hop %g s asks for %g windows per second, more than this "
+                "machine scores in real time; use a longer --hop, or --fast", lag_s, self.hop_s, 1 / self.hop_s)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from realtime.shutdown import Stopper
+
+    stopper = Stopper().install()  # first: no signal may meet Python's default handler (raw traceback)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    problem = check_args(args)
+    if problem:
+        parser.error(problem)  # usage line, the reason, exit code 2
     from realtime.logs import configure
 
     configure(args.log_level, args.log_json)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing below may reach a hub
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     if args.headless:
-        return run_headless(args)
+        return run_headless(args, stopper)
     from realtime.ui.app import launch
 
-    return launch(args, build_config(args))
+    return launch(args, build_config(args), stopper)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,12 @@
 """Checkpoints: ``model.safetensors`` (weights, never pickled) plus ``config.json`` (model config, feature spec,
 training metadata). Loading rebuilds the model from the config and checks every tensor's shape, naming the
 configuration dimension that disagrees.
+
+A checkpoint may come from a stranger (the page's Settings tab takes uploads), so nothing is built before it has
+been checked: the files' sizes are capped, the config's sizes are capped (`SIZE_LIMITS`), and every tensor's shape
+is compared, from the safetensors header alone, with the shapes the config implies (the model built on PyTorch's
+``meta`` device, which allocates nothing). Only then are the weights read and the model built. Without this, a
+7.8 kB config with ``d_model: 1024`` made the loader allocate 3.3 GB before the shape check refused it.
 """
 
 from __future__ import annotations
@@ -16,6 +22,17 @@ from .model import DMD
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
+
+MAX_CONFIG_BYTES = 1 << 20
+"""config.json is about 11 kB (its feature names included)."""
+MAX_WEIGHTS_BYTES = 1 << 30
+"""1 GiB: the bundled live model is 3.5 MB, a faithful MOSI model 18 MB; a fine-tuned BERT inside adds 0.44 GB."""
+MAX_HEADER_BYTES = 16 << 20
+"""The safetensors JSON header (names, dtypes, shapes): a few kB for DMD."""
+SIZE_LIMITS = {"d_model": 512, "num_heads": 64, "num_layers": 16, "mem_layers": 16, "embed_size": 1024,
+               "input_dims": 4096, "seq_lens": 4096, "conv_kernels": 64, "num_classes": 1000}
+"""Largest accepted value of each config size, far above the paper's (d_model 50/30, 10/6 heads, 4 layers, BERT 768
+inputs, 50-500 steps) and the live preset's (32, 4, 2), so that a config cannot make the loader allocate gigabytes."""
 
 
 class CheckpointError(ValueError):
@@ -39,12 +56,105 @@ def read_config(ckpt_dir: str | Path) -> tuple[DMDConfig, FeatureSpec | None, di
     path = Path(ckpt_dir) / CONFIG
     if not path.is_file():
         raise CheckpointError(f"{ckpt_dir}: no {CONFIG}")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise CheckpointError(f"{path}: {path.stat().st_size} bytes, more than a checkpoint config can be "
+                              f"({MAX_CONFIG_BYTES})")
     try:
         doc = json.loads(path.read_text())
+        _check_sizes(doc["model"])
         cfg = DMDConfig.from_dict(doc["model"])
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise CheckpointError(f"{path}: invalid checkpoint config ({e})") from e
-    spec = FeatureSpec.from_dict(doc["feature_spec"]) if doc.get("feature_spec") else None
+    try:
+        spec = FeatureSpec.from_dict(doc["feature_spec"]) if doc.get("feature_spec") else None
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise CheckpointError(f"{path}: invalid feature_spec ({e})") from e
+    if spec is not None:
+        for m, want in zip(MODALITIES, cfg.input_dims):
+            if spec.dims()[m] != want:
+                raise CheckpointError(f"{path}: feature_spec.{m}.dim is {spec.dims()[m]} but model.input_dims"
+                                      f"[{m}] is {want}: the config contradicts itself")
+    return cfg, spec, doc
+
+
+def _check_sizes(model: dict) -> None:
+    """Refuse config sizes beyond `SIZE_LIMITS` before anything is built (ValueError naming the field)."""
+
+    def check(name: str, value, limit: int) -> None:
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= limit):
+                raise ValueError(f"{name} {value!r} is outside 0..{limit}")
+
+    for name, limit in SIZE_LIMITS.items():
+        if name == "embed_size":
+            for gd in ("homo_gd", "hetero_gd"):
+                if isinstance(model.get(gd), dict) and "embed_size" in model[gd]:
+                    check(f"{gd}.embed_size", model[gd]["embed_size"], limit)
+        elif name in model:
+            check(name, model[name], limit)
+    if model.get("text_encoder") is not None and not isinstance(model["text_encoder"], str):
+        raise ValueError("text_encoder must be a folder name or null")
+
+
+def read_header(path: str | Path) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """Tensor name -> (dtype, shape) from a safetensors file's header, reading nothing else."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size > MAX_WEIGHTS_BYTES:
+        raise CheckpointError(f"{path}: {size / 1e6:.0f} MB, more than a DMD checkpoint can be "
+                              f"({MAX_WEIGHTS_BYTES / 1e6:.0f} MB)")
+    try:
+        with path.open("rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            if size < 8 or not 2 <= n <= min(MAX_HEADER_BYTES, size - 8):
+                raise ValueError(f"header length {n} does not fit a {size}-byte file")
+            doc = json.loads(f.read(n))
+        out = {}
+        for name, entry in doc.items():
+            if name == "__metadata__":
+                continue
+            shape = tuple(int(x) for x in entry["shape"])
+            out[name] = (str(entry["dtype"]), shape)
+    except (ValueError, KeyError, TypeError, AttributeError, OSError) as e:
+        raise CheckpointError(f"{path}: unreadable safetensors file ({e})") from e
+    return out
+
+
+def expected_shapes(cfg: DMDConfig) -> dict[str, tuple[int, ...]]:
+    """The state-dict shapes the config implies, from the model built on the ``meta`` device (no memory)."""
+    with torch.device("meta"):
+        model = DMD(cfg)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def check_checkpoint(ckpt_dir: str | Path, allow_text_encoder: bool = True) -> tuple[DMDConfig, FeatureSpec | None, dict]:
+    """Everything `load_checkpoint` checks, without reading the weights or building the model: sizes, the config,
+    and every tensor's name and shape against the header. Raises `CheckpointError` naming the file.
+
+    ``allow_text_encoder=False`` refuses a config that names a text encoder folder (building the model would load
+    it from this machine's disk: never for an upload)."""
+    ckpt_dir = Path(ckpt_dir)
+    if not ckpt_dir.is_dir():
+        raise CheckpointError(f"{ckpt_dir}: checkpoint directory not found")
+    cfg, spec, doc = read_config(ckpt_dir)
+    if cfg.text_encoder is not None and not allow_text_encoder:
+        raise CheckpointError(f"{ckpt_dir / CONFIG}: names a text encoder folder ({cfg.text_encoder!r}); only "
+                              "checkpoints on precomputed text features are accepted here")
+    wpath = ckpt_dir / WEIGHTS
+    if not wpath.is_file():
+        raise CheckpointError(f"{ckpt_dir}: no {WEIGHTS}")
+    header = read_header(wpath)
+    if cfg.text_encoder is None:  # the text encoder's own tensors are checked by loading it
+        own = expected_shapes(cfg)
+        missing = sorted(set(own) - set(header))
+        unexpected = sorted(set(header) - set(own))
+        if missing or unexpected:
+            raise CheckpointError(f"{wpath}: tensors do not match the config (missing {missing[:5]}, unexpected "
+                                  f"{unexpected[:5]})")
+        for k, (_dtype, shape) in header.items():
+            if shape != own[k]:
+                raise CheckpointError(f"{wpath}: tensor {k!r} does not fit: {_explain(k, own[k], shape, cfg)}")
     return cfg, spec, doc
 
 
@@ -75,12 +185,8 @@ def load_checkpoint(ckpt_dir: str | Path, device: str | torch.device = "cpu") ->
     from safetensors.torch import load_file
 
     ckpt_dir = Path(ckpt_dir)
-    if not ckpt_dir.is_dir():
-        raise CheckpointError(f"{ckpt_dir}: checkpoint directory not found")
-    cfg, spec, doc = read_config(ckpt_dir)
+    cfg, spec, doc = check_checkpoint(ckpt_dir)  # nothing is built before the header has been checked
     wpath = ckpt_dir / WEIGHTS
-    if not wpath.is_file():
-        raise CheckpointError(f"{ckpt_dir}: no {WEIGHTS}")
     try:
         state = load_file(str(wpath), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:

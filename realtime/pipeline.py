@@ -16,6 +16,7 @@ import logging
 import math
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -80,6 +81,21 @@ class PipelineConfig:
     history: int = 240
 
 
+def _weak_method(method):
+    """``method`` called through a weak reference to its object. The stages hold their emit callback for as long as
+    the pipeline holds them, so a bound method there made a cycle (pipeline -> stages -> pipeline) that kept every
+    finished pipeline, and the models its stages had loaded, alive until a full garbage collection (issue 17: about
+    52 MB per replay in the page server). Once the pipeline is gone there is nobody to emit to."""
+    ref = weakref.WeakMethod(method)
+
+    def call(*args):
+        m = ref()
+        if m is not None:
+            m(*args)
+
+    return call
+
+
 class Pipeline:
     """One stream's pipeline.
 
@@ -90,11 +106,14 @@ class Pipeline:
         scorer: an already started `Scorer` to share (several pipelines can share one); built from the config
             when None.
         cores: stage cores to use instead of the real extractors, by name (tests inject failing or slow ones).
+        models: where the stages get the models that are safe and worth sharing between streams (openSMILE);
+            the process-wide `realtime.models.SHARED` when None.
     """
 
     def __init__(self, config: PipelineConfig, source, sinks: list[Callable[[ScoreResult], None]] = (),
-                 scorer: Scorer | None = None, cores: dict | None = None):
+                 scorer: Scorer | None = None, cores: dict | None = None, models=None):
         self.config = config
+        self.models = models
         self.source = source
         self.sinks = list(sinks)
         self.scorer = scorer
@@ -106,6 +125,7 @@ class Pipeline:
         self.scorer_status = "idle"
         self.error: str | None = None
         self.count = 0
+        self._last_capture: float | None = None
         self._stopped = False
         self._lock = threading.Lock()
         self.stages: dict[str, StageThread] = {}
@@ -120,13 +140,16 @@ class Pipeline:
             from .features.face import FaceProcessor
 
             return FaceStage(FaceProcessor(self.config.face))
+        models = self.models
+        if models is None:
+            from .models import SHARED as models
         if name == "acoustic":
             from .features.acoustic import AcousticProcessor
 
-            return AcousticStage(AcousticProcessor(self.config.acoustic))
+            return AcousticStage(AcousticProcessor(self.config.acoustic, models=models))
         from .features.transcript import TranscriptProcessor
 
-        return TranscriptStage(TranscriptProcessor(self.config.transcript))
+        return TranscriptStage(TranscriptProcessor(self.config.transcript))  # its own Whisper: see realtime.models
 
     def _live_spec(self):
         from .features.specs import feature_spec
@@ -150,8 +173,9 @@ class Pipeline:
             names += ["acoustic", "transcript"]
             for n in ("acoustic", "transcript"):
                 self.queues[n] = BoundedQueue(cfg.audio_queue, Policy.DROP_OLDEST if live else Policy.BLOCK, f"audio-{n}")
+        emit = _weak_method(self._emit_event)
         for n in names:
-            self.stages[n] = StageThread(self._core(n), self.queues[n], self._emit_event, self.stop_event)
+            self.stages[n] = StageThread(self._core(n), self.queues[n], emit, self.stop_event)
         m = self.scorer.model.cfg
         driver = "face" if "face" in names else "source"
         self.window = SlidingWindow(cfg.window, m.seq_lens, m.input_dims, tuple(names), driver=driver)
@@ -273,6 +297,7 @@ class Pipeline:
             r.latency_ms = {"scorer": round(self.scorer.last_ms, 3)}
             if snap.t_mono is not None:
                 r.latency_ms["capture_to_score"] = round((now - snap.t_mono) * 1e3, 3)
+                self._last_capture = max(self._last_capture or -math.inf, snap.t_mono)
             for n, st in self.stages.items():
                 r.latency_ms[n] = round(st.stats.last_ms, 3)
             r.drops = dict(drops)
@@ -307,6 +332,13 @@ class Pipeline:
             log.warning("threads still running after stop: %s", ", ".join(alive))
         self.done.set()
         return alive
+
+    def lag_s(self) -> float | None:
+        """How old (s, wall clock) the newest scored data is: about a hop plus the pipeline's latency when it keeps
+        up, growing without bound when it does not (in real-time replay or live). None before the first score."""
+        if self._last_capture is None:
+            return None
+        return monotonic() - self._last_capture
 
     def metrics(self) -> dict:
         """A snapshot for the UI: stage status and latency, queue sizes and drops, scorer latency."""

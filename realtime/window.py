@@ -52,8 +52,9 @@ class WindowConfig:
     history_s: float = 12.0
 
     def __post_init__(self) -> None:
-        if self.window_s <= 0 or self.hop_s <= 0:
-            raise ValueError("window_s and hop_s must be positive")
+        # `not x > 0` rather than `x <= 0`: NaN fails every comparison and would otherwise pass
+        if not (math.isfinite(self.window_s) and math.isfinite(self.hop_s) and self.window_s > 0 and self.hop_s > 0):
+            raise ValueError(f"window_s and hop_s must be finite and positive (got {self.window_s}, {self.hop_s})")
         if self.history_s < max(self.window_s, self.text_window_s):
             raise ValueError("history_s must cover window_s and text_window_s")
 

@@ -87,7 +87,7 @@ class AcousticFrames:
 class AcousticProcessor:
     """Push-style eGeMAPS extractor: ``push(samples) -> AcousticFrames`` for contiguous 16 kHz mono audio."""
 
-    def __init__(self, config: AcousticConfig = AcousticConfig()):
+    def __init__(self, config: AcousticConfig = AcousticConfig(), models=None):
         if config.frames(config.hop_s) < 1:
             raise ValueError("AcousticConfig.hop_s must be at least 10 ms")
         self.config = config
@@ -95,9 +95,13 @@ class AcousticProcessor:
         self._F = config.frames(config.lookahead_s)
         self._H = config.frames(config.hop_s)
         self._smile = None
+        self._models = models  # a realtime.models.ModelCache to take the (shareable) extractor from, or None
         self.reset()
 
     def start(self) -> "AcousticProcessor":
+        if self._models is not None:
+            self._smile = self._models.smile()
+            return self
         import opensmile  # lazy: pulls pandas, pyarrow and the native library
 
         self._smile = opensmile.Smile(

@@ -1,10 +1,17 @@
-"""Writes one JSON object per score result, one per line, flushed after each line so that an interrupted run
-still leaves a file whose every line is complete JSON."""
+"""Writes one JSON object per score result, one per line.
+
+Lines go to a temporary file next to the target (same directory, so the final move is an atomic rename on the same
+file system), flushed after each line; `commit()` moves it into place. So an existing file at the target is never
+truncated by a run that fails to start (`discard()` removes the temporary file instead), and the file at the target
+is always complete: the old one, or every line of the new one.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import tempfile
 import threading
 from pathlib import Path
 
@@ -21,12 +28,19 @@ def _clean(x):
 
 
 class JsonlSink:
+    """Raises OSError (or IsADirectoryError) at construction when the target cannot be written."""
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        if self.path.is_dir():
+            raise IsADirectoryError(f"{self.path}: is a directory")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = self.path.open("w", encoding="utf-8")
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
+        self.tmp_path = Path(tmp)
+        self._f = os.fdopen(fd, "w", encoding="utf-8")
         self._lock = threading.Lock()
         self.written = 0
+        self.committed = False
 
     def __call__(self, result) -> None:
         line = json.dumps(_clean(result.to_json_dict()), separators=(",", ":"), allow_nan=False)
@@ -37,7 +51,23 @@ class JsonlSink:
             self._f.flush()
             self.written += 1
 
-    def close(self) -> None:
+    def commit(self) -> Path:
+        """Close and move the lines into place (idempotent; after `discard` it does nothing)."""
+        with self._lock:
+            if not self._f.closed:
+                self._f.flush()
+                os.fsync(self._f.fileno())
+                self._f.close()
+                os.replace(self.tmp_path, self.path)
+                self.committed = True
+        return self.path
+
+    def discard(self) -> None:
+        """Close and delete the temporary file; the target is left as it was (idempotent)."""
         with self._lock:
             if not self._f.closed:
                 self._f.close()
+                self.tmp_path.unlink(missing_ok=True)
+
+    close = commit
+    """A finished stream keeps what it wrote (the session's and older callers' name for `commit`)."""

@@ -6,6 +6,7 @@ that decoding cost never shows up as latency.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from ..packets import AudioChunk, VideoFrame
 from . import SourceError
 
 SAMPLE_RATE = 16_000
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,20 @@ class FileReplaySource:
             raise SourceError(f"{path}: no video or audio stream to replay")
         self.audio = None
         self.name = f"replay:{path.name}"
-        self.duration = float(self.info.duration_s or 0.0)
+        self.declared_s = float(self.info.duration_s or 0.0)
+        """What the container says the media lasts (s; 0 when it does not say)."""
+        self.duration = self.declared_s
         self.audio_error: str | None = None
+        self.problems: list[str] = []
+        """Things the user should know about this file (e.g. it ended before its declared duration)."""
+        from ..checks import SettingError, start_at
+
+        try:
+            start_at(config.start_at, self.declared_s or None, name="start at")
+        except SettingError as e:
+            raise SourceError(f"{path.name}: {e}") from None
+        if not (config.audio_chunk_s > 0 and config.audio_chunk_s * SAMPLE_RATE >= 1):
+            raise SourceError(f"audio_chunk_s {config.audio_chunk_s}: must be at least one sample")
 
     def prepare(self) -> None:
         """Decode the audio up front (before the clock starts)."""
@@ -96,7 +110,7 @@ class FileReplaySource:
         pacer = Pacer(realtime=not cfg.fast, stop=stop)
         step = int(round(cfg.audio_chunk_s * SAMPLE_RATE))
         audio = self.audio if self.has_audio and self.audio is not None else np.zeros(0, np.float32)
-        a_pos = int(round(cfg.start_at * SAMPLE_RATE))
+        a_pos = max(0, int(round(cfg.start_at * SAMPLE_RATE)))
         frames = self._frames() if self.has_video else iter(())
         next_frame = next(frames, None)
         while next_frame is not None and next_frame[0] < cfg.start_at:
@@ -116,6 +130,8 @@ class FileReplaySource:
                 next_frame = next(frames, None)
             else:
                 chunk = audio[a_pos : a_pos + step]
+                if not len(chunk):  # cannot happen with a_pos in [0, len(audio)), but must never spin
+                    break
                 t_end = (a_pos + len(chunk)) / SAMPLE_RATE
                 # a chunk is "captured" when its last sample has arrived
                 if not pacer.wait_until(t_end - cfg.start_at):
@@ -123,4 +139,17 @@ class FileReplaySource:
                 emit(AudioChunk(t=t_audio, t_mono=monotonic(), samples=chunk))
                 a_pos += len(chunk)
                 end = max(end, t_end)
+        if not stop.is_set():
+            self._check_end(end)
         return end
+
+    ENDED_EARLY_S = 0.5
+    """A file whose media stops this much before its declared duration is reported (truncated download, cut
+    recording); less is ordinary container rounding (the last frame's duration, audio priming)."""
+
+    def _check_end(self, end: float) -> None:
+        if self.declared_s > 0 and end < self.declared_s - self.ENDED_EARLY_S:
+            msg = (f"{Path(self.config.path).name} ended at {end:.2f} s, before its declared duration of "
+                   f"{self.declared_s:.2f} s: the file is probably truncated")
+            self.problems.append(msg)
+            log.warning(msg)

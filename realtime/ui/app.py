@@ -38,7 +38,8 @@ from pathlib import Path
 
 from . import plots
 from .health import health_html
-from .session import POOL, SAMPLE, Session, Settings, UploadError, check_upload, find_checkpoints
+from .session import POOL, SAMPLE, Session, Settings, UploadError, check_upload, checkpoint_names
+from .workspace import Workspace
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +184,8 @@ def build_app(args, config):
 
     max_mb = float(getattr(args, "max_upload_mb", 200.0))
     default_ckpt = str(getattr(args, "checkpoint", config.scorer.checkpoint))
-    ckpts = find_checkpoints([default_ckpt])
+    offered = checkpoint_names(default_ckpt)  # name shown on the page -> folder (paths never reach the page)
+    default_name = next(iter(offered))
     replay_path = getattr(args, "replay", None)
 
     def default_settings() -> Settings:
@@ -225,7 +227,7 @@ def build_app(args, config):
             with gr.Tab("Settings", id="settings"):
                 gr.Markdown("Settings apply to the next stream you start (replay or capture).")
                 with gr.Row():
-                    ckpt = gr.Dropdown(ckpts, value=default_ckpt, label="DMD checkpoint", allow_custom_value=True)
+                    ckpt = gr.Dropdown(list(offered), value=default_name, label="DMD checkpoint")
                     ckpt_upload = gr.File(label="…or upload one (model.safetensors + config.json)",
                                           file_count="multiple", file_types=[".safetensors", ".json"])
                 with gr.Row():
@@ -272,7 +274,7 @@ def build_app(args, config):
             return res
 
         def on_load(request: gr.Request):
-            s = Session(config, default_settings(), key=request.session_hash or "")
+            s = Session(config, default_settings(), key=request.session_hash or "", workspace=WORKSPACE)
             with _SESSIONS_LOCK:
                 SESSIONS[s.key] = s
             if replay_path:
@@ -294,24 +296,25 @@ def build_app(args, config):
             if s is None:
                 return "page not ready", gr.skip()
             s.start_replay(SAMPLE, fast=bool(is_fast))
-            return f"playing the bundled sample `{SAMPLE.name}`", "Pause"
+            return s.start_message(SAMPLE.name), "Pause"
 
         def play_again(s, is_fast):
             if s is None:
                 return "page not ready", gr.skip()
             s.start_replay(replay_path, fast=bool(is_fast), start_at=float(args.start_at or 0.0))
-            return f"playing `{Path(replay_path).name}`", "Pause"
+            return s.start_message(Path(replay_path).name), "Pause"
 
         def on_upload(s, f, is_fast):
             if s is None or f is None:
                 return gr.skip(), gr.skip()
+            s.own_upload(f)
             try:
                 p = check_upload(f, max_mb)
             except UploadError as e:
                 gr.Warning(str(e))
                 return f"**Refused:** {e}", gr.skip()
             s.start_replay(p, fast=bool(is_fast))
-            return f"playing `{p.name}`", "Pause"
+            return s.start_message(p.name), "Pause"
 
         def toggle_pause(s):
             if s is None or s.mode != "replay" or s.source is None:
@@ -346,33 +349,27 @@ def build_app(args, config):
         def on_settings(s, c, w, h, d, wm):
             if s is None:
                 return ""
+            from ..checks import window_and_hop
+
             try:
-                w, h = float(w), float(h)
-                if h > w:
-                    raise ValueError("the hop must not be longer than the window")
-            except (TypeError, ValueError) as e:
+                w, h = window_and_hop(w, h, names=("window", "hop"))
+            except ValueError as e:
                 return f"**Not applied:** {e}"
-            s.settings = Settings(checkpoint=str(c), device=str(d), window_s=w, hop_s=h, whisper_model=str(wm))
+            path = s.checkpoints.get(str(c)) or offered.get(str(c))
+            if path is None:
+                return f"**Not applied:** unknown checkpoint `{c}`"
+            s.settings = Settings(checkpoint=path, device=str(d), window_s=w, hop_s=h, whisper_model=str(wm))
             return f"next stream: checkpoint `{c}`, window {w:g} s, hop {h:g} s, device {d}, Whisper {wm}"
 
         def on_ckpt_upload(s, files):
             if s is None or not files:
                 return gr.skip(), "no files"
-            names = {Path(f).name: Path(f) for f in files}
-            weights = [p for n, p in names.items() if n.endswith(".safetensors")]
-            configs = [p for n, p in names.items() if n.endswith(".json")]
-            if len(weights) != 1 or len(configs) != 1:
-                return gr.skip(), "**Refused:** upload exactly one .safetensors and one config .json"
-            if sum(p.stat().st_size for p in weights + configs) > max_mb * 1e6:
-                return gr.skip(), f"**Refused:** the checkpoint is larger than {max_mb:g} MB"
-            import shutil
-
-            d = s.dir / f"checkpoint-{len(list(s.dir.glob('checkpoint-*')))}"
-            d.mkdir()
-            shutil.copy(weights[0], d / "model.safetensors")
-            shutil.copy(configs[0], d / "config.json")
-            return (gr.update(choices=find_checkpoints([default_ckpt, str(d)]), value=str(d)),
-                    f"uploaded checkpoint `{d.name}` selected for the next stream")
+            try:
+                name = s.add_checkpoint(files, max_mb)
+            except UploadError as e:
+                return gr.skip(), f"**Refused:** {e}"
+            return (gr.update(choices=list(offered) + list(s.checkpoints), value=name),
+                    f"uploaded checkpoint `{name}` selected for the next stream")
 
         demo.load(on_load, None, [state] + views, show_progress="hidden")
         demo.unload(on_unload)
@@ -412,13 +409,45 @@ def _prewarm(config) -> None:
     threading.Thread(target=go, name="prewarm-scorer", daemon=True).start()
 
 
-def launch(args, config) -> int:
-    """Build the page and serve it until Ctrl-C (called by run_demo.py when not --headless)."""
+WORKSPACE: Workspace | None = None
+"""This server's files (Gradio's cache and the tabs' folders); set by `launch`."""
+
+
+def close_all_sessions(deadline_s: float = 1.2) -> None:
+    """Stop every tab's stream at once (in parallel, within ``deadline_s``) and delete the server's files."""
+    import time
+
+    with _SESSIONS_LOCK:
+        sessions = list(SESSIONS.values())
+        SESSIONS.clear()
+    threads = [threading.Thread(target=s.close, name="close-session", daemon=True) for s in sessions]
+    for t in threads:
+        t.start()
+    end = time.monotonic() + deadline_s
+    for t in threads:
+        t.join(max(0.0, end - time.monotonic()))
+    for s in sessions:  # even one whose pipeline did not stop in time
+        s.delete_files()
+    if WORKSPACE is not None:
+        WORKSPACE.remove()
+
+
+def launch(args, config, stopper=None) -> int:
+    """Build the page and serve it until Ctrl-C or SIGTERM (called by run_demo.py when not --headless).
+
+    With a `realtime.shutdown.Stopper`, a signal at any moment (importing gradio, loading the model, serving)
+    closes every session within about a second, deletes the server's files and exits with 130."""
+    global WORKSPACE
+    WORKSPACE = Workspace.create(keep=bool(getattr(args, "keep_session_files", False)))
+    if stopper is not None:
+        stopper.on_exit(close_all_sessions)
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no outbound calls
+    os.environ["GRADIO_TEMP_DIR"] = str(WORKSPACE.cache)  # uploads land in this server's folder, deleted with it
     import gradio as gr  # noqa: F401
 
     if getattr(args, "replay", None) and not Path(args.replay).is_file():
         print(f"error: {args.replay}: no such file")
+        WORKSPACE.remove()
         return 2
     _prewarm(config)
     demo = build_app(args, config)
@@ -434,9 +463,5 @@ def launch(args, config) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        with _SESSIONS_LOCK:
-            sessions = list(SESSIONS.values())
-            SESSIONS.clear()
-        for s in sessions:
-            s.close()
+        close_all_sessions()
     return 0

@@ -30,6 +30,7 @@ from ..clock import monotonic
 from ..packets import AudioChunk, VideoFrame
 from . import plots
 from .health import RateMeter
+from .workspace import Workspace, delete_upload, public_message
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,24 @@ def find_checkpoints(extra: list[str] = ()) -> list[str]:
                 if str(d) not in found:
                     found.append(str(d))
     return found
+
+
+def checkpoint_names(cli_checkpoint: str | None) -> dict[str, str]:
+    """The checkpoints the Settings tab offers, by the name it shows -> folder: those under assets/ and the one
+    ``--checkpoint`` named (uploads are added per session). The page only ever sees the names, so it neither shows
+    where the server keeps them nor lets a visitor type a path to probe the disk."""
+    out: dict[str, str] = {}
+    if cli_checkpoint:
+        c = Path(cli_checkpoint).resolve()
+        try:
+            name = str(c.relative_to(ROOT))
+        except ValueError:
+            name = f"--checkpoint ({c.name})"
+        out[name] = str(c)
+    for d in find_checkpoints():
+        name = str(Path(d).resolve().relative_to(ROOT))
+        out.setdefault(name, str(Path(d).resolve()))
+    return out
 
 
 # -- the shared model ----------------------------------------------------------------------------------------------
@@ -234,9 +253,13 @@ class Settings:
 
 def mode_config(base, settings: Settings, live: bool):
     """The pipeline config for one stream: run_demo's config with the session's settings and the mode's policies
-    (replay: wait for every stage, deterministic; live: score as soon as the face stream reaches the hop)."""
-    win = replace(base.window, window_s=float(settings.window_s), hop_s=float(settings.hop_s), wait_for_all=not live,
-                  history_s=max(12.0, float(settings.window_s) + 2.0, base.window.text_window_s))
+    (replay: wait for every stage, deterministic; live: score as soon as the face stream reaches the hop).
+    Raises `realtime.checks.SettingError` (a ValueError) for a window or hop that is not a finite number in range."""
+    from ..checks import window_and_hop
+
+    window_s, hop_s = window_and_hop(settings.window_s, settings.hop_s, names=("window", "hop"))
+    win = replace(base.window, window_s=window_s, hop_s=hop_s, wait_for_all=not live,
+                  history_s=max(12.0, window_s + 2.0, base.window.text_window_s))
     transcript = base.transcript
     if dataclasses.is_dataclass(transcript) and hasattr(transcript, "model"):
         transcript = replace(transcript, model=settings.whisper_model,
@@ -256,13 +279,19 @@ class Session:
     MAX_PENDING = 400
 
     def __init__(self, base_config, settings: Settings, key: str = "", pool: ScorerPool = POOL,
-                 pipeline_factory=None):
+                 pipeline_factory=None, workspace: Workspace | None = None):
         self.base = base_config
         self.settings = settings
         self.key = key
         self.pool = pool
         self._pipeline_factory = pipeline_factory
-        self.dir = Path(tempfile.mkdtemp(prefix="dmd-ui-"))
+        self.workspace = workspace
+        self.dir = Path(tempfile.mkdtemp(prefix="dmd-ui-", dir=workspace.sessions if workspace else None))
+        self.uploads: list[Path] = []
+        """Files Gradio stored for this tab's uploads (in its cache): deleted with the session's folder."""
+        self.checkpoints: dict[str, str] = {}
+        """This tab's uploaded checkpoints: the name the page shows -> the folder (inside `dir`)."""
+        self.start_failed = False
         self._lock = threading.RLock()
         self._start_lock = threading.Lock()
         self.gen = 0
@@ -371,6 +400,7 @@ class Session:
             self.mode, self.label = mode, label
             self.error = self.model_error = None
             self.source_problems = []
+            self.start_failed = False
             self.starting = True
             self.started_at = time.monotonic()
             self.jsonl_path = self.dir / f"results-{self.gen}.jsonl"
@@ -384,8 +414,8 @@ class Session:
             from ..pipeline import Pipeline
             from ..sources import SourceError
 
-            cfg = mode_config(self.base, self.settings, live)
             try:
+                cfg = mode_config(self.base, self.settings, live)
                 source = make_source()
             except (SourceError, OSError, ValueError) as e:
                 self._fail(gen, str(e))
@@ -417,17 +447,19 @@ class Session:
             with self._lock:
                 if gen == self.gen:
                     self.starting = False
-                    self.source_problems = list(getattr(source.inner, "problems", []) or [])
+                    self.source_problems = [public_message(p) for p in getattr(source.inner, "problems", []) or []]
             pipeline.wait()
             self._finish(gen)
 
         threading.Thread(target=go, name=f"session-{self.key[:8]}-{gen}", daemon=True).start()
 
     def _fail(self, gen: int, msg: str, model: bool = False) -> None:
+        msg = public_message(msg)  # shown on the page: no server paths
         with self._lock:
             if gen != self.gen:
                 return
             self.starting = False
+            self.start_failed = True
             if model:
                 self.model_error = msg
             else:
@@ -445,10 +477,17 @@ class Session:
             label = self.label
         if pipeline is not None and pipeline.error:
             with self._lock:
-                self.error = self.error or pipeline.error
+                self.error = self.error or public_message(pipeline.error)
+        inner = getattr(pipeline.source, "inner", None) if pipeline is not None else None
+        with self._lock:  # found while playing, e.g. the file ended before its declared duration
+            found = [public_message(p) for p in getattr(inner, "problems", None) or []]
+            self.source_problems += [p for p in found if p not in self.source_problems]
         files = []
         if jsonl is not None:
-            jsonl.close()
+            try:
+                jsonl.close()
+            except FileNotFoundError:  # the tab closed meanwhile and its folder is gone
+                return
             if path.exists() and path.stat().st_size:
                 files.append(str(path))
                 try:
@@ -458,7 +497,7 @@ class Session:
                                                        title=f"{label}: {len(rows)} windows"))
                 except Exception as e:  # a summary must never take the page down
                     log.exception("summary failed")
-                    self.error = f"could not write the summary: {e}"
+                    self.error = public_message(f"could not write the summary: {e}")
         with self._lock:
             if gen == self.gen:
                 self.downloads = files
@@ -538,8 +577,57 @@ class Session:
         if pipeline is not None:
             pipeline.stop()
 
+    def add_checkpoint(self, files, max_mb: float) -> str:
+        """An uploaded checkpoint (one .safetensors and one config .json): checked from its header and config
+        before it can be chosen (`dmd_model.checkpoint.check_checkpoint`: sizes capped, every shape compared,
+        nothing built), copied into this session's folder. Returns the name the page shows; raises `UploadError`."""
+        from dmd_model.checkpoint import CheckpointError, check_checkpoint
+
+        names = {Path(f).name: self.own_upload(f) for f in files}
+        weights = [p for n, p in names.items() if n.endswith(".safetensors")]
+        configs = [p for n, p in names.items() if n.endswith(".json")]
+        if len(weights) != 1 or len(configs) != 1:
+            raise UploadError("upload exactly one .safetensors and one config .json")
+        if sum(p.stat().st_size for p in weights + configs) > max_mb * 1e6:
+            raise UploadError(f"the checkpoint is larger than {max_mb:g} MB")
+        d = self.dir / f"checkpoint-{len(list(self.dir.glob('checkpoint-*')))}"
+        d.mkdir()
+        shutil.copy(weights[0], d / "model.safetensors")
+        shutil.copy(configs[0], d / "config.json")
+        try:
+            check_checkpoint(d, allow_text_encoder=False)
+        except CheckpointError as e:
+            shutil.rmtree(d, ignore_errors=True)
+            raise UploadError(public_message(str(e))) from None
+        name = f"upload {d.name}"
+        with self._lock:
+            self.checkpoints[name] = str(d)
+        return name
+
+    def own_upload(self, path: str | Path) -> Path:
+        """Note a file Gradio stored for this tab (deleted when the tab closes); returns it as a Path."""
+        p = Path(path)
+        with self._lock:
+            self.uploads.append(p)
+        return p
+
+    def start_message(self, name: str, timeout: float = 3.0) -> str:
+        """What the page says after asking for a stream: waits until the stream has its source and model (or has
+        failed), so that "playing" never stands beside a red error for the same file."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if self.start_failed:
+                    return f"**Could not play** `{name}`: {self.error or self.model_error}"
+                if self.pipeline is not None or self.finished:
+                    return f"playing `{name}`"
+            if time.monotonic() >= deadline:
+                return f"starting `{name}` (loading models…)"
+            time.sleep(0.02)
+
     def close(self) -> None:
-        """The tab went away: stop everything and delete this session's files."""
+        """The tab went away: stop everything and delete this session's files (its folder, and the copies Gradio
+        keeps of its uploads) unless the workspace keeps them (``--keep-session-files``)."""
         if self.closed:
             return
         self.closed = True
@@ -548,7 +636,14 @@ class Session:
         try:
             self.stop()
         finally:
-            shutil.rmtree(self.dir, ignore_errors=True)
+            self.delete_files()
+
+    def delete_files(self) -> None:
+        if self.workspace is not None and self.workspace.keep:
+            return
+        shutil.rmtree(self.dir, ignore_errors=True)
+        for p in self.uploads:
+            delete_upload(p, self.workspace.cache if self.workspace else None)
 
     # -- what the page shows --------------------------------------------------------------------------------------
     def state_text(self) -> str:
@@ -556,7 +651,7 @@ class Session:
             return "closed"
         if self.mode is None:
             return "idle: start a replay or the camera"
-        if (self.model_error or self.error) and self.pipeline is None:
+        if self.start_failed or ((self.model_error or self.error) and self.pipeline is None):
             return f"{self.label}: could not start"
         if self.starting:
             return f"{self.label}: loading models…"
@@ -571,7 +666,8 @@ class Session:
         p, s, r = self.pipeline, self.source, self.latest
         m = p.metrics() if p is not None and p.scorer is not None else {}
         return {
-            "mode": self.mode, "running": p is not None and not self.starting and not self.finished,
+            "mode": self.mode,
+            "running": p is not None and not self.starting and not self.finished and not self.start_failed,
             "starting": self.starting, "error": self.error, "model_error": self.model_error,
             "has_video": s.has_video if s is not None and not self.starting else None,
             "has_audio": s.has_audio if s is not None and not self.starting else None,

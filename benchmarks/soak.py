@@ -1,0 +1,122 @@
+"""Soak: many back-to-back replays through the page's session API, printing memory, threads and open files.
+
+    python -m benchmarks.soak [--replays 50] [--clip assets/WDA_KatieHill_000.mp4] [--checkpoint assets/dmd_live]
+    python -m benchmarks.soak --concurrent 4        # also: 4 sessions replaying at once, each with its own results
+
+What a page server does for one tab that presses "Play" again and again: `ui.session.Session.start_replay` in fast
+mode (the real pipeline, every extractor, the shared scorer), waiting for the end of the file each time. After each
+replay it prints the process's resident memory (VmRSS), its threads (/proc/self/task) and open file descriptors
+(/proc/self/fd); at the end the RSS growth from replay 5 to the last, and the figures after the tab closes. No
+garbage collection is forced: what is measured is what a server would see.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def open_files() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def replay(session, clip: str, timeout: float = 300.0) -> tuple[float, int]:
+    t0 = time.monotonic()
+    session.start_replay(clip, fast=True)
+    deadline = t0 + timeout
+    while not session.finished and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not session.finished:
+        raise RuntimeError(f"replay did not finish in {timeout:g} s: {session.error or session.model_error}")
+    if session.error or session.model_error:
+        raise RuntimeError(session.error or session.model_error)
+    session.advance()
+    return time.monotonic() - t0, session.received
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--replays", type=int, default=50)
+    ap.add_argument("--clip", default=str(ROOT / "assets" / "WDA_KatieHill_000.mp4"))
+    ap.add_argument("--checkpoint", default=str(ROOT / "assets" / "dmd_live"))
+    ap.add_argument("--concurrent", type=int, default=0, help="then run this many sessions replaying at once")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    from realtime.pipeline import PipelineConfig
+    from realtime.scorer import ScorerConfig
+    from realtime.ui.session import Session, Settings
+
+    base = PipelineConfig(scorer=ScorerConfig(checkpoint=args.checkpoint, device="cpu"))
+    settings = Settings(checkpoint=args.checkpoint, device="cpu")
+    print(f"start: rss {rss_mb():.1f} MB, threads {threads()}, open files {open_files()}", flush=True)
+    s = Session(base, settings, key="soak")
+    rows = []
+    for i in range(1, args.replays + 1):
+        wall, n = replay(s, args.clip)
+        rows.append((i, rss_mb(), threads(), open_files()))
+        print(f"replay {i:3d}: {n} windows in {wall:.2f} s; rss {rows[-1][1]:.1f} MB, threads {rows[-1][2]}, "
+              f"open files {rows[-1][3]}", flush=True)
+    s.close()
+    time.sleep(1.0)  # the closed session's threads end within their join timeouts
+    print(f"after close: rss {rss_mb():.1f} MB, threads {threads()}, open files {open_files()}", flush=True)
+    for first in (5, 10):
+        if len(rows) >= first:
+            a, b = rows[first - 1], rows[-1]
+            print(f"rss growth replay {first} -> {b[0]}: {a[1]:.1f} -> {b[1]:.1f} MB ({100 * (b[1] - a[1]) / a[1]:+.2f} %); "
+                  f"threads {a[2]} -> {b[2]}; open files {a[3]} -> {b[3]}", flush=True)
+
+    if args.concurrent:
+        sessions = [Session(base, settings, key=f"tab{k}") for k in range(args.concurrent)]
+        out: dict = {}
+
+        def go(k, sess):
+            try:
+                out[k] = replay(sess, args.clip)
+            except Exception as e:  # reported below
+                out[k] = e
+
+        t0 = time.monotonic()
+        ths = [threading.Thread(target=go, args=(k, sess)) for k, sess in enumerate(sessions)]
+        for t in ths:
+            t.start()
+        for t in ths:
+            t.join()
+        total = time.monotonic() - t0
+        for k, sess in enumerate(sessions):
+            res = out[k]
+            if isinstance(res, Exception):
+                print(f"tab {k}: failed: {res}")
+                continue
+            jsonl = next(p for p in sess.downloads if p.endswith(".jsonl"))
+            lat = sorted(json.loads(line)["latency_ms"].get("capture_to_score", float("nan"))
+                         for line in Path(jsonl).read_text().splitlines())
+            print(f"tab {k}: {res[1]} windows in {res[0]:.2f} s, own results "
+                  f"{sorted(Path(p).name for p in sess.downloads)}, capture-to-score ms p50 "
+                  f"{statistics.median(lat):.1f} max {lat[-1]:.1f}", flush=True)
+        print(f"{args.concurrent} concurrent replays: {total:.2f} s wall; rss {rss_mb():.1f} MB, threads {threads()}",
+              flush=True)
+        for sess in sessions:
+            sess.close()
+
+
+if __name__ == "__main__":
+    main()
