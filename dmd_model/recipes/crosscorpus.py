@@ -445,7 +445,7 @@ def log(msg: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m dmd_model.recipes.crosscorpus",
-                                description=__doc__.split("\n\n", 1)[1],
+                                description=__doc__.split("\n", 1)[0] + "\n" + __doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=Path("../shared/data"),
                    help="the shared data folder, with manifest.csv (default ../shared/data)")
