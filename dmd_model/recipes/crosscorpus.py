@@ -439,6 +439,31 @@ def markdown(res: dict) -> str:
     return "\n".join(lines)
 
 
+def summary(res: dict) -> str:
+    """Per modality, one row per probe or checkpoint head and one column per held-out corpus: "acc / macro-F1"
+    (copied from the JSON, never re-rounded); checkpoint cells are on all items, marked * where the checkpoint
+    saw that corpus in training (not held out for it)."""
+    lines = []
+    for mod in MODALITY_CORPORA:
+        folds = [f for f in res["folds"] if f["modality"] == mod]
+        if not folds:
+            continue
+        rows: dict[str, list[str]] = {}
+        for f in folds:
+            for p in f["probes"]:
+                rows.setdefault(f"LR probe: {p['features']} ({p['norm']})", []).append(f"{p['acc']} / {p['macro_f1']}")
+            for c in f["checkpoint"]:
+                if c["items"] == "all":
+                    rows.setdefault(f"checkpoint {c['head']}", []).append(
+                        f"{c['acc']} / {c['macro_f1']}" + ("*" if c["seen_in_training"] else ""))
+        cols = [f"{f['held_out']} ({f['n']}, {len(f['classes'])} classes)" for f in folds]
+        lines += [f"#### {mod}: acc / macro-F1 per held-out corpus", "", "| model | " + " | ".join(cols) + " |",
+                  "|---" * (len(cols) + 1) + "|"]
+        lines += [f"| {k} | " + " | ".join(v) + " |" for k, v in rows.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
 def log(msg: str) -> None:
     print(f"[crosscorpus {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -487,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or args.cache / "report"
     res = run(args)
     out.mkdir(parents=True, exist_ok=True)
-    md = markdown(res)
+    md = markdown(res) + "\n" + summary(res)
     (out / "crosscorpus.json").write_text(json.dumps(res, indent=2))
     (out / "crosscorpus.md").write_text(md)
     print(md)

@@ -179,3 +179,22 @@ def test_command_end_to_end_on_a_tiny_subset(shared_data, tmp_path):
     assert res["timing"]["extract"]["media_items"] == sum(len(selected[c]) for c in
                                                           cc.MODALITY_CORPORA["voice"] + cc.MODALITY_CORPORA["face"])
     assert "**held out**" in md and "| emovo (7, 7) |" in md
+
+
+def test_summary_lays_out_probes_and_heads_per_held_out_corpus():
+    def s(acc, f1):
+        return {"acc": acc, "macro_f1": f1}
+
+    res = {"folds": [
+        {"modality": "face", "held_out": "fer2013", "n": 10, "classes": CLASSES7,
+         "probes": [dict(s(0.5, 0.4), features="face321", norm="global")],
+         "checkpoint": [dict(s(0.6, 0.5), head="fused", items="all", seen_in_training=True),
+                        dict(s(0.55, 0.45), head="fused", items="test split", seen_in_training=True)]},
+        {"modality": "face", "held_out": "ck48", "n": 6, "classes": CLASSES7[:4] + CLASSES7[5:],
+         "probes": [dict(s(0.3, 0.2), features="face321", norm="global")],
+         "checkpoint": [dict(s(0.25, 0.2), head="fused", items="all", seen_in_training=False)]}]}
+    assert cc.summary(res).splitlines() == [
+        "#### face: acc / macro-F1 per held-out corpus", "",
+        "| model | fer2013 (10, 7 classes) | ck48 (6, 6 classes) |", "|---|---|---|",
+        "| LR probe: face321 (global) | 0.5 / 0.4 | 0.3 / 0.2 |",
+        "| checkpoint fused | 0.6 / 0.5* | 0.25 / 0.2 |", ""]
