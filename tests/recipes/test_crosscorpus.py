@@ -197,4 +197,4 @@ def test_summary_lays_out_probes_and_heads_per_held_out_corpus():
         "#### face: acc / macro-F1 per held-out corpus", "",
         "| model | fer2013 (10, 7 classes) | ck48 (6, 6 classes) |", "|---|---|---|",
         "| LR probe: face321 (global) | 0.5 / 0.4 | 0.3 / 0.2 |",
-        "| checkpoint fused | 0.6 / 0.5* | 0.25 / 0.2 |", ""]
+        "| checkpoint fused | 0.6 / 0.5* | 0.25 / 0.2 |"]
