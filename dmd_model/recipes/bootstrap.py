@@ -38,7 +38,8 @@ from . import corpora
 from .corpora import Item
 
 FEATURE_SUFFIX = ".feat.npz"
-CORPUS_MODALITY = {"ravdess": "voice", "tess": "voice", "emodb": "voice", "ck48": "face", "fer2013": "face"}
+CORPUS_MODALITY = {"ravdess": "voice", "tess": "voice", "emodb": "voice", "emovo": "voice", "ck48": "face",
+                   "fer2013": "face"}
 
 
 def build_parser() -> argparse.ArgumentParser:

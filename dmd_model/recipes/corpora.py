@@ -11,6 +11,7 @@ corpus       train                         valid                    test
 RAVDESS      actors 1-16                   actors 17-18             actors 19-24 (the speaker-independent anchor)
 TESS         speaker OAF                   (none)                   speaker YAF
 EmoDB        speakers 03 08 09 10 11 12 13 speaker 14               speakers 15 16
+EMOVO        actors f1 f2 m1 m2            actor m3                 actor f3
 CK+48        ~70% of subjects (hash)       ~15% of subjects         ~15% of subjects
 FER2013      Training images, hash % 10 != 0  Training, hash % 10 == 0  PublicTest + PrivateTest (all)
 GoEmotions   train.tsv (single-label rows) valid.tsv                test.tsv
@@ -53,6 +54,7 @@ RAVDESS_VALID = {17, 18}
 RAVDESS_TEST = set(range(19, 25))
 TESS_SPLIT = {"OAF": "train", "YAF": "test"}
 EMODB_SPLIT = {"14": "valid", "15": "test", "16": "test"}  # every other speaker trains
+EMOVO_SPLIT = {"m3": "valid", "f3": "test"}  # 6 actors (f1-f3, m1-m3); every other actor trains
 
 
 def stable_key(name: str) -> str:
@@ -69,7 +71,7 @@ class Item:
     """One unimodal item.
 
     Attributes:
-        corpus: ravdess, tess, emodb, ck48, fer2013, goemotions, meld, emobank.
+        corpus: ravdess, tess, emodb, emovo, ck48, fer2013, goemotions, meld, emobank.
         modality: ``face``, ``voice`` or ``text``.
         key: the path relative to the data folder (media) or ``corpus/split/row`` (text).
         split: train / valid / test.
@@ -102,6 +104,8 @@ def _media_split(row: dict) -> str | None:
         return TESS_SPLIT[spk]
     if corpus == "emodb":
         return EMODB_SPLIT.get(spk, "train")
+    if corpus == "emovo":
+        return EMOVO_SPLIT.get(spk, "train")
     if corpus == "ck48":
         f = _frac("ck48:" + spk)
         return "train" if f < 0.70 else ("valid" if f < 0.85 else "test")

@@ -1,0 +1,200 @@
+"""The cross-corpus protocol: fold and score logic on hand-made arrays (fast), the command end to end on a tiny
+subset of the shared corpora with real features (slow)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dmd_model.recipes import crosscorpus as cc
+
+ROOT = Path(__file__).parents[2]
+CLASSES7 = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
+
+
+def onehot_scores(pred, classes=CLASSES7):
+    s = np.zeros((len(pred), len(classes)))
+    for i, p in enumerate(pred):
+        s[i, classes.index(p)] = 1.0
+    return s
+
+
+# -- fast: pure logic --------------------------------------------------------------------------------------------
+def test_loco_folds_hold_out_each_corpus_once():
+    assert cc.loco_folds(["a", "b", "c"]) == [("a", ["b", "c"]), ("b", ["a", "c"]), ("c", ["a", "b"])]
+    assert cc.loco_folds(cc.MODALITY_CORPORA["face"]) == [("fer2013", ["ck48"]), ("ck48", ["fer2013"])]
+
+
+def test_corpus_classes_in_emotion7_order():
+    assert cc.corpus_classes(["sad", "angry", "sad", "happy"]) == ["angry", "happy", "sad"]
+
+
+def test_score_exact_accuracy_macro_f1_and_counts():
+    y = ["angry", "angry", "happy", "happy", "sad", "sad"]
+    pred = ["angry", "happy", "happy", "happy", "sad", "angry"]
+    r = cc.score(y, onehot_scores(pred), CLASSES7)
+    # angry: P 1/2 R 1/2 F1 1/2; happy: P 2/3 R 1 F1 4/5; sad: P 1 R 1/2 F1 2/3 -> macro (0.5 + 0.8 + 2/3) / 3
+    assert r["acc"] == round(4 / 6, 4) == 0.6667
+    assert r["macro_f1"] == round((0.5 + 0.8 + 2 / 3) / 3, 4) == 0.6556
+    assert r["acc_7"] == 0.6667
+    assert r["classes"] == ["angry", "happy", "sad"]
+    assert r["per_class"] == {"angry": {"n": 2, "correct": 1, "predicted": 2},
+                              "happy": {"n": 2, "correct": 2, "predicted": 3},
+                              "sad": {"n": 2, "correct": 1, "predicted": 1}}
+    assert (r["n"], r["n_found"]) == (6, 6)
+
+
+def test_score_restricts_the_argmax_to_the_held_out_corpus_classes():
+    # the top score is "surprise", which this corpus does not have (EmoDB): the restricted arg-max takes the next
+    y = ["angry", "sad"]
+    s = np.zeros((2, 7))
+    s[:, CLASSES7.index("surprise")] = 5.0
+    s[0, CLASSES7.index("angry")] = 2.0
+    s[1, CLASSES7.index("sad")] = 3.0
+    s[1, CLASSES7.index("angry")] = 1.0
+    r = cc.score(y, s, CLASSES7)
+    assert (r["acc"], r["macro_f1"], r["acc_7"]) == (1.0, 1.0, 0.0)
+
+
+def test_score_counts_items_without_features_as_errors():
+    y = ["happy", "happy", "sad", "sad"]
+    r = cc.score(y, onehot_scores(y), CLASSES7, found=[True, False, True, True])
+    assert (r["acc"], r["n_found"]) == (0.75, 3)
+    # happy: P 1 R 1/2 F1 2/3; sad: F1 1 -> macro 5/6
+    assert r["macro_f1"] == 0.8333
+    assert r["per_class"]["happy"] == {"n": 2, "correct": 1, "predicted": 1}
+
+
+def test_score_over_classes_the_model_cannot_predict():
+    # a probe trained without neutral (CK+48 has none) scored on a corpus with neutral: neutral is always wrong
+    model_classes = ["angry", "happy"]
+    y = ["angry", "neutral", "happy"]
+    r = cc.score(y, np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), model_classes)
+    assert r["classes"] == ["angry", "happy", "neutral"]
+    assert r["acc"] == 0.6667
+    # angry: P 1/2 R 1 F1 2/3; happy: 1; neutral: 0 -> macro 5/9
+    assert r["macro_f1"] == 0.5556
+
+
+def test_standardise_groups_uses_each_group_own_statistics():
+    x = np.array([[1.0, 5.0], [3.0, 5.0], [10.0, 0.0], [14.0, 2.0]])
+    z = cc.standardise_groups(x, ["a", "a", "b", "b"])
+    np.testing.assert_array_equal(z, [[-1.0, 0.0], [1.0, 0.0], [-1.0, -1.0], [1.0, 1.0]])
+
+
+def _sessions(speakers, offset_scale, spread, n_per=4):
+    """Three classes in one feature direction each, plus a large per-speaker offset in every feature and a small
+    ``spread`` between the items of one speaker and class."""
+    classes = ["angry", "happy", "sad"]
+    x, y, g = [], [], []
+    for s, spk in enumerate(speakers):
+        off = offset_scale * (s + 1) * np.array([1.0, -2.0, 3.0])
+        for k, c in enumerate(classes):
+            for j in range(n_per):
+                x.append(off + 3.0 * np.eye(3)[k] + spread * np.array([j, -j, 2 * j]) / n_per)
+                y.append(c)
+                g.append(spk)
+    return {"x": np.array(x), "y": np.array(y, dtype=object), "found": np.ones(len(y), bool),
+            "group": np.array(g, dtype=object)}
+
+
+def test_per_speaker_norm_removes_speaker_offsets_but_a_one_emotion_session_loses_the_emotion():
+    train, test = _sessions(["s1", "s2", "s3"], 10.0, 0.1), _sessions(["t1", "t2"], 25.0, 0.0)
+    speaker = cc.probe_fold(train, test, "speaker")
+    assert speaker["acc"] == 1.0 and speaker["n_train"] == 36
+    one = cc.probe_fold(train, test, "speaker, one-emotion sessions")
+    # every held-out session is one speaker in one emotion: z-scored by its own statistics, the class offset is
+    # gone with the speaker's, every item becomes the zero vector and all are scored as one class
+    assert len({c for c, v in one["per_class"].items() if v["predicted"]}) == 1
+    assert one["acc"] == round(1 / 3, 4)
+
+
+# -- slow: the command end to end ----------------------------------------------------------------------------------
+def test_help_explains_the_protocol():
+    r = subprocess.run([sys.executable, "-m", "dmd_model.recipes.crosscorpus", "--help"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0
+    for s in ("--limit", "--checkpoint", "--cache", "leave", "held-out corpus", "per-speaker"):
+        assert s in r.stdout
+
+
+@pytest.mark.slow
+def test_command_end_to_end_on_a_tiny_subset(shared_data, tmp_path):
+    out = tmp_path / "report"
+    r = subprocess.run([sys.executable, "-m", "dmd_model.recipes.crosscorpus", "--data", str(shared_data),
+                        "--cache", str(tmp_path / "cache"), "--out", str(out), "--limit", "1", "--no-progress"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=1500)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    res = json.loads((out / "crosscorpus.json").read_text())
+    md = (out / "crosscorpus.md").read_text()
+    assert md in r.stdout  # the printed table is the written one
+    assert set(res) == {"protocol", "data", "cache", "limit", "checkpoint", "trained_on", "corpora", "folds",
+                        "in_corpus", "timing"}
+    assert res["limit"] == 1
+    selected = cc.select(shared_data, ["voice", "face", "text"], 1)
+    # folds: every corpus held out once, trained on the other corpora of its modality, in this order
+    assert [(f["modality"], f["held_out"], f["train_corpora"]) for f in res["folds"]] == [
+        ("voice", "ravdess", ["tess", "emodb", "emovo"]), ("voice", "tess", ["ravdess", "emodb", "emovo"]),
+        ("voice", "emodb", ["ravdess", "tess", "emovo"]), ("voice", "emovo", ["ravdess", "tess", "emodb"]),
+        ("face", "fer2013", ["ck48"]), ("face", "ck48", ["fer2013"]),
+        ("text", "goemotions", ["meld"]), ("text", "meld", ["goemotions"])]
+    all7 = CLASSES7
+    expect_classes = {"ravdess": all7, "tess": all7, "emodb": [c for c in all7 if c != "surprise"],
+                      "emovo": all7, "fer2013": all7, "ck48": [c for c in all7 if c != "neutral"],
+                      "goemotions": all7, "meld": all7}
+    heads = {"voice": "acoustic", "face": "visual", "text": "language"}
+    for f in res["folds"]:
+        held, mod = f["held_out"], f["modality"]
+        assert f["classes"] == expect_classes[held] and f["n"] == len(expect_classes[held])
+        assert res["corpora"][held]["counts"] == {c: 1 for c in expect_classes[held]}
+        # probes: each voice feature under each norm; one probe for face and text
+        want = ([(v, n) for v in cc.VOICE_FEATURES for n in cc.VOICE_NORMS] if mod == "voice"
+                else [({"face": "face321", "text": "minilm_mean"}[mod], "global")])
+        assert [(p["features"], p["norm"]) for p in f["probes"]] == want
+        for p in f["probes"]:
+            assert p["classes"] == expect_classes[held]
+            assert sum(v["n"] for v in p["per_class"].values()) == p["n"] == f["n"]
+            assert 0.0 <= p["acc"] <= 1.0 and 0.0 <= p["macro_f1"] <= 1.0
+            assert p["n_train"] == sum(res["corpora"][c]["n_with_features"] for c in f["train_corpora"])
+        # the checkpoint: fused, homo and hetero heads on all items; flagged; plus the test split when it saw it
+        seen = held != "emovo"
+        has_test = any(it.split == "test" for it in selected[held])
+        rows = [(c["head"], c["items"], c["seen_in_training"]) for c in f["checkpoint"]]
+        want_rows = []
+        for h in ("fused", f"homo_{heads[mod]}", f"hetero_{heads[mod]}"):
+            want_rows.append((h, "all", seen))
+            if seen and has_test:
+                want_rows.append((h, "test split", True))
+        assert rows == want_rows
+        for c in f["checkpoint"]:
+            assert c["classes"] == expect_classes[held]
+    ravdess_test = any(it.split == "test" for it in selected["ravdess"])
+    assert [(a["features"], a["norm"]) for a in res["in_corpus"]] == (
+        [(v, n) for v in cc.VOICE_FEATURES for n in ("global", "speaker")] if ravdess_test else [])
+    assert res["timing"]["extract"]["media_items"] == sum(len(selected[c]) for c in
+                                                          cc.MODALITY_CORPORA["voice"] + cc.MODALITY_CORPORA["face"])
+    assert "**held out**" in md and "| emovo (7, 7) |" in md
+
+
+def test_summary_lays_out_probes_and_heads_per_held_out_corpus():
+    def s(acc, f1):
+        return {"acc": acc, "macro_f1": f1}
+
+    res = {"folds": [
+        {"modality": "face", "held_out": "fer2013", "n": 10, "classes": CLASSES7,
+         "probes": [dict(s(0.5, 0.4), features="face321", norm="global")],
+         "checkpoint": [dict(s(0.6, 0.5), head="fused", items="all", seen_in_training=True),
+                        dict(s(0.55, 0.45), head="fused", items="test split", seen_in_training=True)]},
+        {"modality": "face", "held_out": "ck48", "n": 6, "classes": CLASSES7[:4] + CLASSES7[5:],
+         "probes": [dict(s(0.3, 0.2), features="face321", norm="global")],
+         "checkpoint": [dict(s(0.25, 0.2), head="fused", items="all", seen_in_training=False)]}]}
+    assert cc.summary(res).splitlines() == [
+        "#### face: acc / macro-F1 per held-out corpus", "",
+        "| model | fer2013 (10, 7 classes) | ck48 (6, 6 classes) |", "|---|---|---|",
+        "| LR probe: face321 (global) | 0.5 / 0.4 | 0.3 / 0.2 |",
+        "| checkpoint fused | 0.6 / 0.5* | 0.25 / 0.2 |"]
