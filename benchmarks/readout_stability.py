@@ -1,0 +1,222 @@
+"""How steady and how honest the page's readout is, measured on replays through ``run_demo.py --headless --fast``.
+
+    python -m benchmarks.readout_stability [--clip assets/WDA_KatieHill_000.mp4] [--media ../shared/data/media]
+                                           [--loops 8] [--out DIR] [--skip-loop]
+
+Prints, each figure from the JSONL that the replay wrote (the raw per-window scores and the ``readout`` field, which
+is what the page shows):
+
+1. **Voice heads on the sample clip**, before and after the per-session baseline: for each voice head (homogeneous
+   and heterogeneous acoustic head) the label counts over the windows with voice present, and their mean valence,
+   with the baseline off (``--no-baseline``), running (the default) and calibrated on the first 3 s
+   (``--calibrate``).
+2. **Displayed-label changes per minute** on a steady clip: the sample clip itself, and the sample looped
+   ``--loops`` times (the issue's protocol: a real 8 s talking head in a loop), next to the raw per-window label's.
+   Target: at most 6 displayed changes a minute.
+3. **Lag on a spliced clip**: ``happy.png`` for 8 s, then ``sad.png`` for 8 s, then ``happy.png`` again (a video of
+   stills from the shared media, no audio). For each splice, the media time at which the raw per-window label and
+   the displayed label first show the new expression's label (the label that dominates the raw windows of the
+   new segment's second half), as lags after the splice. The displayed label's lag over the raw one is what the
+   smoothing adds; the raw lag is the 4 s window filling with the new face. Target: the displayed label follows a
+   real change within 1.5 s.
+
+No timed assertions: this is a benchmark, run by hand; the figures go into docs/ui.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SEGMENT_S = 8.0
+
+
+def replay(clip: Path, jsonl: Path, *flags: str) -> list[dict]:
+    cmd = [sys.executable, str(ROOT / "run_demo.py"), "--replay", str(clip), "--headless", "--jsonl", str(jsonl),
+           "--fast", "--log-level", "WARNING", *flags]
+    shown = " ".join(["python run_demo.py", "--replay", clip.name, "--headless", "--jsonl", jsonl.name, "--fast",
+                      *flags])
+    t0 = time.perf_counter()
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{shown} failed (rc {proc.returncode}):\n{proc.stderr[-2000:]}")
+    rows = [json.loads(x) for x in jsonl.read_text().splitlines() if x.strip()]
+    print(f"  [{shown}: {len(rows)} windows, {time.perf_counter() - t0:.1f} s wall]", flush=True)
+    return rows
+
+
+# -- clips made from shared media ------------------------------------------------------------------------------------
+
+def loop_clip(src: Path, loops: int, out: Path) -> Path:
+    """``src`` played ``loops`` times in a row (video re-encoded as MPEG-4, audio as 16 kHz mono PCM, in .mkv)."""
+    import av
+    import numpy as np
+
+    from realtime.features.media import decode_audio
+
+    with av.open(str(src)) as c:
+        vs = c.streams.video[0]
+        rate = vs.average_rate or 25
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    audio = decode_audio(str(src), 16000)
+    with av.open(str(out), "w") as o:
+        v = o.add_stream("mpeg4", rate=int(round(float(rate))))
+        v.width, v.height, v.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        v.bit_rate = 2_000_000
+        a = o.add_stream("pcm_s16le", rate=16000, layout="mono")
+        for _ in range(loops):
+            for fr in frames:
+                for pkt in v.encode(av.VideoFrame.from_ndarray(fr, format="rgb24")):
+                    o.mux(pkt)
+        for pkt in v.encode():
+            o.mux(pkt)
+        pcm = (np.clip(np.tile(np.asarray(audio, np.float32), loops), -1, 32767 / 32768) * 32768).astype(np.int16)
+        pts = 0
+        for i in range(0, len(pcm), 1600):
+            chunk = pcm[i:i + 1600]
+            af = av.AudioFrame.from_ndarray(chunk[None, :], format="s16", layout="mono")
+            af.sample_rate, af.pts = 16000, pts
+            pts += len(chunk)
+            for pkt in a.encode(af):
+                o.mux(pkt)
+        for pkt in a.encode():
+            o.mux(pkt)
+    return out
+
+
+def still_clip(images: list[Path], seconds: float, out: Path, fps: int = 25) -> Path:
+    """A video of still images, ``seconds`` each, in order (no audio)."""
+    import av
+    import numpy as np
+    from PIL import Image
+
+    stills = [np.asarray(Image.open(p).convert("RGB")) for p in images]
+    with av.open(str(out), "w") as o:
+        v = o.add_stream("mpeg4", rate=fps)
+        v.width, v.height, v.pix_fmt = stills[0].shape[1], stills[0].shape[0], "yuv420p"
+        v.bit_rate = 2_000_000
+        for img in stills:
+            for _ in range(int(round(seconds * fps))):
+                for pkt in v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                    o.mux(pkt)
+        for pkt in v.encode():
+            o.mux(pkt)
+    return out
+
+
+# -- figures ---------------------------------------------------------------------------------------------------------
+
+def voice_table(rows: list[dict]) -> list[str]:
+    voiced = [d for d in rows if d["present"].get("acoustic")]
+    out = []
+    for unit in ("homo", "hetero"):
+        counts = collections.Counter(d["heads"][unit]["A"]["emotion"] for d in voiced)
+        vals = [d["heads"][unit]["A"]["valence"] for d in voiced]
+        mean_v = sum(vals) / len(vals) if vals else float("nan")
+        top = ", ".join(f"{k} {v}" for k, v in counts.most_common())
+        out.append(f"    {unit:6s} A: {top}  (of {len(voiced)} voiced windows; mean valence {mean_v:+.3f})")
+    return out
+
+
+def changes(rows: list[dict]) -> tuple[int, int, float]:
+    """(displayed-label changes, raw-label changes, media seconds covered)."""
+    shown = [d["readout"]["label"] for d in rows]
+    raw = [d["emotion"] for d in rows]
+    n_shown = sum(a != b for a, b in zip(shown, shown[1:]))
+    n_raw = sum(a != b for a, b in zip(raw, raw[1:]))
+    span = rows[-1]["t"] - rows[0]["t"] if len(rows) > 1 else 0.0
+    return n_shown, n_raw, span
+
+
+def per_minute(n: int, span: float) -> float:
+    return n / span * 60.0 if span > 0 else float("nan")
+
+
+def first_at(rows: list[dict], t0: float, t1: float, key, label: str) -> float | None:
+    for d in rows:
+        if t0 < d["t"] <= t1 and key(d) == label:
+            return d["t"]
+    return None
+
+
+def dominant(rows: list[dict], t0: float, t1: float) -> str:
+    c = collections.Counter(d["emotion"] for d in rows if t0 < d["t"] <= t1)
+    return c.most_common(1)[0][0] if c else ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.readout_stability", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--clip", default=str(ROOT / "assets" / "WDA_KatieHill_000.mp4"), help="the steady sample clip")
+    p.add_argument("--media", default=str(ROOT.parent / "shared" / "data" / "media"),
+                   help="shared media folder with happy.png and sad.png")
+    p.add_argument("--loops", type=int, default=8, help="how many times the steady clip is looped (default 8)")
+    p.add_argument("--skip-loop", action="store_true", help="skip the looped clip (the slowest part)")
+    p.add_argument("--out", help="keep the clips and JSONL files here (default: a temporary folder)")
+    args = p.parse_args(argv)
+    clip, media = Path(args.clip), Path(args.media)
+    for f in (clip, media / "happy.png", media / "sad.png"):
+        if not f.is_file():
+            print(f"error: {f} not found", file=sys.stderr)
+            return 2
+    tmp = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="readout-bench-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+
+    print(f"1. voice heads on {clip.name}, label counts over the windows with voice present")
+    runs = {}
+    for name, flags in (("baseline off", ("--no-baseline",)), ("baseline running (default)", ()),
+                        ("calibrated on the first 3 s", ("--calibrate",))):
+        print(f"  {name}:")
+        runs[name] = rows = replay(clip, tmp / f"sample-{len(runs)}.jsonl", *flags)
+        print("\n".join(voice_table(rows)))
+        fused = collections.Counter(d["emotion"] for d in rows)
+        shown = collections.Counter(d["readout"]["label"] for d in rows)
+        print(f"    fused raw: {dict(fused.most_common())}; displayed: {dict(shown.most_common())}")
+
+    print("\n2. displayed-label changes per minute (steady clips)")
+    rows = runs["baseline running (default)"]
+    n_shown, n_raw, span = changes(rows)
+    print(f"  {clip.name} ({span:.2f} s of windows): displayed {n_shown} changes = "
+          f"{per_minute(n_shown, span):.2f}/min; raw {n_raw} = {per_minute(n_raw, span):.2f}/min")
+    if not args.skip_loop:
+        looped = loop_clip(clip, args.loops, tmp / f"{clip.stem}-x{args.loops}.mkv")
+        rows = replay(looped, tmp / "loop.jsonl")
+        n_shown, n_raw, span = changes(rows)
+        labels = collections.Counter(d["readout"]["label"] for d in rows)
+        print(f"  {looped.name} ({span:.2f} s of windows): displayed {n_shown} changes = "
+              f"{per_minute(n_shown, span):.2f}/min; raw {n_raw} = {per_minute(n_raw, span):.2f}/min; "
+              f"displayed labels {dict(labels.most_common())}")
+
+    print("\n3. lag of the displayed label on a spliced clip (happy.png 8 s | sad.png 8 s | happy.png 8 s)")
+    spliced = still_clip([media / "happy.png", media / "sad.png", media / "happy.png"], SEGMENT_S,
+                         tmp / "happy-sad-happy.mp4")
+    rows = replay(spliced, tmp / "splice.jsonl")
+    for k, t_splice in enumerate((SEGMENT_S, 2 * SEGMENT_S)):
+        before = dominant(rows, t_splice - SEGMENT_S / 2, t_splice)
+        after = dominant(rows, t_splice + SEGMENT_S / 2, t_splice + SEGMENT_S)
+        if before == after:
+            print(f"  splice at {t_splice:.1f} s: the raw windows say {before} on both sides; no change to follow")
+            continue
+        t_raw = first_at(rows, t_splice, t_splice + SEGMENT_S, lambda d: d["emotion"], after)
+        t_shown = first_at(rows, t_splice, t_splice + SEGMENT_S, lambda d: d["readout"]["label"], after)
+        lag = lambda t: "never" if t is None else f"{t - t_splice:.2f} s"  # noqa: E731
+        extra = "" if t_raw is None or t_shown is None else f"; displayed - raw {t_shown - t_raw:.2f} s"
+        print(f"  splice at {t_splice:.1f} s ({before} -> {after}): raw label after {lag(t_raw)}, "
+              f"displayed label after {lag(t_shown)}{extra}")
+    n_shown, n_raw, span = changes(rows)
+    print(f"  whole spliced clip: displayed {n_shown} changes, raw {n_raw}")
+    print(f"\nfiles: {tmp}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
