@@ -127,9 +127,9 @@ def voice_table(rows: list[dict]) -> list[str]:
     return out
 
 
-def changes(rows: list[dict]) -> tuple[int, int, float]:
+def changes(rows: list[dict], shown: list[str] | None = None) -> tuple[int, int, float]:
     """(displayed-label changes, raw-label changes, media seconds covered)."""
-    shown = [d["readout"]["label"] for d in rows]
+    shown = shown if shown is not None else [d["readout"]["label"] for d in rows]
     raw = [d["emotion"] for d in rows]
     n_shown = sum(a != b for a, b in zip(shown, shown[1:]))
     n_raw = sum(a != b for a, b in zip(raw, raw[1:]))
@@ -141,16 +141,35 @@ def per_minute(n: int, span: float) -> float:
     return n / span * 60.0 if span > 0 else float("nan")
 
 
-def first_at(rows: list[dict], t0: float, t1: float, key, label: str) -> float | None:
-    for d in rows:
-        if t0 < d["t"] <= t1 and key(d) == label:
-            return d["t"]
-    return None
+def relabel(rows: list[dict], cfg) -> list[str]:
+    """The displayed labels a `ReadoutConfig` would give on these raw scores (the readout is a pure function of
+    the raw per-window probabilities, so other settings need no new replay)."""
+    from realtime.readout import Readout
+
+    r = Readout(cfg)
+    return [r.push(d["t"], d["probs"], any(d["present"].values())).label for d in rows]
 
 
-def dominant(rows: list[dict], t0: float, t1: float) -> str:
-    c = collections.Counter(d["emotion"] for d in rows if t0 < d["t"] <= t1)
-    return c.most_common(1)[0][0] if c else ""
+def splice_lags(rows: list[dict], shown: list[str], t_splice: float) -> dict:
+    """Around one splice: the label shown just before it, and the media time after it at which the raw label and the
+    displayed label first differ from that label (i.e. first react to the new face), plus where both settle."""
+    ts = [d["t"] for d in rows]
+    raw = [d["emotion"] for d in rows]
+    i0 = max(i for i, t in enumerate(ts) if t <= t_splice - 0.25 + 1e-9)
+    old_raw, old_shown = raw[i0], shown[i0]
+    win = [i for i, t in enumerate(ts) if t_splice - 1e-9 <= t < t_splice + SEGMENT_S - 1e-9]
+    first = lambda seq, old: next((ts[i] for i in win if seq[i] != old), None)  # noqa: E731
+    return {"old_raw": old_raw, "old_shown": old_shown, "raw_t": first(raw, old_raw),
+            "shown_t": first(shown, old_shown), "raw_end": raw[win[-1]], "shown_end": shown[win[-1]]}
+
+
+def lag_text(t, t_splice) -> str:
+    return "never" if t is None else f"{t - t_splice:.2f} s"
+
+
+SWEEP = ((1.0, 0.15, 1.0), (0.5, 0.15, 1.0), (2.0, 0.15, 1.0), (3.0, 0.15, 1.0), (1.0, 0.3, 1.0), (1.0, 0.15, 3.0),
+         (2.0, 0.3, 3.0))
+"""(tau_s, switch_margin, min_dwell_s) settings compared on the same replays; the first is the default."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,33 +206,50 @@ def main(argv: list[str] | None = None) -> int:
     n_shown, n_raw, span = changes(rows)
     print(f"  {clip.name} ({span:.2f} s of windows): displayed {n_shown} changes = "
           f"{per_minute(n_shown, span):.2f}/min; raw {n_raw} = {per_minute(n_raw, span):.2f}/min")
+    loop_rows = None
     if not args.skip_loop:
         looped = loop_clip(clip, args.loops, tmp / f"{clip.stem}-x{args.loops}.mkv")
-        rows = replay(looped, tmp / "loop.jsonl")
+        loop_rows = rows = replay(looped, tmp / "loop.jsonl")
         n_shown, n_raw, span = changes(rows)
         labels = collections.Counter(d["readout"]["label"] for d in rows)
         print(f"  {looped.name} ({span:.2f} s of windows): displayed {n_shown} changes = "
               f"{per_minute(n_shown, span):.2f}/min; raw {n_raw} = {per_minute(n_raw, span):.2f}/min; "
               f"displayed labels {dict(labels.most_common())}")
+        shown = [d["readout"]["label"] for d in rows]
+        seq = [f"{rows[k]['t']:.2f} {lab}" for k, lab in enumerate(shown) if k and lab != shown[k - 1]]
+        print(f"  displayed changes (media time, new label): {', '.join(seq)}")
 
-    print("\n3. lag of the displayed label on a spliced clip (happy.png 8 s | sad.png 8 s | happy.png 8 s)")
+    print("\n3. lag of the displayed label on a spliced clip (happy.png 8 s | sad.png 8 s | happy.png 8 s, no audio)")
     spliced = still_clip([media / "happy.png", media / "sad.png", media / "happy.png"], SEGMENT_S,
                          tmp / "happy-sad-happy.mp4")
-    rows = replay(spliced, tmp / "splice.jsonl")
-    for k, t_splice in enumerate((SEGMENT_S, 2 * SEGMENT_S)):
-        before = dominant(rows, t_splice - SEGMENT_S / 2, t_splice)
-        after = dominant(rows, t_splice + SEGMENT_S / 2, t_splice + SEGMENT_S)
-        if before == after:
-            print(f"  splice at {t_splice:.1f} s: the raw windows say {before} on both sides; no change to follow")
-            continue
-        t_raw = first_at(rows, t_splice, t_splice + SEGMENT_S, lambda d: d["emotion"], after)
-        t_shown = first_at(rows, t_splice, t_splice + SEGMENT_S, lambda d: d["readout"]["label"], after)
-        lag = lambda t: "never" if t is None else f"{t - t_splice:.2f} s"  # noqa: E731
-        extra = "" if t_raw is None or t_shown is None else f"; displayed - raw {t_shown - t_raw:.2f} s"
-        print(f"  splice at {t_splice:.1f} s ({before} -> {after}): raw label after {lag(t_raw)}, "
-              f"displayed label after {lag(t_shown)}{extra}")
+    splice_rows = rows = replay(spliced, tmp / "splice.jsonl")
+    shown = [d["readout"]["label"] for d in rows]
+    for t_splice in (SEGMENT_S, 2 * SEGMENT_S):
+        g = splice_lags(rows, shown, t_splice)
+        print(f"  splice at {t_splice:.1f} s: raw label {g['old_raw']} changes after {lag_text(g['raw_t'], t_splice)} "
+              f"(settles on {g['raw_end']}); displayed {g['old_shown']} changes after "
+              f"{lag_text(g['shown_t'], t_splice)} (settles on {g['shown_end']})")
     n_shown, n_raw, span = changes(rows)
-    print(f"  whole spliced clip: displayed {n_shown} changes, raw {n_raw}")
+    print(f"  whole spliced clip: displayed {n_shown} changes, raw {n_raw}; displayed sequence "
+          + " -> ".join(lab for k, lab in enumerate(shown) if k == 0 or lab != shown[k - 1]))
+
+    from realtime.readout import ReadoutConfig
+
+    print("\n4. the same raw scores under other readout settings (recomputed from the JSONL, no new replay)")
+    print("  tau_s  margin  dwell_s | changes/min sample" + ("  changes/min loop" if loop_rows else "")
+          + " | splice lags (first displayed change after each splice)")
+    for tau, margin, dwell in SWEEP:
+        cfg = ReadoutConfig(tau_s=tau, switch_margin=margin, min_dwell_s=dwell)
+        line = f"  {tau:5.2f}  {margin:6.2f}  {dwell:7.2f} |"
+        n, _, span = changes(runs["baseline running (default)"], relabel(runs["baseline running (default)"], cfg))
+        line += f" {per_minute(n, span):18.2f}"
+        if loop_rows:
+            n, _, span = changes(loop_rows, relabel(loop_rows, cfg))
+            line += f"  {per_minute(n, span):16.2f}"
+        lab = relabel(splice_rows, cfg)
+        lags = [lag_text(splice_lags(splice_rows, lab, ts)["shown_t"], ts) for ts in (SEGMENT_S, 2 * SEGMENT_S)]
+        line += " | " + ", ".join(lags) + ("   (default)" if (tau, margin, dwell) == SWEEP[0] else "")
+        print(line)
     print(f"\nfiles: {tmp}")
     return 0
 

@@ -45,3 +45,20 @@ def test_baseline_text():
     assert readout_view.baseline_text(None) == ""
     assert readout_view.baseline_text({"acoustic": {"state": "running", "trust": 0.5, "calibration_failed": True}}) \
         == "baseline: voice running 50% (calibration found none)"
+
+
+def test_session_calibrate_goes_to_the_pipeline():
+    from realtime.baseline import BaselineConfig
+    from realtime.pipeline import PipelineConfig
+    from realtime.ui.session import Session, Settings
+
+    s = Session(PipelineConfig(), Settings(checkpoint="unused"), key="calib")
+    try:
+        assert s.calibrate() == "start a stream first (camera or replay), then calibrate"
+        calls = []
+        s.pipeline = SimpleNamespace(calibrate=lambda: calls.append(1),
+                                     config=SimpleNamespace(baseline=BaselineConfig(calibration_s=3.0)))
+        assert s.calibrate() == "calibrating: keep a neutral face and speak normally for 3 s" and calls == [1]
+        s.stop = lambda: None  # the stand-in pipeline has nothing to stop
+    finally:
+        s.close()
