@@ -39,11 +39,18 @@ ROOT = Path(__file__).resolve().parents[1]
 SEGMENT_S = 8.0
 
 
+REUSE = False
+
+
 def replay(clip: Path, jsonl: Path, *flags: str) -> list[dict]:
     cmd = [sys.executable, str(ROOT / "run_demo.py"), "--replay", str(clip), "--headless", "--jsonl", str(jsonl),
            "--fast", "--log-level", "WARNING", *flags]
     shown = " ".join(["python run_demo.py", "--replay", clip.name, "--headless", "--jsonl", jsonl.name, "--fast",
                       *flags])
+    if REUSE and jsonl.is_file():
+        rows = [json.loads(x) for x in jsonl.read_text().splitlines() if x.strip()]
+        print(f"  [{shown}: {len(rows)} windows, read from the previous run's {jsonl.name}]", flush=True)
+        return rows
     t0 = time.perf_counter()
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -159,8 +166,11 @@ def splice_lags(rows: list[dict], shown: list[str], t_splice: float) -> dict:
     old_raw, old_shown = raw[i0], shown[i0]
     win = [i for i, t in enumerate(ts) if t_splice - 1e-9 <= t < t_splice + SEGMENT_S - 1e-9]
     first = lambda seq, old: next((ts[i] for i in win if seq[i] != old), None)  # noqa: E731
+    end = raw[win[-1]]
+    reach = lambda seq: next((ts[i] for i in win if seq[i] == end), None)  # noqa: E731
     return {"old_raw": old_raw, "old_shown": old_shown, "raw_t": first(raw, old_raw),
-            "shown_t": first(shown, old_shown), "raw_end": raw[win[-1]], "shown_end": shown[win[-1]]}
+            "shown_t": first(shown, old_shown), "raw_end": end, "shown_end": shown[win[-1]],
+            "raw_reach_t": reach(raw), "shown_reach_t": reach(shown)}
 
 
 def lag_text(t, t_splice) -> str:
@@ -181,7 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--loops", type=int, default=8, help="how many times the steady clip is looped (default 8)")
     p.add_argument("--skip-loop", action="store_true", help="skip the looped clip (the slowest part)")
     p.add_argument("--out", help="keep the clips and JSONL files here (default: a temporary folder)")
+    p.add_argument("--reuse", action="store_true",
+                   help="with --out: read the JSONL files a previous run left there instead of replaying again "
+                        "(e.g. to print the settings table for other readout settings)")
     args = p.parse_args(argv)
+    global REUSE
+    REUSE = bool(args.reuse and args.out)
     clip, media = Path(args.clip), Path(args.media)
     for f in (clip, media / "happy.png", media / "sad.png"):
         if not f.is_file():
@@ -208,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{per_minute(n_shown, span):.2f}/min; raw {n_raw} = {per_minute(n_raw, span):.2f}/min")
     loop_rows = None
     if not args.skip_loop:
-        looped = loop_clip(clip, args.loops, tmp / f"{clip.stem}-x{args.loops}.mkv")
+        looped = tmp / f"{clip.stem}-x{args.loops}.mkv"
+        if not (REUSE and looped.is_file()):
+            loop_clip(clip, args.loops, looped)
         loop_rows = rows = replay(looped, tmp / "loop.jsonl")
         n_shown, n_raw, span = changes(rows)
         labels = collections.Counter(d["readout"]["label"] for d in rows)
@@ -220,15 +237,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  displayed changes (media time, new label): {', '.join(seq)}")
 
     print("\n3. lag of the displayed label on a spliced clip (happy.png 8 s | sad.png 8 s | happy.png 8 s, no audio)")
-    spliced = still_clip([media / "happy.png", media / "sad.png", media / "happy.png"], SEGMENT_S,
-                         tmp / "happy-sad-happy.mp4")
+    spliced = tmp / "happy-sad-happy.mp4"
+    if not (REUSE and spliced.is_file()):
+        still_clip([media / "happy.png", media / "sad.png", media / "happy.png"], SEGMENT_S, spliced)
     splice_rows = rows = replay(spliced, tmp / "splice.jsonl")
     shown = [d["readout"]["label"] for d in rows]
     for t_splice in (SEGMENT_S, 2 * SEGMENT_S):
         g = splice_lags(rows, shown, t_splice)
         print(f"  splice at {t_splice:.1f} s: raw label {g['old_raw']} changes after {lag_text(g['raw_t'], t_splice)} "
               f"(settles on {g['raw_end']}); displayed {g['old_shown']} changes after "
-              f"{lag_text(g['shown_t'], t_splice)} (settles on {g['shown_end']})")
+              f"{lag_text(g['shown_t'], t_splice)} (settles on {g['shown_end']}); first {g['raw_end']} after "
+              f"{lag_text(g['raw_reach_t'], t_splice)} raw, {lag_text(g['shown_reach_t'], t_splice)} displayed")
     n_shown, n_raw, span = changes(rows)
     print(f"  whole spliced clip: displayed {n_shown} changes, raw {n_raw}; displayed sequence "
           + " -> ".join(lab for k, lab in enumerate(shown) if k == 0 or lab != shown[k - 1]))
