@@ -42,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replay as fast as the pipeline runs (media time follows the data: reproducible results) "
                         "instead of at real-time pace")
     p.add_argument("--start-at", type=float, default=0.0, metavar="S", help="skip the first S seconds of --replay")
+    p.add_argument("--no-baseline", action="store_true",
+                   help="do not shift the face and voice inputs by the session's running baseline (see "
+                        "realtime/baseline.py); scores then use the absolute levels the model was trained on")
+    p.add_argument("--calibrate", action="store_true",
+                   help="with --headless: take the first 3 s of face and voice as the speaker's neutral (the page's "
+                        "Calibrate button does this at any time)")
     p.add_argument("--device", default="auto", help="scoring device: auto (CUDA when available), cpu, cuda, cuda:N")
     p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
                    help=f"DMD checkpoint directory (default: the bundled {DEFAULT_CHECKPOINT.relative_to(ROOT)})")
@@ -84,6 +90,7 @@ def check_args(args) -> str | None:
 
 
 def build_config(args):
+    from realtime.baseline import BaselineConfig
     from realtime.features.transcript import TranscriptConfig
     from realtime.pipeline import PipelineConfig
     from realtime.scorer import ScorerConfig
@@ -96,6 +103,7 @@ def build_config(args):
         scorer=ScorerConfig(checkpoint=args.checkpoint, device=args.device),
         transcript=TranscriptConfig(model=args.whisper_model, language="en" if args.whisper_model == "tiny.en" else None),
         live=live,
+        baseline=BaselineConfig(enabled=not getattr(args, "no_baseline", False)),
     )
 
 
@@ -143,6 +151,8 @@ def run_headless(args, stopper) -> int:
         printed.append(1)
 
     pipeline = Pipeline(config, source, [s for s in (sink, show) if s])
+    if args.calibrate:
+        pipeline.calibrate()
     from realtime.logs import MetricsLogger
 
     metrics_log = MetricsLogger(pipeline)

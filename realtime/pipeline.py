@@ -20,9 +20,12 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .agreement import modality_votes, votes_json
+from .baseline import BaselineConfig, SessionBaseline
 from .clock import monotonic
 from .packets import AudioChunk, EndOfStream, VideoFrame, Watermark
 from .queues import BoundedQueue, Closed, Empty, Policy
+from .readout import Readout, ReadoutConfig
 from .scorer import Scorer, ScorerConfig, ScoreResult
 from .stages import AcousticStage, FaceStage, StageThread, TranscriptStage
 from .window import SlidingWindow, WindowConfig
@@ -65,6 +68,9 @@ class PipelineConfig:
             finishes instead of hanging.
         join_timeout_s: how long `stop()` waits for each thread (s).
         history: results kept in memory for the UI (the last 60 s at a 250 ms hop is 240).
+        baseline: `BaselineConfig`, the per-session baseline applied to each window before scoring
+            (`realtime.baseline`); `calibrate` starts its calibration.
+        readout: `ReadoutConfig`, the smoothed readout added to each result (`realtime.readout`).
     """
 
     window: WindowConfig = WindowConfig()
@@ -79,6 +85,8 @@ class PipelineConfig:
     stall_timeout_s: float = 15.0
     join_timeout_s: float = 1.0
     history: int = 240
+    baseline: BaselineConfig = BaselineConfig()
+    readout: ReadoutConfig = ReadoutConfig()
 
 
 def _weak_method(method):
@@ -131,6 +139,9 @@ class Pipeline:
         self.stages: dict[str, StageThread] = {}
         self.queues: dict[str, BoundedQueue] = {}
         self._threads: list[threading.Thread] = []
+        self.baseline: SessionBaseline | None = None
+        self.readout = Readout(config.readout)
+        self._calibrate_pending = False
 
     # -- construction ------------------------------------------------------------------------------------------
     def _core(self, name: str):
@@ -177,6 +188,7 @@ class Pipeline:
         for n in names:
             self.stages[n] = StageThread(self._core(n), self.queues[n], emit, self.stop_event)
         m = self.scorer.model.cfg
+        self.baseline = self._make_baseline()
         driver = "face" if "face" in names else "source"
         self.window = SlidingWindow(cfg.window, m.seq_lens, m.input_dims, tuple(names), driver=driver)
         for st in self.stages.values():
@@ -192,6 +204,23 @@ class Pipeline:
         self._spawn(self._scorer_loop, "scorer")
         self._spawn(self._source_loop, "source")
         return self
+
+    def _make_baseline(self) -> SessionBaseline | None:
+        model = self.scorer.model
+        if not all(hasattr(model, f"input_mean_{n}") for n in self.config.baseline.modalities):
+            return None  # a stand-in scorer without input statistics
+        b = SessionBaseline.from_model(self.config.baseline, model, self.config.window.window_s)
+        if self._calibrate_pending:
+            b.calibrate()
+        return b
+
+    def calibrate(self) -> None:
+        """Take the next few seconds of face and voice as this session's neutral (`SessionBaseline.calibrate`).
+        The request travels through the event queue, so the scorer thread applies it in media-time order."""
+        if not hasattr(self, "events"):
+            self._calibrate_pending = True  # not started yet: calibrate from the first window
+            return
+        self._emit_event(("calibrate", None))
 
     def _spawn(self, fn, name: str) -> None:
         t = threading.Thread(target=fn, name=f"pipeline-{name}", daemon=True)
@@ -249,7 +278,10 @@ class Pipeline:
                 except Closed:
                     break
                 snaps = []
-                if isinstance(item, tuple) and item[0] == "source_end":
+                if isinstance(item, tuple) and item[0] == "calibrate":
+                    if self.baseline is not None:
+                        self.baseline.calibrate()
+                elif isinstance(item, tuple) and item[0] == "source_end":
                     source_end = item[1]
                     snaps = self.window.push(Watermark("source", source_end))
                 elif item is not None:
@@ -290,10 +322,21 @@ class Pipeline:
     def _score(self, snaps) -> None:
         if not snaps:
             return
+        statuses = [None] * len(snaps)
+        if self.baseline is not None:
+            shifted = []
+            for i, s in enumerate(snaps):  # in media-time order: each window adds to the estimate, then is shifted
+                shifted.append(self.baseline.push(s))
+                statuses[i] = {m: st.to_json_dict() for m, st in self.baseline.status().items()}
+            snaps = shifted
         results = self.scorer.score(snaps)
         now = monotonic()
         drops = {q.name: q.drops for q in self.queues.values()}
-        for snap, r in zip(snaps, results):
+        for snap, r, status in zip(snaps, results, statuses):
+            shown = self.readout.push(r.t, r.probs, any(r.present.values()))
+            r.readout = shown.to_json_dict()
+            r.agreement = votes_json(modality_votes(r.heads, r.present, r.emotion)) if r.probs else {}
+            r.baseline = status
             r.latency_ms = {"scorer": round(self.scorer.last_ms, 3)}
             if snap.t_mono is not None:
                 r.latency_ms["capture_to_score"] = round((now - snap.t_mono) * 1e3, 3)

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "assets" / "dmd_live"
 MODALITIES_SHORT = ("L", "V", "A")
+NO_SIGNAL = "no signal"
+"""The label of a window with no modality present: the model's output there is its prior, not evidence."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,13 @@ class ScorerConfig:
 
 @dataclass
 class ScoreResult:
-    """One scored window (what the UI draws and the JSONL sink writes)."""
+    """One scored window (what the UI draws and the JSONL sink writes).
+
+    ``emotion``/``valence``/``probs`` are the raw per-window scores ("no signal", NaN and {} when nothing is
+    present). ``readout`` (what the page shows, smoothed: `realtime.readout`), ``agreement`` (per-modality votes:
+    `realtime.agreement`) and ``baseline`` (the per-session baseline's state: `realtime.baseline`) are filled by the
+    pipeline and written to the JSONL as separate fields when set.
+    """
 
     t: float
     valence: float
@@ -71,14 +79,21 @@ class ScoreResult:
     latency_ms: dict[str, float] = field(default_factory=dict)
     drops: dict[str, int] = field(default_factory=dict)
     landmarks: np.ndarray | None = None
+    readout: dict | None = None
+    agreement: dict | None = None
+    baseline: dict | None = None
 
     def to_json_dict(self) -> dict:
-        return {
+        d = {
             "t": self.t, "valence": self.valence, "emotion": self.emotion, "probs": self.probs, "heads": self.heads,
             "homo_edges": self.homo_edges, "hetero_edges": self.hetero_edges, "present": self.present,
             "words": self.words, "face_fraction": self.face_fraction, "voiced_fraction": self.voiced_fraction,
             "latency_ms": self.latency_ms, "drops": self.drops,
         }
+        for k in ("readout", "agreement", "baseline"):
+            if getattr(self, k) is not None:
+                d[k] = getattr(self, k)
+        return d
 
 
 def resolve_device(name: str) -> str:
@@ -231,9 +246,12 @@ class Scorer:
                 v, p = self._split(block[m])
                 heads[name][short] = {"valence": v, "emotion": self.emotions[int(np.argmax(p))] if p is not None else None}
         pr = {e: float(p) for e, p in zip(self.emotions, probs)} if probs is not None else {}
+        emotion = max(pr, key=pr.get) if pr else ""
+        if not any(s.present):  # nothing to judge: the output is the model's prior, so claim nothing
+            pr, emotion, valence = {}, NO_SIGNAL, float("nan")
         return ScoreResult(
             t=s.t, valence=valence if valence is not None else 0.0,
-            emotion=max(pr, key=pr.get) if pr else "", probs=pr, heads=heads,
+            emotion=emotion, probs=pr, heads=heads,
             homo_edges=hm.round(6).tolist(), hetero_edges=xm.round(6).tolist(),
             present=dict(zip(("language", "visual", "acoustic"), map(bool, s.present))),
             words=[w.text for w in s.words], face_fraction=s.face_fraction, voiced_fraction=s.voiced_fraction,

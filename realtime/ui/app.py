@@ -36,7 +36,7 @@ import socket
 import threading
 from pathlib import Path
 
-from . import plots
+from . import plots, readout_view
 from .health import health_html
 from .session import POOL, SAMPLE, Session, Settings, UploadError, check_upload, checkpoint_names
 from .workspace import Workspace
@@ -61,6 +61,9 @@ CSS = """
 .probs div{font-size:12px;white-space:nowrap}.probs .pname{display:inline-block;width:64px}
 .probs .pbar,.gd-average .bar{display:inline-block;height:9px;background:#2563eb;vertical-align:middle}
 .probs .top .pname{font-weight:700}
+.now .emo.uncertain b,.now .emo.nosignal b{color:#64748b}
+.votes{display:flex;gap:4px;flex-wrap:wrap;margin:3px 0}.vote{font-size:12px;padding:1px 6px;border-radius:8px;border:1px solid #cbd5e1}
+.vote-agree{background:#dcfce7}.vote-partly{background:#fef9c3}.vote-disagree{background:#fee2e2}
 #dmd-transcript{font-size:14px;min-height:48px;max-height:120px;overflow-y:auto;padding:4px;border:1px solid #e2e8f0;border-radius:4px}
 .gd-matrix,.gd-average{border-collapse:collapse;font-size:12px;margin-top:4px}
 .gd-matrix td,.gd-matrix th,.gd-average td,.gd-average th{border:1px solid #e2e8f0;padding:2px 6px;text-align:center}
@@ -85,14 +88,8 @@ def free_port(host: str, start: int, tries: int = 100) -> int:
 # -- rendering one tick ----------------------------------------------------------------------------------------------
 
 def now_html(session: Session) -> str:
-    r = session.latest
-    if r is None:
-        return (f'<div class="now"><div class="val">valence <span id="dmd-valence">–</span></div>'
-                f'<div class="meta">{html.escape(session.state_text())}</div></div>')
-    return (f'<div class="now"><div class="val">valence <span id="dmd-valence">{r.valence:+.3f}</span></div>'
-            f'<div class="emo">emotion <b id="dmd-emotion">{html.escape(r.emotion or "–")}</b></div>'
-            f'<div class="meta">window ending at <span id="dmd-result-t">{r.t:.2f}</span> s · '
-            f'<span id="dmd-count">{session.count}</span> windows scored</div>{plots.probs_html(r.probs, r.emotion)}</div>')
+    """The smoothed readout, the raw window, the modality votes and the baseline (realtime.ui.readout_view)."""
+    return readout_view.now_html(session.latest, session.count, session.state_text())
 
 
 def transcript_html(session: Session, max_words: int = 120) -> str:
@@ -245,6 +242,9 @@ def build_app(args, config):
                 camview = gr.HTML(elem_id="dmd-camera-box", label="camera with face landmarks")
             with gr.Column(scale=1, min_width=260):
                 now = gr.HTML(elem_id="dmd-now-box")
+                calib_btn = gr.Button("Calibrate: 3 s of neutral face and normal voice", size="sm",
+                                      elem_id="dmd-calibrate")
+                calib_msg = gr.Markdown()
             with gr.Column(scale=2, min_width=320):
                 transcript = gr.HTML(elem_id="dmd-transcript-box")
                 series = gr.CheckboxGroup(list(plots.SERIES), value=DEFAULT_SERIES,
@@ -316,6 +316,9 @@ def build_app(args, config):
             s.start_replay(p, fast=bool(is_fast))
             return s.start_message(p.name), "Pause"
 
+        def calibrate(s):
+            return "page not ready" if s is None else s.calibrate()
+
         def toggle_pause(s):
             if s is None or s.mode != "replay" or s.source is None:
                 return "Pause"
@@ -381,6 +384,7 @@ def build_app(args, config):
             again_btn.click(play_again, [state, fast], [replay_msg, pause_btn], concurrency_limit=8)
         upload.upload(on_upload, [state, upload, fast], [replay_msg, pause_btn], concurrency_limit=8)
         pause_btn.click(toggle_pause, [state], [pause_btn], concurrency_limit=None)
+        calib_btn.click(calibrate, [state], [calib_msg], concurrency_limit=None)
         fast.change(set_fast, [state, fast], None, concurrency_limit=None)
         capture.change(set_capture, [capture], [browser_row, local_row])
         cam.stream(on_frame, [cam, state], None, stream_every=FRAME_EVERY_S, time_limit=STREAM_TIME_LIMIT_S,

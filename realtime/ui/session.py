@@ -561,6 +561,16 @@ class Session:
         if self.source is not None:
             self.source.set_fast(fast)
 
+    def calibrate(self) -> str:
+        """Take the next few seconds of this stream's face and voice as the speaker's neutral (the pipeline's
+        `SessionBaseline`); a new stream starts without one. Returns the message for the page."""
+        pipeline = self.pipeline
+        if pipeline is None or self.starting or self.finished:
+            return "start a stream first (camera or replay), then calibrate"
+        pipeline.calibrate()
+        secs = pipeline.config.baseline.calibration_s
+        return f"calibrating: keep a neutral face and speak normally for {secs:g} s"
+
     @property
     def paused(self) -> bool:
         return bool(self.source is not None and self.source.paused.is_set())
@@ -709,12 +719,12 @@ def overlay_landmarks(rgb: np.ndarray, landmarks, colour=(0, 255, 120)) -> np.nd
 def write_csv(jsonl_path: str | Path, csv_path: str | Path) -> str:
     """Flatten the JSONL results into one CSV row per window (edges by name, heads by unit and modality)."""
     rows = [json.loads(line) for line in Path(jsonl_path).read_text().splitlines() if line.strip()]
-    emotions = list(rows[0]["probs"]) if rows and rows[0].get("probs") else []
+    emotions = next((list(d["probs"]) for d in rows if d.get("probs")), [])  # a "no signal" row has none
     head = (["t", "valence", "emotion"] + [f"p_{e}" for e in emotions]
             + [f"{u}_{m}_valence" for u in ("homo", "hetero") for m in plots.MODS]
             + [f"{u}_{e}" for u in ("homo", "hetero") for e in plots.EDGE_NAMES]
             + ["present_L", "present_V", "present_A", "face_fraction", "voiced_fraction", "capture_to_score_ms",
-               "words"])
+               "shown_label", "shown_valence", "words"])
     with open(csv_path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(head)
@@ -727,7 +737,8 @@ def write_csv(jsonl_path: str | Path, csv_path: str | Path) -> str:
                 row += [ew[e] for e in plots.EDGE_NAMES]
             pr = d.get("present") or {}
             row += [pr.get("language"), pr.get("visual"), pr.get("acoustic"), d.get("face_fraction"),
-                    d.get("voiced_fraction"), (d.get("latency_ms") or {}).get("capture_to_score"),
-                    " ".join(d.get("words") or [])]
+                    d.get("voiced_fraction"), (d.get("latency_ms") or {}).get("capture_to_score")]
+            shown = d.get("readout") or {}  # what the page showed (smoothed), beside the raw scores
+            row += [shown.get("label"), shown.get("valence"), " ".join(d.get("words") or [])]
             w.writerow(row)
     return str(csv_path)

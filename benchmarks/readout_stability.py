@@ -1,0 +1,277 @@
+"""How steady and how honest the page's readout is, measured on replays through ``run_demo.py --headless --fast``.
+
+    python -m benchmarks.readout_stability [--clip assets/WDA_KatieHill_000.mp4] [--media ../shared/data/media]
+                                           [--loops 8] [--out DIR] [--skip-loop]
+
+Prints, each figure from the JSONL that the replay wrote (the raw per-window scores and the ``readout`` field, which
+is what the page shows):
+
+1. **Voice heads on the sample clip**, before and after the per-session baseline: for each voice head (homogeneous
+   and heterogeneous acoustic head) the label counts over the windows with voice present, and their mean valence,
+   with the baseline off (``--no-baseline``), running (the default) and calibrated on the first 3 s
+   (``--calibrate``).
+2. **Displayed-label changes per minute** on a steady clip: the sample clip itself, and the sample looped
+   ``--loops`` times (the issue's protocol: a real 8 s talking head in a loop), next to the raw per-window label's.
+   Target: at most 6 displayed changes a minute.
+3. **Lag on a spliced clip**: ``happy.png`` for 8 s, then ``sad.png`` for 8 s, then ``happy.png`` again (a video of
+   stills from the shared media, no audio). For each splice, the media time at which the raw per-window label and
+   the displayed label first show the new expression's label (the label that dominates the raw windows of the
+   new segment's second half), as lags after the splice. The displayed label's lag over the raw one is what the
+   smoothing adds; the raw lag is the 4 s window filling with the new face. Target: the displayed label follows a
+   real change within 1.5 s.
+
+No timed assertions: this is a benchmark, run by hand; the figures go into docs/ui.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SEGMENT_S = 8.0
+
+
+REUSE = False
+
+
+def replay(clip: Path, jsonl: Path, *flags: str) -> list[dict]:
+    cmd = [sys.executable, str(ROOT / "run_demo.py"), "--replay", str(clip), "--headless", "--jsonl", str(jsonl),
+           "--fast", "--log-level", "WARNING", *flags]
+    shown = " ".join(["python run_demo.py", "--replay", clip.name, "--headless", "--jsonl", jsonl.name, "--fast",
+                      *flags])
+    if REUSE and jsonl.is_file():
+        rows = [json.loads(x) for x in jsonl.read_text().splitlines() if x.strip()]
+        print(f"  [{shown}: {len(rows)} windows, read from the previous run's {jsonl.name}]", flush=True)
+        return rows
+    t0 = time.perf_counter()
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{shown} failed (rc {proc.returncode}):\n{proc.stderr[-2000:]}")
+    rows = [json.loads(x) for x in jsonl.read_text().splitlines() if x.strip()]
+    print(f"  [{shown}: {len(rows)} windows, {time.perf_counter() - t0:.1f} s wall]", flush=True)
+    return rows
+
+
+# -- clips made from shared media ------------------------------------------------------------------------------------
+
+def loop_clip(src: Path, loops: int, out: Path) -> Path:
+    """``src`` played ``loops`` times in a row (video re-encoded as MPEG-4, audio as 16 kHz mono PCM, in .mkv)."""
+    import av
+    import numpy as np
+
+    from realtime.features.media import decode_audio
+
+    with av.open(str(src)) as c:
+        vs = c.streams.video[0]
+        rate = vs.average_rate or 25
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    audio = decode_audio(str(src), 16000)
+    with av.open(str(out), "w") as o:
+        v = o.add_stream("mpeg4", rate=int(round(float(rate))))
+        v.width, v.height, v.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        v.bit_rate = 2_000_000
+        a = o.add_stream("pcm_s16le", rate=16000, layout="mono")
+        for _ in range(loops):
+            for fr in frames:
+                for pkt in v.encode(av.VideoFrame.from_ndarray(fr, format="rgb24")):
+                    o.mux(pkt)
+        for pkt in v.encode():
+            o.mux(pkt)
+        pcm = (np.clip(np.tile(np.asarray(audio, np.float32), loops), -1, 32767 / 32768) * 32768).astype(np.int16)
+        pts = 0
+        for i in range(0, len(pcm), 1600):
+            chunk = pcm[i:i + 1600]
+            af = av.AudioFrame.from_ndarray(chunk[None, :], format="s16", layout="mono")
+            af.sample_rate, af.pts = 16000, pts
+            pts += len(chunk)
+            for pkt in a.encode(af):
+                o.mux(pkt)
+        for pkt in a.encode():
+            o.mux(pkt)
+    return out
+
+
+def still_clip(images: list[Path], seconds: float, out: Path, fps: int = 25) -> Path:
+    """A video of still images, ``seconds`` each, in order (no audio)."""
+    import av
+    import numpy as np
+    from PIL import Image
+
+    stills = [np.asarray(Image.open(p).convert("RGB")) for p in images]
+    with av.open(str(out), "w") as o:
+        v = o.add_stream("mpeg4", rate=fps)
+        v.width, v.height, v.pix_fmt = stills[0].shape[1], stills[0].shape[0], "yuv420p"
+        v.bit_rate = 2_000_000
+        for img in stills:
+            for _ in range(int(round(seconds * fps))):
+                for pkt in v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                    o.mux(pkt)
+        for pkt in v.encode():
+            o.mux(pkt)
+    return out
+
+
+# -- figures ---------------------------------------------------------------------------------------------------------
+
+def voice_table(rows: list[dict]) -> list[str]:
+    voiced = [d for d in rows if d["present"].get("acoustic")]
+    out = []
+    for unit in ("homo", "hetero"):
+        counts = collections.Counter(d["heads"][unit]["A"]["emotion"] for d in voiced)
+        vals = [d["heads"][unit]["A"]["valence"] for d in voiced]
+        mean_v = sum(vals) / len(vals) if vals else float("nan")
+        top = ", ".join(f"{k} {v}" for k, v in counts.most_common())
+        out.append(f"    {unit:6s} A: {top}  (of {len(voiced)} voiced windows; mean valence {mean_v:+.3f})")
+    return out
+
+
+def changes(rows: list[dict], shown: list[str] | None = None) -> tuple[int, int, float]:
+    """(displayed-label changes, raw-label changes, media seconds covered)."""
+    shown = shown if shown is not None else [d["readout"]["label"] for d in rows]
+    raw = [d["emotion"] for d in rows]
+    n_shown = sum(a != b for a, b in zip(shown, shown[1:]))
+    n_raw = sum(a != b for a, b in zip(raw, raw[1:]))
+    span = rows[-1]["t"] - rows[0]["t"] if len(rows) > 1 else 0.0
+    return n_shown, n_raw, span
+
+
+def per_minute(n: int, span: float) -> float:
+    return n / span * 60.0 if span > 0 else float("nan")
+
+
+def relabel(rows: list[dict], cfg) -> list[str]:
+    """The displayed labels a `ReadoutConfig` would give on these raw scores (the readout is a pure function of
+    the raw per-window probabilities, so other settings need no new replay)."""
+    from realtime.readout import Readout
+
+    r = Readout(cfg)
+    return [r.push(d["t"], d["probs"], any(d["present"].values())).label for d in rows]
+
+
+def splice_lags(rows: list[dict], shown: list[str], t_splice: float) -> dict:
+    """Around one splice: the label shown just before it, and the media time after it at which the raw label and the
+    displayed label first differ from that label (i.e. first react to the new face), plus where both settle."""
+    ts = [d["t"] for d in rows]
+    raw = [d["emotion"] for d in rows]
+    i0 = max(i for i, t in enumerate(ts) if t <= t_splice - 0.25 + 1e-9)
+    old_raw, old_shown = raw[i0], shown[i0]
+    win = [i for i, t in enumerate(ts) if t_splice - 1e-9 <= t < t_splice + SEGMENT_S - 1e-9]
+    first = lambda seq, old: next((ts[i] for i in win if seq[i] != old), None)  # noqa: E731
+    end = raw[win[-1]]
+    reach = lambda seq: next((ts[i] for i in win if seq[i] == end), None)  # noqa: E731
+    return {"old_raw": old_raw, "old_shown": old_shown, "raw_t": first(raw, old_raw),
+            "shown_t": first(shown, old_shown), "raw_end": end, "shown_end": shown[win[-1]],
+            "raw_reach_t": reach(raw), "shown_reach_t": reach(shown)}
+
+
+def lag_text(t, t_splice) -> str:
+    return "never" if t is None else f"{t - t_splice:.2f} s"
+
+
+SWEEP = ((1.0, 0.15, 1.0), (0.5, 0.15, 1.0), (2.0, 0.15, 1.0), (3.0, 0.15, 1.0), (1.0, 0.3, 1.0), (1.0, 0.15, 3.0),
+         (2.0, 0.3, 3.0))
+"""(tau_s, switch_margin, min_dwell_s) settings compared on the same replays; the first is the default."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.readout_stability", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--clip", default=str(ROOT / "assets" / "WDA_KatieHill_000.mp4"), help="the steady sample clip")
+    p.add_argument("--media", default=str(ROOT.parent / "shared" / "data" / "media"),
+                   help="shared media folder with happy.png and sad.png")
+    p.add_argument("--loops", type=int, default=8, help="how many times the steady clip is looped (default 8)")
+    p.add_argument("--skip-loop", action="store_true", help="skip the looped clip (the slowest part)")
+    p.add_argument("--out", help="keep the clips and JSONL files here (default: a temporary folder)")
+    p.add_argument("--reuse", action="store_true",
+                   help="with --out: read the JSONL files a previous run left there instead of replaying again "
+                        "(e.g. to print the settings table for other readout settings)")
+    args = p.parse_args(argv)
+    global REUSE
+    REUSE = bool(args.reuse and args.out)
+    clip, media = Path(args.clip), Path(args.media)
+    for f in (clip, media / "happy.png", media / "sad.png"):
+        if not f.is_file():
+            print(f"error: {f} not found", file=sys.stderr)
+            return 2
+    tmp = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="readout-bench-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+
+    print(f"1. voice heads on {clip.name}, label counts over the windows with voice present")
+    runs = {}
+    for name, flags in (("baseline off", ("--no-baseline",)), ("baseline running (default)", ()),
+                        ("calibrated on the first 3 s", ("--calibrate",))):
+        print(f"  {name}:")
+        runs[name] = rows = replay(clip, tmp / f"sample-{len(runs)}.jsonl", *flags)
+        print("\n".join(voice_table(rows)))
+        fused = collections.Counter(d["emotion"] for d in rows)
+        shown = collections.Counter(d["readout"]["label"] for d in rows)
+        print(f"    fused raw: {dict(fused.most_common())}; displayed: {dict(shown.most_common())}")
+
+    print("\n2. displayed-label changes per minute (steady clips)")
+    rows = runs["baseline running (default)"]
+    n_shown, n_raw, span = changes(rows)
+    print(f"  {clip.name} ({span:.2f} s of windows): displayed {n_shown} changes = "
+          f"{per_minute(n_shown, span):.2f}/min; raw {n_raw} = {per_minute(n_raw, span):.2f}/min")
+    loop_rows = None
+    if not args.skip_loop:
+        looped = tmp / f"{clip.stem}-x{args.loops}.mkv"
+        if not (REUSE and looped.is_file()):
+            loop_clip(clip, args.loops, looped)
+        loop_rows = rows = replay(looped, tmp / "loop.jsonl")
+        n_shown, n_raw, span = changes(rows)
+        labels = collections.Counter(d["readout"]["label"] for d in rows)
+        print(f"  {looped.name} ({span:.2f} s of windows): displayed {n_shown} changes = "
+              f"{per_minute(n_shown, span):.2f}/min; raw {n_raw} = {per_minute(n_raw, span):.2f}/min; "
+              f"displayed labels {dict(labels.most_common())}")
+        shown = [d["readout"]["label"] for d in rows]
+        seq = [f"{rows[k]['t']:.2f} {lab}" for k, lab in enumerate(shown) if k and lab != shown[k - 1]]
+        print(f"  displayed changes (media time, new label): {', '.join(seq)}")
+
+    print("\n3. lag of the displayed label on a spliced clip (happy.png 8 s | sad.png 8 s | happy.png 8 s, no audio)")
+    spliced = tmp / "happy-sad-happy.mp4"
+    if not (REUSE and spliced.is_file()):
+        still_clip([media / "happy.png", media / "sad.png", media / "happy.png"], SEGMENT_S, spliced)
+    splice_rows = rows = replay(spliced, tmp / "splice.jsonl")
+    shown = [d["readout"]["label"] for d in rows]
+    for t_splice in (SEGMENT_S, 2 * SEGMENT_S):
+        g = splice_lags(rows, shown, t_splice)
+        print(f"  splice at {t_splice:.1f} s: raw label {g['old_raw']} changes after {lag_text(g['raw_t'], t_splice)} "
+              f"(settles on {g['raw_end']}); displayed {g['old_shown']} changes after "
+              f"{lag_text(g['shown_t'], t_splice)} (settles on {g['shown_end']}); first {g['raw_end']} after "
+              f"{lag_text(g['raw_reach_t'], t_splice)} raw, {lag_text(g['shown_reach_t'], t_splice)} displayed")
+    n_shown, n_raw, span = changes(rows)
+    print(f"  whole spliced clip: displayed {n_shown} changes, raw {n_raw}; displayed sequence "
+          + " -> ".join(lab for k, lab in enumerate(shown) if k == 0 or lab != shown[k - 1]))
+
+    from realtime.readout import ReadoutConfig
+
+    print("\n4. the same raw scores under other readout settings (recomputed from the JSONL, no new replay)")
+    print("  tau_s  margin  dwell_s | changes/min sample" + ("  changes/min loop" if loop_rows else "")
+          + " | splice lags (first displayed change after each splice)")
+    for tau, margin, dwell in SWEEP:
+        cfg = ReadoutConfig(tau_s=tau, switch_margin=margin, min_dwell_s=dwell)
+        line = f"  {tau:5.2f}  {margin:6.2f}  {dwell:7.2f} |"
+        n, _, span = changes(runs["baseline running (default)"], relabel(runs["baseline running (default)"], cfg))
+        line += f" {per_minute(n, span):18.2f}"
+        if loop_rows:
+            n, _, span = changes(loop_rows, relabel(loop_rows, cfg))
+            line += f"  {per_minute(n, span):16.2f}"
+        lab = relabel(splice_rows, cfg)
+        lags = [lag_text(splice_lags(splice_rows, lab, ts)["shown_t"], ts) for ts in (SEGMENT_S, 2 * SEGMENT_S)]
+        line += " | " + ", ".join(lags) + ("   (default)" if (tau, margin, dwell) == SWEEP[0] else "")
+        print(line)
+    print(f"\nfiles: {tmp}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

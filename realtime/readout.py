@@ -1,0 +1,178 @@
+"""What the page shows: a steady, honest readout of the per-window scores. Push-style, thread-free.
+
+The scorer's per-window probabilities move with every 250 ms hop (a 4 s window slides over a changing face and
+voice), so the raw top class flips often even when the person's expression barely changes. `Readout` turns the raw
+stream into what a person should read:
+
+* **Smoothed probabilities**: an exponential moving average over a declared time constant ``tau_s`` in *media*
+  seconds, so irregular hops (a live window that came late, a replay at any speed) weigh by the time they cover:
+  ``s <- s + a (p - s)`` with ``a = 1 - exp(-dt / tau_s)``.
+* **A label with hysteresis**: the shown class changes only when another class leads it by ``switch_margin`` in the
+  smoothed probabilities, and never sooner than ``min_dwell_s`` after the last change.
+* **"uncertain"** when no class leads: the top smoothed probability is below ``uncertain_prob``, or the top two are
+  within ``uncertain_margin`` of each other (and the shown class has lost its lead).
+* **"no signal"** when the window has no modality present: the model's output is then its prior, not evidence, so
+  nothing is shown and the smoothing starts afresh when a modality returns.
+* **A valence consistent with the label**: the expected class valence under the smoothed probabilities (the valence
+  each class was given in training, ``dmd_model.recipes.corpora.VALENCE7``), so a "happy" readout never sits beside
+  a negative valence. The model's own valence head stays in the JSONL and on the timeline.
+
+The raw per-window scores are never changed; the readout is a separate record (``ScoreResult.readout``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+NO_SIGNAL = "no signal"
+UNCERTAIN = "uncertain"
+
+
+def _default_class_valence() -> dict[str, float]:
+    from dmd_model.recipes.corpora import VALENCE7
+
+    return dict(VALENCE7)
+
+
+@dataclass(frozen=True)
+class ReadoutConfig:
+    """How the page's readout is smoothed. Units are media seconds and probabilities in [0, 1].
+
+    Attributes:
+        tau_s: time constant of the exponential smoothing (s). 1.0 s: a complete swap of two classes (0.8 -> 0.1
+            and back) then crosses the switch margin 0.93 tau after the raw scores swap (solve
+            0.7 - 1.4 exp(-t/tau) = 0.15), inside the 1.5 s the issue allows for following a real change, while a
+            single odd 250 ms window moves the smoothed probabilities by only 1 - exp(-0.25) = 22 % of its jump.
+        switch_margin: a new class replaces the shown one only when its smoothed probability exceeds the shown
+            class's by this much. 0.15: the per-window probabilities of neighbouring classes on a steady clip wander
+            by about +-0.1 around each other; 0.15 is above that wander and well below a real change (0.5 or more).
+        min_dwell_s: the shown label stays at least this long after a change (s), except that "no signal" is
+            shown at once. 1.0 s caps a label at 60 changes a minute in the worst case and is shorter than the
+            lag the issue allows (1.5 s), so it never delays a real change by itself.
+        uncertain_prob: below this top smoothed probability no class leads: "uncertain". 0.35, about 2.5 times
+            chance (1/7 = 0.14): a class at 0.35 is still beaten by the other six together, so the page should not
+            claim it.
+        uncertain_margin: when the top two smoothed probabilities are within this of each other, neither leads
+            (a class is not *entered* from "uncertain", nor from the start, with less than this lead). 0.05.
+        reset_gap_s: a gap in media time longer than this (s) since the previous window (a paused capture, a seek)
+            restarts the smoothing instead of blending across it. 5.0 s, longer than any normal hop.
+        class_valence: the valence of each class (for the shown valence); by default the values the training
+            recipe gives each class (dmd_model.recipes.corpora.VALENCE7). Classes not listed count as 0.
+    """
+
+    tau_s: float = 1.0
+    switch_margin: float = 0.15
+    min_dwell_s: float = 1.0
+    uncertain_prob: float = 0.35
+    uncertain_margin: float = 0.05
+    reset_gap_s: float = 5.0
+    class_valence: dict = field(default_factory=_default_class_valence)
+
+    def __post_init__(self) -> None:
+        for name in ("tau_s", "switch_margin", "min_dwell_s", "uncertain_prob", "uncertain_margin", "reset_gap_s"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ValueError(f"ReadoutConfig.{name} must be a finite number >= 0, got {v!r}")
+        if self.tau_s == 0:
+            raise ValueError("ReadoutConfig.tau_s must be > 0 (use a tiny value for no smoothing)")
+        if self.uncertain_prob > 1:
+            raise ValueError(f"ReadoutConfig.uncertain_prob must be at most 1, got {self.uncertain_prob}")
+
+
+@dataclass(frozen=True)
+class ReadoutState:
+    """One readout (what the page shows for one window).
+
+    Attributes:
+        t: media time of the window (s).
+        label: a class name, "uncertain" or "no signal".
+        probs: the smoothed class probabilities ({} for "no signal").
+        valence: the expected class valence under ``probs`` (None for "no signal").
+        top: the leading class of ``probs`` ("" for "no signal"); may differ from ``label`` under hysteresis.
+        changed: True when ``label`` differs from the previous window's.
+        since_s: media seconds since the label last changed.
+    """
+
+    t: float
+    label: str
+    probs: dict
+    valence: float | None
+    top: str
+    changed: bool
+    since_s: float
+
+    def to_json_dict(self) -> dict:
+        return {"label": self.label, "probs": {k: round(v, 6) for k, v in self.probs.items()},
+                "valence": None if self.valence is None else round(self.valence, 6), "top": self.top,
+                "changed": self.changed}
+
+
+class Readout:
+    """Push one window's raw probabilities at a time; get what the page shows.
+
+    ``push(t, probs, present)``: ``t`` media time (s), ``probs`` {class: probability} of the fused prediction,
+    ``present`` whether any modality was present in the window. Windows must come in media-time order.
+    """
+
+    def __init__(self, config: ReadoutConfig = ReadoutConfig()):
+        self.config = config
+        self.reset()
+
+    def reset(self) -> None:
+        self._s: dict[str, float] | None = None
+        self._t: float | None = None
+        self.label: str | None = None
+        self._t_change: float | None = None
+        self.changes = 0
+
+    def push(self, t: float, probs: dict, present: bool = True) -> ReadoutState:
+        cfg = self.config
+        t = float(t)
+        previous = self.label
+        if not present or not probs:
+            self._s = None  # the prior is not evidence: restart the smoothing when a modality returns
+            self._t = t
+            label, sm, valence, top = NO_SIGNAL, {}, None, ""
+        else:
+            p = {k: float(v) for k, v in probs.items()}
+            dt = None if self._t is None else t - self._t
+            if self._s is None or dt is None or dt > cfg.reset_gap_s or set(p) != set(self._s):
+                self._s = dict(p)
+                fresh = True
+            else:
+                a = 1.0 - math.exp(-max(dt, 0.0) / cfg.tau_s)
+                self._s = {k: s + a * (p[k] - s) for k, s in self._s.items()}
+                fresh = False
+            self._t = t
+            sm = self._s
+            label = self._decide(sm, previous if not fresh and previous != NO_SIGNAL else None, t)
+            top = max(sm, key=sm.get)
+            valence = sum(sm[k] * float(cfg.class_valence.get(k, 0.0)) for k in sm)
+        changed = label != previous
+        if changed:
+            self._t_change = t
+            if previous is not None:
+                self.changes += 1
+        self.label = label
+        return ReadoutState(t=t, label=label, probs=dict(sm), valence=valence, top=top, changed=changed,
+                            since_s=t - (self._t_change if self._t_change is not None else t))
+
+    def _decide(self, s: dict[str, float], current: str | None, t: float) -> str:
+        cfg = self.config
+        ranked = sorted(s, key=s.get, reverse=True)
+        lead = ranked[0]
+        second = s[ranked[1]] if len(ranked) > 1 else 0.0
+        clear = s[lead] >= cfg.uncertain_prob and s[lead] - second >= cfg.uncertain_margin
+        if current is None:  # first window (or after no signal / a gap): show what leads now, no dwell
+            return lead if clear else UNCERTAIN
+        if self._t_change is not None and t - self._t_change < cfg.min_dwell_s - 1e-9:
+            return current
+        if current == UNCERTAIN:
+            return lead if clear else UNCERTAIN
+        # a class is shown: keep it unless another class leads it clearly, or no class has support any more
+        if lead != current and s[lead] - s.get(current, 0.0) >= cfg.switch_margin - 1e-12:
+            return lead if clear else UNCERTAIN
+        if s[lead] < cfg.uncertain_prob:
+            return UNCERTAIN
+        return current

@@ -1,0 +1,104 @@
+"""The page's readout: smoothing, hysteresis, uncertain and no signal, each with hand-computed expectations."""
+
+import math
+
+import pytest
+
+from realtime.readout import NO_SIGNAL, UNCERTAIN, Readout, ReadoutConfig
+
+CFG = ReadoutConfig(tau_s=1.0, switch_margin=0.15, min_dwell_s=1.0, uncertain_prob=0.35, uncertain_margin=0.05)
+
+
+def test_exponential_smoothing_over_irregular_hops():
+    r = Readout(CFG)
+    s0 = r.push(0.0, {"a": 1.0, "b": 0.0})
+    assert s0.probs == {"a": 1.0, "b": 0.0}  # the first window is taken as is
+    s1 = r.push(1.0, {"a": 0.0, "b": 1.0})  # dt = 1 s = tau: a = 1 - e^-1
+    assert s1.probs["a"] == pytest.approx(math.exp(-1.0), abs=1e-12)
+    assert s1.probs["b"] == pytest.approx(1.0 - math.exp(-1.0), abs=1e-12)
+    s2 = r.push(1.5, {"a": 0.0, "b": 1.0})  # dt = 0.5 s: the old mass decays by e^-0.5 more
+    assert s2.probs["a"] == pytest.approx(math.exp(-1.5), abs=1e-12)
+    # four hops of 0.25 s equal one hop of 1 s
+    r4, r1 = Readout(CFG), Readout(CFG)
+    r4.push(0.0, {"a": 1.0, "b": 0.0})
+    r1.push(0.0, {"a": 1.0, "b": 0.0})
+    for t in (0.25, 0.5, 0.75, 1.0):
+        last = r4.push(t, {"a": 0.0, "b": 1.0})
+    assert last.probs["a"] == pytest.approx(r1.push(1.0, {"a": 0.0, "b": 1.0}).probs["a"], abs=1e-12)
+
+
+def test_label_switches_when_the_new_class_leads_by_the_margin():
+    """a 0.8 / b 0.2 until t = 5, then swapped. s_b - s_a = 0.6 - 1.2 exp(-(t - 5)): it first reaches 0.15 at
+    t - 5 >= ln(1.2 / 0.45) = 0.981 s, i.e. at the window t = 6.0 (t = 5.75 gives 0.033)."""
+    r = Readout(CFG)
+    labels = {}
+    for k in range(1, 41):  # t = 0.25 .. 10.0
+        t = 0.25 * k
+        p = {"a": 0.8, "b": 0.2} if t <= 5.0 else {"a": 0.2, "b": 0.8}
+        labels[t] = r.push(t, p).label
+    assert {t for t, lab in labels.items() if lab == "a"} == {0.25 * k for k in range(1, 24)}  # up to 5.75
+    assert labels[6.0] == "b" and all(labels[t] == "b" for t in labels if t >= 6.0)
+    assert r.changes == 1
+
+
+def test_a_challenger_below_the_margin_does_not_switch():
+    r = Readout(CFG)
+    r.push(0.0, {"a": 0.5, "b": 0.4, "c": 0.1})
+    for k in range(1, 40):  # b now leads a by 0.1 < 0.15: the shown label stays a
+        st = r.push(0.25 * k, {"a": 0.42, "b": 0.52, "c": 0.06})
+    assert st.label == "a" and st.top == "b" and r.changes == 0
+
+
+def test_minimum_dwell():
+    """With almost no smoothing the raw leader moves to b at 0.25 s, but a was shown at 0.0: b waits until 1.0 s."""
+    r = Readout(ReadoutConfig(tau_s=1e-6, min_dwell_s=1.0))
+    labels = [r.push(0.25 * k, {"a": 0.9, "b": 0.1} if k == 0 else {"a": 0.1, "b": 0.9}).label for k in range(6)]
+    assert labels == ["a", "a", "a", "a", "b", "b"]
+
+
+def test_uncertain_when_no_class_leads():
+    r = Readout(CFG)
+    assert r.push(0.0, {"a": 0.34, "b": 0.33, "c": 0.33}).label == UNCERTAIN  # top below 0.35
+    r = Readout(CFG)
+    assert r.push(0.0, {"a": 0.45, "b": 0.42, "c": 0.13}).label == UNCERTAIN  # top two within 0.05
+    r = Readout(CFG)
+    assert r.push(0.0, {"a": 0.45, "b": 0.39, "c": 0.16}).label == "a"  # 0.06 lead, above 0.35
+    # a shown class that loses its support becomes uncertain (after the dwell), and a clear class ends it
+    r = Readout(ReadoutConfig(tau_s=1e-6))
+    r.push(0.0, {"a": 0.8, "b": 0.1, "c": 0.1})
+    assert r.push(0.5, {"a": 0.34, "b": 0.33, "c": 0.33}).label == "a"  # dwell
+    assert r.push(1.0, {"a": 0.34, "b": 0.33, "c": 0.33}).label == UNCERTAIN
+    assert r.push(1.5, {"a": 0.1, "b": 0.8, "c": 0.1}).label == UNCERTAIN  # dwell again
+    assert r.push(2.0, {"a": 0.1, "b": 0.8, "c": 0.1}).label == "b"
+    assert r.changes == 2
+
+
+def test_no_signal_and_restart():
+    r = Readout(CFG)
+    r.push(0.0, {"a": 0.9, "b": 0.1})
+    st = r.push(0.25, {"a": 0.9, "b": 0.1}, present=False)
+    assert (st.label, st.probs, st.valence, st.top, st.changed) == (NO_SIGNAL, {}, None, "", True)
+    assert r.push(0.5, {}, present=True).label == NO_SIGNAL  # a window without classes is no signal too
+    st = r.push(0.75, {"a": 0.1, "b": 0.9})  # the smoothing starts afresh, no dwell, no blend with the past
+    assert st.label == "b" and st.probs == {"a": 0.1, "b": 0.9} and st.changed
+    assert r.changes == 2
+
+
+def test_valence_follows_the_smoothed_probabilities():
+    r = Readout(CFG)
+    st = r.push(0.0, {"happy": 0.5, "sad": 0.5, "neutral": 0.0})
+    assert st.valence == pytest.approx(0.5 * 0.8 + 0.5 * -0.7, abs=1e-12)
+    st = r.push(1.0, {"happy": 1.0, "sad": 0.0, "neutral": 0.0})
+    happy = 0.5 + 0.5 * (1 - math.exp(-1.0))
+    assert st.valence == pytest.approx(happy * 0.8 + (1 - happy) * -0.7, abs=1e-12)
+    assert ReadoutConfig(class_valence={"x": 1.0}).class_valence == {"x": 1.0}
+
+
+def test_gap_restarts_and_bad_config():
+    r = Readout(CFG)
+    r.push(0.0, {"a": 0.9, "b": 0.1})
+    st = r.push(10.0, {"a": 0.1, "b": 0.9})  # 10 s > reset_gap_s: no blending across the gap
+    assert st.probs == {"a": 0.1, "b": 0.9} and st.label == "b"
+    for bad in ({"tau_s": 0.0}, {"tau_s": float("nan")}, {"switch_margin": -0.1}, {"uncertain_prob": 1.5}):
+        with pytest.raises(ValueError):
+            ReadoutConfig(**bad)
