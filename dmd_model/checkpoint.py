@@ -71,6 +71,8 @@ def read_config(ckpt_dir: str | Path) -> tuple[DMDConfig, FeatureSpec | None, di
         raise CheckpointError(f"{path}: invalid feature_spec ({e})") from e
     if spec is not None:
         for m, want in zip(MODALITIES, cfg.input_dims):
+            if m == "language" and cfg.text_encoder is not None:
+                continue  # the spec describes the tokens; input_dims[language] is the encoder's output width
             if spec.dims()[m] != want:
                 raise CheckpointError(f"{path}: feature_spec.{m}.dim is {spec.dims()[m]} but model.input_dims"
                                       f"[{m}] is {want}: the config contradicts itself")
