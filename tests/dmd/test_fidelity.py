@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from conftest import random_inputs, small  # bound at collection: later conftests rebind the name
 
 from dmd_model.transformer import TransformerEncoder
 
@@ -215,8 +216,6 @@ def test_acc5_at_an_exact_tie_rounds_as_mmsa():
 # --- the network's wiring, checked on a small faithful (mosi) model ---------------------------------------------
 @pytest.fixture(scope="module")
 def mosi_model():
-    from conftest import small
-
     from dmd_model.model import DMD
 
     torch.manual_seed(0)
@@ -224,8 +223,6 @@ def mosi_model():
 
 
 def _mosi_inputs(model, batch=3, seed=0):
-    from conftest import random_inputs
-
     return random_inputs(model.cfg, batch, seed)
 
 
