@@ -166,12 +166,7 @@ def scores(model: "DMD", language, visual, acoustic, lengths=None, present=None)
     blocks = enhanced + [shared_fusion]
     fused = torch.cat([torch.sigmoid(F.linear(b, g.weight, g.bias)) for g, b in zip(model.fusion_gates, blocks)], dim=-1)
     if cfg.use_masks:
-        d = cfg.d_model
-        keep = torch.cat(
-            [present[:, m : m + 1].expand(bsz, 2 * d) for m in range(3)] + [present.any(1, keepdim=True).expand(bsz, 3 * d)],
-            dim=-1,
-        )
-        fused = fused * keep
+        fused = fused * model.fusion_keep(present)
     prediction, _ = _head(model.fusion_head, fused)
     return DMDScores(
         prediction=prediction,

@@ -198,6 +198,15 @@ class DMD(nn.Module):
         s = x[..., :k].clamp(SCORE_EPS, 1.0 - SCORE_EPS)
         return torch.cat([torch.log(s) - torch.log1p(-s), x[..., k:]], dim=-1)
 
+    def fusion_keep(self, present: torch.Tensor) -> torch.Tensor:
+        """(B, 9d) mask over the fused vector: each modality's enhanced block (2d) where it is present, the shared
+        fusion block (3d) where any is, so an absent modality feeds zeros, not its gate's bias, to the fusion head."""
+        bsz, d = present.shape[0], self.cfg.d_model
+        return torch.cat(
+            [present[:, m : m + 1].expand(bsz, 2 * d) for m in range(3)] + [present.any(1, keepdim=True).expand(bsz, 3 * d)],
+            dim=-1,
+        )
+
     def distill_targets(self, logits: torch.Tensor) -> torch.Tensor:
         """What the GD-Units compare: the valence score as is, the class logits as probabilities."""
         if not self.cfg.num_classes:
@@ -325,12 +334,7 @@ class DMD(nn.Module):
         blocks = enhanced + [shared_fusion]
         fused = torch.cat([torch.sigmoid(gate(b)) for gate, b in zip(self.fusion_gates, blocks)], dim=-1)
         if cfg.use_masks:
-            d = cfg.d_model
-            keep = torch.cat(
-                [present[:, m : m + 1].expand(bsz, 2 * d) for m in range(3)] + [present.any(1, keepdim=True).expand(bsz, 3 * d)],
-                dim=-1,
-            )
-            fused = fused * keep
+            fused = fused * self.fusion_keep(present)
         prediction, _ = self.fusion_head(fused)
 
         return DMDOutput(

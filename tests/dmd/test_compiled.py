@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import random_inputs, small
+from presets import random_inputs, small
 from test_inference import COMPARED, PRESENT, TOL, build, lengths_for
 
 from dmd_model.compiled import TracedScores

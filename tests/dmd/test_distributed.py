@@ -25,7 +25,7 @@ def _worker(rank: int, world: int, port: int, data: str, out: str) -> None:
     sys.path.insert(0, str(HERE))
     import torch.distributed as dist
 
-    from conftest import small
+    from presets import small
     from dmd_model.config import TrainConfig
     from dmd_model.data import load_dataset
     from dmd_model.model import DMD
@@ -50,7 +50,7 @@ def _fit_worker(rank: int, world: int, port: int, data: str, out: str) -> None:
     import numpy as np
     import torch.distributed as dist
 
-    from conftest import small
+    from presets import small
     from dmd_model.config import TrainConfig
     from dmd_model.data import load_dataset
     from dmd_model.model import DMD

@@ -5,7 +5,7 @@ import math
 
 import pytest
 import torch
-from conftest import random_inputs, small  # bound at collection: later conftests rebind the name
+from presets import random_inputs, small
 
 from dmd_model.transformer import TransformerEncoder
 

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import random_inputs, small
+from presets import random_inputs, small
 
 from dmd_model.config import preset
 from dmd_model.model import DMD

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import random_inputs, small
+from presets import random_inputs, small
 
 from dmd_model.config import EMOTIONS7, preset
 from dmd_model.losses import Targets, dmd_objective

@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from conftest import small
+from presets import small
 from synthetic import write_mmsa_pickle
 
 from dmd_model import evaluate as evaluate_cli
