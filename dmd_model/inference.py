@@ -154,13 +154,9 @@ def scores(model: "DMD", language, visual, acoustic, lengths=None, present=None)
         enhanced.append(z)
         hetero_logits.append(logit)
         hetero_repr.append(rep)
-    homo_logits_t = torch.stack(homo_logits, 1)
-    hetero_logits_t = torch.stack(hetero_logits, 1)
-    homo_repr_t = torch.stack(homo_repr, 1)
-    hetero_repr_t = torch.stack(hetero_repr, 1)
-    gd_present = present if cfg.use_masks else None
-    homo_edges = model.homo_gd.edges(model.distill_targets(homo_logits_t), homo_repr_t, gd_present)
-    hetero_edges = model.hetero_gd.edges(model.distill_targets(hetero_logits_t), hetero_repr_t, gd_present)
+    homo_logits_t, hetero_logits_t, homo_repr_t, hetero_repr_t, homo_edges, hetero_edges = model.distill(
+        homo_logits, hetero_logits, homo_repr, hetero_repr, present
+    )
 
     # 6. fusion
     blocks = enhanced + [shared_fusion]

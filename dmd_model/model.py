@@ -198,6 +198,16 @@ class DMD(nn.Module):
         s = x[..., :k].clamp(SCORE_EPS, 1.0 - SCORE_EPS)
         return torch.cat([torch.log(s) - torch.log1p(-s), x[..., k:]], dim=-1)
 
+    def distill(self, homo_logits: list, hetero_logits: list, homo_repr: list, hetero_repr: list, present):
+        """Stack the per-modality heads into (B, 3, .) in modality order and score both graphs' edges on them
+        (HomoGD on the shared branch, HeteroGD on the cross-modally enhanced private branch)."""
+        homo_logits_t, hetero_logits_t = torch.stack(homo_logits, 1), torch.stack(hetero_logits, 1)
+        homo_repr_t, hetero_repr_t = torch.stack(homo_repr, 1), torch.stack(hetero_repr, 1)
+        gd_present = present if self.cfg.use_masks else None
+        homo_edges = self.homo_gd.edges(self.distill_targets(homo_logits_t), homo_repr_t, gd_present)
+        hetero_edges = self.hetero_gd.edges(self.distill_targets(hetero_logits_t), hetero_repr_t, gd_present)
+        return homo_logits_t, hetero_logits_t, homo_repr_t, hetero_repr_t, homo_edges, hetero_edges
+
     def fusion_keep(self, present: torch.Tensor) -> torch.Tensor:
         """(B, 9d) mask over the fused vector: each modality's enhanced block (2d) where it is present, the shared
         fusion block (3d) where any is, so an absent modality feeds zeros, not its gate's bias, to the fusion head."""
@@ -322,13 +332,9 @@ class DMD(nn.Module):
             hetero_logits.append(logit)
             hetero_repr.append(rep)
         # cross_pairs iterates L, V, A, so the lists are in modality order
-        homo_logits_t = torch.stack(homo_logits, 1)
-        hetero_logits_t = torch.stack(hetero_logits, 1)
-        homo_repr_t = torch.stack(homo_repr, 1)
-        hetero_repr_t = torch.stack(hetero_repr, 1)
-        gd_present = present if cfg.use_masks else None
-        homo_edges = self.homo_gd.edges(self.distill_targets(homo_logits_t), homo_repr_t, gd_present)
-        hetero_edges = self.hetero_gd.edges(self.distill_targets(hetero_logits_t), hetero_repr_t, gd_present)
+        homo_logits_t, hetero_logits_t, homo_repr_t, hetero_repr_t, homo_edges, hetero_edges = self.distill(
+            homo_logits, hetero_logits, homo_repr, hetero_repr, present
+        )
 
         # 6. fusion
         blocks = enhanced + [shared_fusion]
