@@ -27,9 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from ..clock import monotonic
+from ..memory import release_freed_memory
 from ..packets import AudioChunk, VideoFrame
 from . import plots
 from .health import RateMeter
+from .render_thread import on_render_thread
 from .workspace import Workspace, delete_upload, public_message
 
 log = logging.getLogger(__name__)
@@ -493,8 +495,8 @@ class Session:
                 try:
                     files.append(write_csv(path, path.with_suffix(".csv")))
                     if rows:
-                        files.append(plots.summary_png(rows, avg, self.dir / f"summary-{gen}.png",
-                                                       title=f"{label}: {len(rows)} windows"))
+                        files.append(on_render_thread(plots.summary_png, rows, avg, self.dir / f"summary-{gen}.png",
+                                                      title=f"{label}: {len(rows)} windows"))
                 except Exception as e:  # a summary must never take the page down
                     log.exception("summary failed")
                     self.error = public_message(f"could not write the summary: {e}")
@@ -586,6 +588,8 @@ class Session:
             browser.close()
         if pipeline is not None:
             pipeline.stop()
+            del pipeline  # the last reference: the stream's stage objects and the models they loaded go now
+            release_freed_memory()  # and the heap pages they held go back to the OS (realtime/memory.py)
 
     def add_checkpoint(self, files, max_mb: float) -> str:
         """An uploaded checkpoint (one .safetensors and one config .json): checked from its header and config

@@ -88,3 +88,66 @@ def test_two_streams_share_one_smile():
     own = AcousticProcessor().start()
     a, b = x.process(tone), own.process(tone)  # the shared extractor gives the same numbers as a private one
     assert np.array_equal(a.x, b.x) and len(a.x)
+
+
+def _rss_mb() -> float:
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_release_freed_memory_gives_a_threads_fragmented_heap_back():
+    import threading
+
+    from realtime.memory import _glibc, release_freed_memory
+
+    if _glibc() is None:
+        pytest.skip("the C library is not glibc: malloc_trim does not exist here")
+    pinned = []
+
+    def work():  # what a stream's stage thread leaves: freed heap chunks with live ones between them
+        blocks = [bytearray(64 * 1024) for _ in range(4000)]  # 250 MB of 64 KB chunks (below the mmap threshold)
+        pinned.extend(blocks[1::8])
+        del blocks
+
+    base = _rss_mb()
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    held = _rss_mb()
+    assert held - base > 150  # freed, but glibc kept the pages: the growth the soak saw
+    assert release_freed_memory()
+    assert held - _rss_mb() > 150
+    assert len(pinned) == 500 and all(len(b) == 64 * 1024 for b in pinned)
+
+
+def test_limit_arenas_refuses_a_cap_below_one():
+    from realtime.memory import limit_arenas
+
+    with pytest.raises(ValueError, match="at least 1"):
+        limit_arenas(0)
+
+
+def test_summaries_drawn_from_many_threads_leave_no_more_files_open(tmp_path):
+    """matplotlib keeps fonts open per thread: drawn on the shared render thread, a fifth summary opens nothing new."""
+    import os
+    import threading
+
+    from realtime.ui import plots
+    from realtime.ui.render_thread import on_render_thread
+
+    rows = [(0.25 * i, {"fused": 0.1 * (i % 5) - 0.2}) for i in range(12)]
+    avg = plots.EdgeAverager()
+    fds = []
+
+    def one(k):
+        on_render_thread(plots.summary_png, rows, avg, tmp_path / f"s{k}.png", title=f"run {k}")
+        fds.append(len(os.listdir("/proc/self/fd")))
+
+    for k in range(5):  # each "stream" ends on a new thread, as Session._launch's do
+        t = threading.Thread(target=one, args=(k,))
+        t.start()
+        t.join()
+    assert all((tmp_path / f"s{k}.png").stat().st_size > 10_000 for k in range(5))
+    assert fds[1:] == [fds[0]] * 4, fds
