@@ -215,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     from realtime.shutdown import Stopper
 
     stopper = Stopper().install()  # first: no signal may meet Python's default handler (raw traceback)
+    from realtime.memory import return_big_blocks
+
+    return_big_blocks()  # before any thread allocates: freed frame buffers go back to the OS (flat RSS over replays)
     parser = build_parser()
     args = parser.parse_args(argv)
     problem = check_args(args)

@@ -118,6 +118,9 @@ def main(argv=None) -> None:
     ap.add_argument("--live-fps", type=float, default=15.0, help="webcam frames per second pushed in the live soak")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from realtime.memory import return_big_blocks
+
+    return_big_blocks()  # as run_demo.py does first thing: measure what the page server does
 
     from realtime.pipeline import PipelineConfig
     from realtime.scorer import ScorerConfig
