@@ -79,9 +79,15 @@ def feed_live(session, clip: str, minutes: float, fps: float) -> list[tuple]:
     first = None  # time of the first scored window
     while True:
         now = time.monotonic() - t0
-        if first is None and session.received:
+        if first is None and session.mode == "browser" and session.received:  # counted from this stream on
             first = now
             print(f"first window scored after {first:.1f} s", flush=True)
+        if first is not None and now >= first + 60.0 * (len(rows) + 1):
+            rows.append((len(rows) + 1, rss_mb(), threads(), open_files(), session.received,
+                         len(session._all_rows), len(session.transcript)))
+            r = rows[-1]
+            print(f"minute {r[0]:3d}: rss {r[1]:.1f} MB, threads {r[2]}, open files {r[3]}, windows {r[4]}, "
+                  f"rows held {r[5]}, transcript words {r[6]}", flush=True)
         if first is not None and now >= first + minutes * 60.0:
             break
         if now >= next_frame:
@@ -97,12 +103,6 @@ def feed_live(session, clip: str, minutes: float, fps: float) -> list[tuple]:
         if now >= next_poll:
             session.advance()
             next_poll += 0.2
-        if first is not None and now >= first + 60.0 * (len(rows) + 1):
-            rows.append((len(rows) + 1, rss_mb(), threads(), open_files(), session.received,
-                         len(session._all_rows), len(session.transcript)))
-            r = rows[-1]
-            print(f"minute {r[0]:3d}: rss {r[1]:.1f} MB, threads {r[2]}, open files {r[3]}, windows {r[4]}, "
-                  f"rows held {r[5]}, transcript words {r[6]}", flush=True)
         time.sleep(max(0.0, min(next_frame, next_chunk, next_poll) - (time.monotonic() - t0)))
     return rows
 
