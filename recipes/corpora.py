@@ -28,7 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import EMOTIONS7
+from dmd_model.config import EMOTIONS7
 
 SPLITS = ("train", "valid", "test")
 
