@@ -36,7 +36,10 @@ def softmax_prior(mask: tuple[float, ...], temperature: float = 0.25) -> tuple[f
     return tuple(v / s for v in e)
 
 
-# Edge order x = 0..5 is V→L, A→L, L→V, A→V, L→A, V→A (spec §3); 1 marks an edge the prior favours.
+EDGE_NAMES = ("V→L", "A→L", "L→V", "A→V", "L→A", "V→A")
+"""Edge order x = 0..5 of every GD-Unit (spec §3): teacher→student, in the reference's order."""
+
+# 1 marks an edge the prior favours, in EDGE_NAMES order.
 HOMO_PRIOR_MASK = (0.0, 0.0, 1.0, 0.0, 1.0, 0.0)  # L→V, L→A
 HETERO_PRIOR_MASK = (0.0, 0.0, 1.0, 0.0, 1.0, 1.0)  # L→V, L→A, V→A
 

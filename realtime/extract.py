@@ -29,10 +29,11 @@ from dmd_model.feature_spec import Word
 from .features.acoustic import N_FEATURES as N_ACOUSTIC
 from .features.acoustic import AcousticConfig, AcousticFrames, AcousticProcessor
 from .features.face import VISUAL_DIM, FaceConfig, FaceFrame, FaceProcessor
-from .features.media import MEDIA_EXTS, SAMPLE_RATE, MediaError, decode_audio, iter_video_frames, load_image, probe
+from .features.media import MEDIA_EXTS, MediaError, decode_audio, iter_video_frames, load_image, probe
 from .features.specs import TEXT_DIM, feature_spec
 from .features.text import TextConfig, TextEncoder
 from .features.transcript import TranscriptConfig, TranscriptProcessor, WhisperASR
+from .packets import SAMPLE_RATE
 
 
 @dataclass(frozen=True)

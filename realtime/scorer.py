@@ -16,14 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from dmd_model.feature_spec import FeatureSpec
+from dmd_model.feature_spec import MODALITIES, MODALITY_SHORT, FeatureSpec
 
+from .paths import DEFAULT_CHECKPOINT
 from .window import WindowSnapshot
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "assets" / "dmd_live"
-MODALITIES_SHORT = ("L", "V", "A")
 NO_SIGNAL = "no signal"
 """The label of a window with no modality present: the model's output there is its prior, not evidence."""
 
@@ -55,14 +54,17 @@ class ScorerConfig:
     engine: str = "traced"
 
 
-@dataclass
+@dataclass(frozen=True)
 class ScoreResult:
-    """One scored window (what the UI draws and the JSONL sink writes).
+    """One scored window (what the UI draws and the JSONL sink writes); frozen: built once by the scorer, then
+    completed once by the pipeline (`dataclasses.replace`), never patched.
 
     ``emotion``/``valence``/``probs`` are the raw per-window scores ("no signal", NaN and {} when nothing is
     present). ``readout`` (what the page shows, smoothed: `realtime.readout`), ``agreement`` (per-modality votes:
-    `realtime.agreement`) and ``baseline`` (the per-session baseline's state: `realtime.baseline`) are filled by the
-    pipeline and written to the JSONL as separate fields when set.
+    `realtime.agreement`) and ``baseline`` (the per-session baseline's state: `realtime.baseline`) are added by the
+    pipeline and written to the JSONL as separate fields when set. ``words`` are the words of the text window;
+    ``new_words`` those committed since the previous window (what the page appends to its transcript; not written
+    to the JSONL, whose ``words`` already hold them).
     """
 
     t: float
@@ -82,6 +84,7 @@ class ScoreResult:
     readout: dict | None = None
     agreement: dict | None = None
     baseline: dict | None = None
+    new_words: list[str] = field(default_factory=list)
 
     def to_json_dict(self) -> dict:
         d = {
@@ -242,7 +245,7 @@ class Scorer:
         valence, probs = self._split(pred)
         heads: dict = {"homo": {}, "hetero": {}}
         for name, block in (("homo", homo), ("hetero", het)):
-            for m, short in enumerate(MODALITIES_SHORT):
+            for m, short in enumerate(MODALITY_SHORT):
                 v, p = self._split(block[m])
                 heads[name][short] = {"valence": v, "emotion": self.emotions[int(np.argmax(p))] if p is not None else None}
         pr = {e: float(p) for e, p in zip(self.emotions, probs)} if probs is not None else {}
@@ -253,7 +256,7 @@ class Scorer:
             t=s.t, valence=valence if valence is not None else 0.0,
             emotion=emotion, probs=pr, heads=heads,
             homo_edges=hm.round(6).tolist(), hetero_edges=xm.round(6).tolist(),
-            present=dict(zip(("language", "visual", "acoustic"), map(bool, s.present))),
+            present=dict(zip(MODALITIES, map(bool, s.present))),
             words=[w.text for w in s.words], face_fraction=s.face_fraction, voiced_fraction=s.voiced_fraction,
-            landmarks=s.landmarks,
+            landmarks=s.landmarks, new_words=[w.text for w in s.new_words],
         )

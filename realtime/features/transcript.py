@@ -24,9 +24,9 @@ import numpy as np
 
 from dmd_model.feature_spec import Word
 
+from ..packets import SAMPLE_RATE
 from .specs import package_dir, whisper_tiny_en_dir
 
-SAMPLE_RATE = 16_000
 BASE_MODEL_BIN_SIZE = 145_217_532
 """Size in bytes of the joined faster-whisper ``base`` model.bin (models.md)."""
 BASE_MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")

@@ -5,12 +5,12 @@ import json
 import shutil
 import time
 from pathlib import Path
-from types import SimpleNamespace
-
 import pytest
 
 from realtime.ui import health, session
-from realtime.ui.session import Session, Settings, checkpoint_names
+from realtime.ui.render import health_snapshot
+from realtime.ui.session import Session, Settings
+from realtime.ui.uploads import checkpoint_names
 from realtime.ui.workspace import Workspace, public_message
 
 from .test_health_session import _FakePipeline, _Pool, _wait_finished
@@ -72,7 +72,7 @@ def test_messages_on_the_page_carry_no_server_paths(tmp_path):
         msg = s.start_message("text.mp4", timeout=20)
         assert msg.startswith("**Could not play** `text.mp4`: text.mp4") and str(tmp_path) not in msg
         assert str(tmp_path) not in (s.error or "") and s.error
-        snap = s.health_snapshot()
+        snap = health_snapshot(s)
         assert snap["state_text"] == "text.mp4: could not start" and snap["running"] is False
     finally:
         s.close()
@@ -88,7 +88,7 @@ def test_a_start_that_fails_never_reads_running():
         s.start_replay(session.SAMPLE, fast=True)
         msg = s.start_message(session.SAMPLE.name, timeout=20)
         assert msg == f"**Could not play** `{session.SAMPLE.name}`: could not start: no camera could be opened"
-        snap = s.health_snapshot()
+        snap = health_snapshot(s)
         assert snap["state_text"] == f"{session.SAMPLE.name}: could not start"
         assert snap["running"] is False
         assert ("error", "could not start: no camera could be opened") in health.messages(snap)
@@ -116,13 +116,11 @@ def test_settings_offer_checkpoints_by_name_only(tmp_path):
 @pytest.mark.slow
 def test_page_config_shows_no_server_paths(tmp_path):
     pytest.importorskip("gradio")
-    from realtime.pipeline import PipelineConfig
+    from realtime.config import PipelineConfig, StreamSettings, UIConfig
     from realtime.ui.app import build_app
 
     ckpt = tmp_path / "secret-place" / "ckpt"
-    args = SimpleNamespace(checkpoint=str(ckpt), device="auto", window=4.0, hop=0.25, whisper_model="tiny.en",
-                           replay=None, fast=False, start_at=0.0, max_upload_mb=200.0)
-    demo = build_app(args, PipelineConfig())
+    demo = build_app(UIConfig(stream=StreamSettings(checkpoint=str(ckpt))), PipelineConfig())
     text = json.dumps(demo.get_config_file(), default=str)
     assert str(tmp_path) not in text and str(ROOT) not in text
     drop = [c for c in demo.get_config_file()["components"] if c.get("props", {}).get("label") == "DMD checkpoint"]
