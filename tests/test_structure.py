@@ -145,3 +145,24 @@ def test_no_argparse_namespace_below_run_demo():
             if lines:
                 found[name] = lines
     assert found == {}
+
+
+def test_layers_point_one_way():
+    """dmd_model imports neither realtime nor recipes; realtime does not import recipes (recipes sit above both);
+    nothing below the page (realtime.ui) imports gradio."""
+    wrong = []
+    for name, path in ALL.items():
+        deps = imported(name, path, module_level_only=False)
+        if name.startswith("dmd_model"):
+            wrong += [f"{name} -> {d}" for d in deps if d.startswith(("realtime", "recipes"))]
+        if name.startswith("realtime"):
+            wrong += [f"{name} -> {d}" for d in deps if d.startswith("recipes")]
+            if not name.startswith("realtime.ui"):
+                wrong += [f"{name} -> {d}" for d in deps if d.startswith("realtime.ui")]
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if name != "realtime.ui.app" and any(
+                (isinstance(n, ast.Import) and any(a.name.split(".")[0] == "gradio" for a in n.names))
+                or (isinstance(n, ast.ImportFrom) and (n.module or "").split(".")[0] == "gradio")
+                for n in ast.walk(tree)):
+            wrong.append(f"{name} -> gradio")
+    assert wrong == []
