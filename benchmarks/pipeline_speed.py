@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     per_stream = snaps[len(snaps) // 2 :] or snaps
     for n in (int(s) for s in args.streams.split(",")):
         batch = [per_stream[i % len(per_stream)] for i in range(n)]
-        scorer.score(batch)  # warm-up (and text-encoding cache)
+        scorer.score(batch)  # warm-up
         times = []
         for _ in range(args.repeats):
             t = time.perf_counter()

@@ -54,6 +54,8 @@ class PipelineConfig:
             has moved on is declared stalled: its modality is masked and its queue starts dropping, so the rest
             finishes instead of hanging.
         join_timeout_s: how long `stop()` waits for each thread (s).
+        text_cache: distinct word lists whose MiniLM states the language step keeps (`realtime.language`): words
+            change far less often than windows, so most windows reuse the previous encoding.
         baseline: `BaselineConfig`, the per-session baseline applied to each window before scoring
             (`realtime.baseline`); `Pipeline.calibrate` starts its calibration.
         readout: `ReadoutConfig`, the smoothed readout added to each result (`realtime.readout`).
@@ -70,6 +72,7 @@ class PipelineConfig:
     event_queue: int = 2000
     stall_timeout_s: float = 15.0
     join_timeout_s: float = 1.0
+    text_cache: int = 64
     baseline: BaselineConfig = BaselineConfig()
     readout: ReadoutConfig = ReadoutConfig()
 

@@ -23,6 +23,7 @@ from .agreement import modality_votes, votes_json
 from .baseline import SessionBaseline
 from .clock import monotonic
 from .config import PipelineConfig
+from .language import LanguageStep
 from .packets import AudioChunk, CalibrateRequest, EndOfStream, SourceEnd, VideoFrame, Watermark
 from .queues import BoundedQueue, Policy, consume
 from .readout import Readout
@@ -60,14 +61,16 @@ class Pipeline:
         scorer: an already started `Scorer` to share (several pipelines can share one); built from the config
             when None.
         cores: stage cores to use instead of the real extractors, by name (tests inject failing or slow ones).
-        models: where the stages get the models that are safe and worth sharing between streams (openSMILE);
-            the process-wide `realtime.models.SHARED` when None.
+        models: where the stages and the language step get the models that are safe and worth sharing between
+            streams (openSMILE, MiniLM); the process-wide `realtime.models.SHARED` when None.
+        text_encoder: the language step's encoder instead of the shared MiniLM (tests pass a stand-in).
     """
 
     def __init__(self, config: PipelineConfig, source, sinks: list[Callable[[ScoreResult], None]] = (),
-                 scorer: Scorer | None = None, cores: dict | None = None, models=None):
+                 scorer: Scorer | None = None, cores: dict | None = None, models=None, text_encoder=None):
         self.config = config
         self.models = models
+        self._text_encoder = text_encoder
         self.source = source
         self.sinks = list(sinks)
         self.scorer = scorer
@@ -86,6 +89,7 @@ class Pipeline:
         self.events = BoundedQueue(config.event_queue, Policy.BLOCK, "events")
         self._threads: list[threading.Thread] = []
         self.window: SlidingWindow | None = None
+        self.language: LanguageStep | None = None
         self.baseline: SessionBaseline | None = None
         self.readout = Readout(config.readout)
         self._calibrate_first = False
@@ -98,16 +102,20 @@ class Pipeline:
             from .features.face import FaceProcessor
 
             return FaceStage(FaceProcessor(self.config.face))
-        models = self.models
-        if models is None:
-            from .models import SHARED as models
         if name == "acoustic":
             from .features.acoustic import AcousticProcessor
 
-            return AcousticStage(AcousticProcessor(self.config.acoustic, models=models))
+            return AcousticStage(AcousticProcessor(self.config.acoustic, models=self._models()))
         from .features.transcript import TranscriptProcessor
 
         return TranscriptStage(TranscriptProcessor(self.config.transcript))  # its own Whisper: see realtime.models
+
+    def _models(self):
+        if self.models is not None:
+            return self.models
+        from .models import SHARED
+
+        return SHARED
 
     def _live_spec(self):
         from .features.specs import feature_spec
@@ -142,6 +150,8 @@ class Pipeline:
         self.baseline = self._make_baseline()
         driver = "face" if "face" in names else "source"
         self.window = SlidingWindow(cfg.window, m.seq_lens, m.input_dims, names, driver=driver)
+        encoder = self._text_encoder or self._models().text_encoder()
+        self.language = LanguageStep(encoder, m.seq_lens[0], m.input_dims[0], cfg.text_cache)
         for st in self.stages.values():
             if self.stop_event.is_set():  # stopped during start-up: start nothing more
                 return self
@@ -255,6 +265,7 @@ class Pipeline:
     def _score(self, snaps) -> None:
         if not snaps:
             return
+        snaps = self.language.push(snaps)
         statuses = [None] * len(snaps)
         if self.baseline is not None:
             shifted = []

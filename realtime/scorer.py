@@ -1,4 +1,6 @@
-"""Scores windows with a DMD checkpoint: text encoding, batching into resident tensors, and the result records.
+"""Scores windows with a DMD checkpoint: batching into resident tensors, the model, and the result records. Model
+only: the windows arrive with every input made (face and voice rows by the window, token states by the language
+step, `realtime.language`).
 
 The scorer checks the checkpoint's feature spec against the live extractors' at start, so a model trained on other
 features is refused instead of scoring nonsense. On CUDA the model and preallocated input buffers stay on the GPU;
@@ -10,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,8 +38,6 @@ class ScorerConfig:
         torch_threads: torch CPU threads while scoring; 1 because on 2 cores torch's OpenMP pool fights the
             face, Whisper and openSMILE threads (see docs/features.md); None leaves torch alone.
         max_batch: the most windows scored in one forward pass (preallocated buffer size).
-        text_cache: how many distinct word lists keep their MiniLM states (words change far less often than
-            windows, so most windows reuse the previous encoding).
         check_spec: refuse a checkpoint whose feature spec differs from the live extractors'.
         engine: how a batch is scored: ``"traced"`` (default: `dmd_model.compiled.TracedScores`, the scoring path
             frozen with TorchScript, fastest at every batch size measured, docs/speed.md), ``"infer"`` (the eager
@@ -49,7 +48,6 @@ class ScorerConfig:
     device: str = "auto"
     torch_threads: int | None = 1
     max_batch: int = 64
-    text_cache: int = 64
     check_spec: bool = True
     engine: str = "traced"
 
@@ -115,16 +113,12 @@ class Scorer:
     Args:
         config: `ScorerConfig`.
         live_spec: the spec of the features the pipeline produces (checked against the checkpoint's).
-        text_encoder: an object with ``encode(words) -> TokenStates`` (realtime.features.text.TextEncoder); None
-            builds the default MiniLM encoder at start.
     """
 
-    def __init__(self, config: ScorerConfig, live_spec: FeatureSpec | None = None, text_encoder=None):
+    def __init__(self, config: ScorerConfig, live_spec: FeatureSpec | None = None):
         self.config = config
         self.live_spec = live_spec
-        self.text_encoder = text_encoder
         self.model = None
-        self._cache: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
         self.last_ms = 0.0
 
@@ -156,12 +150,6 @@ class Scorer:
         self._buf = [torch.zeros(b, cfg.seq_lens[m], cfg.input_dims[m], device=self.device) for m in range(3)]
         self._lengths = torch.zeros(b, 3, dtype=torch.long, device=self.device)
         self._present = torch.zeros(b, 3, dtype=torch.bool, device=self.device)
-        if self.text_encoder is None:
-            from .features.text import TextEncoder
-
-            self.text_encoder = TextEncoder()
-        if hasattr(self.text_encoder, "start") and getattr(self.text_encoder, "model", True) is None:
-            self.text_encoder.start()
         self._torch = torch
         return self
 
@@ -177,24 +165,10 @@ class Scorer:
             return self.model
         raise ValueError(f"unknown scorer engine {name!r}; choose traced, infer or forward")
 
-    def _tokens(self, words) -> np.ndarray:
-        key = tuple((w.text, round(w.start, 3), round(w.end, 3)) for w in words)
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
-        states = self.text_encoder.encode(list(words)).x
-        from dmd_model.data import fit_length
-
-        x = fit_length(states, self.cfg.seq_lens[0])
-        self._cache[key] = x
-        if len(self._cache) > self.config.text_cache:
-            self._cache.popitem(last=False)
-        return x
-
     def score(self, snaps: list[WindowSnapshot]) -> list[ScoreResult]:
-        """Score any number of windows (split into `max_batch` batches). Thread-safe: the resident buffers and
-        the text cache are shared, so concurrent callers take turns (use `BatchingScorer` to merge them)."""
+        """Score any number of windows (split into `max_batch` batches), each with its ``language`` input made.
+        Thread-safe: the resident buffers are shared, so concurrent callers take turns (use `BatchingScorer` to
+        merge them)."""
         out = []
         with self._lock:
             for i in range(0, len(snaps), self.config.max_batch):
@@ -209,8 +183,9 @@ class Scorer:
         lengths = np.ones((n, 3), np.int64)
         present = np.zeros((n, 3), bool)
         for i, s in enumerate(snaps):
-            rows = (self._tokens(s.words) if s.words else np.zeros((0, self.cfg.input_dims[0]), np.float32),
-                    s.visual, s.acoustic)
+            if s.language is None:
+                raise ValueError(f"window at {s.t} s has no language input: run it through realtime.language first")
+            rows = (s.language, s.visual, s.acoustic)
             for m, x in enumerate(rows):
                 k = min(len(x), self.cfg.seq_lens[m])
                 if k:

@@ -75,6 +75,8 @@ class WindowSnapshot:
         t_mono: capture time of the newest input in the window (for latency), or None.
         new_words: the words committed since the previous window (each committed word is in exactly one
             window's ``new_words``, so a transcript is these appended, never rebuilt by matching word lists).
+        language: (n, D_L) the words' token states fitted to the model's length, filled in by the language step
+            (`realtime.language.LanguageStep`); None until then.
     """
 
     t: float
@@ -87,6 +89,7 @@ class WindowSnapshot:
     landmarks: np.ndarray | None = None
     t_mono: float | None = None
     new_words: list[Word] = field(default_factory=list)
+    language: np.ndarray | None = None
 
 
 @dataclass
