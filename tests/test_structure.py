@@ -166,3 +166,30 @@ def test_layers_point_one_way():
                 for n in ast.walk(tree)):
             wrong.append(f"{name} -> gradio")
     assert wrong == []
+
+
+def test_the_docs_name_every_module():
+    """docs/architecture.md's table names every module of realtime/ (the extractors in docs/features.md) and
+    recipes/; the README's layout table names every top-level folder."""
+    arch = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    features = (ROOT / "docs" / "features.md").read_text(encoding="utf-8")
+    missing = []
+    for name, path in ALL.items():
+        if path.name == "__init__.py" or not name.startswith(("realtime", "recipes")):
+            continue
+        rel = path.relative_to(ROOT).as_posix()
+        short = rel.split("/", 1)[1]  # e.g. ui/session.py
+        if name.startswith("realtime.features"):
+            if path.name not in features:
+                missing.append(rel)
+        elif rel not in arch and f"`realtime/{short.split('/')[0]}/*`" not in arch and not (
+                name.startswith("recipes") and "`recipes/*`" in arch) and path.name not in arch:
+            missing.append(rel)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    layout = readme[readme.index("| path | what |"):readme.index("Which module does what")]
+    for d in sorted(p.name for p in ROOT.iterdir() if p.is_dir() and not p.name.startswith(".")
+                    and (ROOT / p.name).exists() and p.name not in ("artifacts", "runs", "build")
+                    and not p.name.endswith(".egg-info")):
+        if f"`{d}/" not in layout:
+            missing.append(f"README layout: {d}/")
+    assert missing == []
