@@ -27,7 +27,7 @@ from .language import LanguageStep
 from .packets import AudioChunk, CalibrateRequest, EndOfStream, SourceEnd, VideoFrame, Watermark
 from .queues import BoundedQueue, Policy, consume
 from .readout import Readout
-from .scorer import Scorer, ScoreResult
+from .scorer import Scorer, ScoreResult, model_config
 from .stages import AcousticStage, FaceStage, StageThread, TranscriptStage
 from .window import SlidingWindow
 
@@ -139,19 +139,22 @@ class Pipeline:
         return tuple(names)
 
     def start(self, warmup_timeout_s: float = 60.0) -> "Pipeline":
-        """Load the models, start every thread, then start the source clock once the stages are warm."""
+        """Load the models, start every thread, then start the source clock once the stages are warm.
+
+        The window and the language step need only the model's lengths and widths, read from the checkpoint's
+        config (`scorer.model_config`, no torch) or from the scorer given, so they are built before the model loads."""
         cfg = self.config
         if hasattr(self.source, "prepare"):
             self.source.prepare()
-        if self.scorer is None:
-            self.scorer = Scorer(cfg.scorer, live_spec=self._live_spec()).start()
+        m = self.scorer.model.cfg if self.scorer is not None else model_config(cfg.scorer.checkpoint)
         names = self._build_stages()
-        m = self.scorer.model.cfg
-        self.baseline = self._make_baseline()
         driver = "face" if "face" in names else "source"
         self.window = SlidingWindow(cfg.window, m.seq_lens, m.input_dims, names, driver=driver)
         encoder = self._text_encoder or self._models().text_encoder()
         self.language = LanguageStep(encoder, m.seq_lens[0], m.input_dims[0], cfg.text_cache)
+        if self.scorer is None:
+            self.scorer = Scorer(cfg.scorer, live_spec=self._live_spec()).start()
+        self.baseline = self._make_baseline()
         for st in self.stages.values():
             if self.stop_event.is_set():  # stopped during start-up: start nothing more
                 return self

@@ -97,6 +97,24 @@ class ScoreResult:
         return d
 
 
+def checkpoint_dir(checkpoint: str) -> Path:
+    """The checkpoint folder, or FileNotFoundError saying how to get one."""
+    path = Path(checkpoint)
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"checkpoint {path} not found: pass --checkpoint DIR (train one with python -m dmd_model.train)"
+        )
+    return path
+
+
+def model_config(checkpoint: str):
+    """The checkpoint's `DMDConfig` from its config.json, read and size-checked without torch and without building
+    anything: the model's lengths and widths, known before the model loads."""
+    from dmd_model.checkpoint_config import read_config
+
+    return read_config(checkpoint_dir(checkpoint))[0]
+
+
 def resolve_device(name: str) -> str:
     import torch
 
@@ -130,11 +148,7 @@ class Scorer:
         if self.config.torch_threads:
             torch.set_num_threads(self.config.torch_threads)
         self.device = resolve_device(self.config.device)
-        path = Path(self.config.checkpoint)
-        if not path.is_dir():
-            raise FileNotFoundError(
-                f"checkpoint {path} not found: pass --checkpoint DIR (train one with python -m dmd_model.train)"
-            )
+        path = checkpoint_dir(self.config.checkpoint)
         self.model, spec, self.doc = load_checkpoint(path, self.device)
         if self.config.check_spec and spec is not None and self.live_spec is not None:
             spec.check_compatible(self.live_spec, what=f"live features vs checkpoint {path}")

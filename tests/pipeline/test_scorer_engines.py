@@ -55,3 +55,19 @@ def test_unknown_engine_is_a_clear_error():
         pytest.skip(f"no bundled checkpoint at {DEFAULT_CHECKPOINT}")
     with pytest.raises(ValueError, match="unknown scorer engine"):
         Scorer(ScorerConfig(device="cpu", engine="fast"), live_spec=None).start()
+
+
+def test_the_model_shapes_are_read_without_torch():
+    """The pipeline builds its window and language step from the checkpoint's config before the model loads:
+    reading it imports no torch and builds nothing."""
+    import subprocess
+    import sys
+
+    if not (DEFAULT_CHECKPOINT / "config.json").is_file():
+        pytest.skip(f"no bundled checkpoint at {DEFAULT_CHECKPOINT}")
+    code = ("import sys; from realtime.scorer import model_config; c = model_config(sys.argv[1]); "
+            "print(tuple(c.seq_lens), tuple(c.input_dims), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(DEFAULT_CHECKPOINT)], capture_output=True, text=True,
+                         cwd=DEFAULT_CHECKPOINT.parents[1], timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split(") ")[-1].strip() == "False" and "(32, 32, 64)" in out.stdout
