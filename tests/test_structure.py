@@ -193,3 +193,8 @@ def test_the_docs_name_every_module():
         if f"`{d}/" not in layout:
             missing.append(f"README layout: {d}/")
     assert missing == []
+
+
+def test_the_session_module_stays_small():
+    """realtime/ui/session.py controls streams only (issue 16: it had about seven jobs in 637 lines)."""
+    assert len((ROOT / "realtime" / "ui" / "session.py").read_text(encoding="utf-8").splitlines()) < 300

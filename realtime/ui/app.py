@@ -40,7 +40,7 @@ from ..batching import POOL
 from ..checks import window_and_hop
 from ..config import StreamSettings, UIConfig
 from . import plots
-from .render import Views, render
+from .render import Views, render, start_message
 from .session import SAMPLE, Session
 from .uploads import UploadError, check_upload, checkpoint_names
 from .workspace import Workspace
@@ -204,13 +204,13 @@ class _Handlers:
         if s is None:
             return "page not ready", self.gr.skip()
         s.start_replay(SAMPLE, fast=bool(is_fast))
-        return s.start_message(SAMPLE.name), "Pause"
+        return start_message(s, SAMPLE.name), "Pause"
 
     def play_again(self, s, is_fast):
         if s is None:
             return "page not ready", self.gr.skip()
         s.start_replay(self.ui.replay, fast=bool(is_fast), start_at=self.ui.start_at)
-        return s.start_message(Path(self.ui.replay).name), "Pause"
+        return start_message(s, Path(self.ui.replay).name), "Pause"
 
     def on_upload(self, s, f, is_fast):
         if s is None or f is None:
@@ -222,7 +222,7 @@ class _Handlers:
             self.gr.Warning(str(e))
             return f"**Refused:** {e}", self.gr.skip()
         s.start_replay(p, fast=bool(is_fast))
-        return s.start_message(p.name), "Pause"
+        return start_message(s, p.name), "Pause"
 
     def calibrate(self, s):
         return "page not ready" if s is None else s.calibrate()

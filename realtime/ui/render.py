@@ -84,6 +84,20 @@ def health_snapshot(session) -> dict:
     }
 
 
+def start_message(session, name: str, timeout: float = 3.0) -> str:
+    """What the page says after asking for a stream: waits until the stream has its source and model (or has
+    failed), so that "playing" never stands beside a red error for the same file."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if session.start_failed:
+            return f"**Could not play** `{name}`: {session.error or session.model_error}"
+        if session.pipeline is not None or session.finished:
+            return f"playing `{name}`"
+        if time.monotonic() >= deadline:
+            return f"starting `{name}` (loading models…)"
+        time.sleep(0.02)
+
+
 def now_html(session) -> str:
     """The smoothed readout, the raw window, the modality votes and the baseline (realtime.ui.readout_view)."""
     return readout_view.now_html(session.view.latest, session.view.count, state_text(session))

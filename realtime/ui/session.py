@@ -1,20 +1,15 @@
 """One browser tab = one `Session` = at most one running `Pipeline` (no Gradio imports here).
 
-The page keeps a `Session` in a ``gr.State`` (Gradio keeps state per browser tab, so two tabs never share one), and
-the app's unload handler and the state's delete callback both call `Session.close`. Everything a session shows
-lives in its stream's `StreamView`, its files in its own folder; what *is* shared between sessions is the loaded
-DMD model (`realtime.batching.ScorerPool`: `Scorer.score` serialises its callers itself).
-
-The session only controls streams: it builds each stream's config (`realtime.config.stream_config`), source, sinks
-and pipeline, and tears the pipeline down in one place (`_tear_down`). What the page draws is `render`'s; what was
-scored is the `StreamView`'s; pacing and pause are the replay source's `realtime.clock.Pacer`.
+The page keeps a `Session` in a ``gr.State`` (one per tab); the app's unload handler and the state's delete callback
+both call `Session.close`. A session controls streams: each stream's config (`realtime.config.stream_config`),
+source, sinks and pipeline, torn down in one place (`_tear_down`). What a stream scored is its `StreamView`'s, its
+files its `StreamFiles`', the tab's folder its `TabFolder`'s; pacing and pause are the replay source's
+`realtime.clock.Pacer`. Only the DMD model is shared between tabs (`realtime.batching.ScorerPool`).
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -25,9 +20,10 @@ from ..paths import SAMPLE_CLIP
 from . import plots
 from .frames import FrameTap
 from .render import PageMemo
+from .stream_files import StreamFiles
 from .stream_view import StreamView
-from .uploads import UploadError, install_checkpoint
-from .workspace import Workspace, delete_upload, public_message
+from .uploads import TabFolder, UploadError  # noqa: F401  (UploadError: what add_checkpoint raises)
+from .workspace import Workspace, public_message
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +48,9 @@ class Session:
                  pool: ScorerPool = POOL, pipeline_factory=None, workspace: Workspace | None = None):
         self.base, self.settings, self.key, self.pool = base_config, settings, key, pool
         self._pipeline_factory = pipeline_factory
-        self.workspace = workspace
-        self.dir = Path(tempfile.mkdtemp(prefix="dmd-ui-", dir=workspace.sessions if workspace else None))
-        self.uploads: list[Path] = []
-        """Files Gradio stored for this tab's uploads (in its cache): deleted with the session's folder."""
-        self.checkpoints: dict[str, str] = {}
-        """This tab's uploaded checkpoints: the name the page shows -> the folder (inside `dir`)."""
+        self.folder = TabFolder(workspace)
+        self.dir, self.checkpoints = self.folder.dir, self.folder.checkpoints
+        self.own_upload, self.add_checkpoint = self.folder.own_upload, self.folder.add_checkpoint
         self._lock = threading.RLock()
         self._start_lock = threading.Lock()
         self.gen = 0
@@ -71,7 +64,7 @@ class Session:
         self.started_at = 0.0
         self.view = StreamView()
         self.downloads: list[str] = []
-        self._sinks: list = []
+        self._files: StreamFiles | None = None
         self.page_memo = PageMemo()
         self.homo_prior, self.hetero_prior = plots.HOMO_PRIOR, plots.HETERO_PRIOR
 
@@ -95,7 +88,7 @@ class Session:
         with self._lock:
             self.gen += 1
             self.view = StreamView()
-            self.downloads, self._sinks = [], []
+            self.downloads, self._files = [], None
             self.mode, self.label = mode, label
             self.error = self.model_error = None
             self.source_problems = []
@@ -103,17 +96,6 @@ class Session:
             self.starting = True
             self.started_at = time.monotonic()
             return self.gen
-
-    def _open_sinks(self, gen: int, scorer) -> list:
-        """This stream's sinks: its view, and the JSONL and CSV files written as it is scored."""
-        from ..sinks.csv import CsvSink
-        from ..sinks.jsonl import JsonlSink
-
-        jsonl = JsonlSink(self.dir / f"results-{gen}.jsonl")
-        files = [jsonl, CsvSink(self.dir / f"results-{gen}.csv", scorer.emotions)]
-        with self._lock:
-            self._sinks = files
-        return [self.view.add, *files]
 
     def _launch(self, gen: int, make_source, live: bool) -> None:
         """Build and start the pipeline in a thread (loading models takes seconds; the page stays responsive)."""
@@ -141,11 +123,16 @@ class Session:
             self._fail(gen, f"{e}", model=True)
             return
         self.homo_prior, self.hetero_prior = gd_priors(scorer.cfg)
-        pipeline = (self._pipeline_factory or Pipeline)(cfg, source, self._open_sinks(gen, scorer), scorer=scorer)
+        try:
+            files = StreamFiles(self.dir, gen, scorer.emotions)
+        except OSError as e:  # the tab's folder is gone (it closed meanwhile) or unwritable
+            self._fail(gen, f"cannot write the results: {e}")
+            return
+        pipeline = (self._pipeline_factory or Pipeline)(cfg, source, [self.view.add, *files.sinks], scorer=scorer)
         with self._lock:
             if gen != self.gen:
                 return
-            self.pipeline = pipeline
+            self.pipeline, self._files = pipeline, files
         try:
             pipeline.start()
         except (SourceError, FileNotFoundError, ValueError, RuntimeError, OSError) as e:
@@ -177,31 +164,22 @@ class Session:
         with self._lock:
             if gen != self.gen or self.finished:
                 return
-            sinks, pipeline, view, label = self._sinks, self.pipeline, self.view, self.label
+            files, pipeline, view, label = self._files, self.pipeline, self.view, self.label
         if pipeline is not None and pipeline.error:
             with self._lock:
                 self.error = self.error or public_message(pipeline.error)
         with self._lock:  # found while playing, e.g. the file ended before its declared duration
             found = [public_message(p) for p in (pipeline.source.problems if pipeline is not None else [])]
             self.source_problems += [p for p in found if p not in self.source_problems]
-        keep = bool(sinks) and sinks[0].written > 0  # a stream that scored nothing leaves no files
         try:
-            for sink in sinks:
-                sink.commit() if keep else sink.discard()
+            downloads, problem = files.finish(view, label) if files is not None else ([], None)
         except FileNotFoundError:  # the tab closed meanwhile and its folder is gone
             return
-        files = [str(sink.path) for sink in sinks] if keep else []
-        rows, avg = view.summary()
-        if files and rows:
-            try:
-                files.append(plots.summary_png(rows, avg, self.dir / f"summary-{gen}.png",
-                                               title=f"{label}: {view.received} windows"))
-            except Exception as e:  # a summary must never take the page down
-                log.exception("summary failed")
-                self.error = public_message(f"could not write the summary: {e}")
+        with self._lock:
+            self.error = self.error or (public_message(problem) if problem else None)
         with self._lock:
             if gen == self.gen:
-                self.downloads = files
+                self.downloads = downloads
                 self.finished = True
                 self.starting = False
 
@@ -295,36 +273,6 @@ class Session:
         if pipeline is not None:
             pipeline.stop()
 
-    def add_checkpoint(self, files, max_mb: float) -> str:
-        """An uploaded checkpoint, checked and copied into this session's folder (`uploads.install_checkpoint`).
-        Returns the name the page shows; raises `UploadError`."""
-        d = install_checkpoint([self.own_upload(f) for f in files], max_mb, self.dir)
-        name = f"upload {d.name}"
-        with self._lock:
-            self.checkpoints[name] = str(d)
-        return name
-
-    def own_upload(self, path: str | Path) -> Path:
-        """Note a file Gradio stored for this tab (deleted when the tab closes); returns it as a Path."""
-        p = Path(path)
-        with self._lock:
-            self.uploads.append(p)
-        return p
-
-    def start_message(self, name: str, timeout: float = 3.0) -> str:
-        """What the page says after asking for a stream: waits until the stream has its source and model (or has
-        failed), so that "playing" never stands beside a red error for the same file."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._lock:
-                if self.start_failed:
-                    return f"**Could not play** `{name}`: {self.error or self.model_error}"
-                if self.pipeline is not None or self.finished:
-                    return f"playing `{name}`"
-            if time.monotonic() >= deadline:
-                return f"starting `{name}` (loading models…)"
-            time.sleep(0.02)
-
     def close(self) -> None:
         """The tab went away: stop everything and delete this session's files (its folder, and the copies Gradio
         keeps of its uploads) unless the workspace keeps them (``--keep-session-files``)."""
@@ -339,9 +287,5 @@ class Session:
             self.delete_files()
 
     def delete_files(self) -> None:
-        if self.workspace is not None and self.workspace.keep:
-            return
-        shutil.rmtree(self.dir, ignore_errors=True)
-        for p in self.uploads:
-            delete_upload(p, self.workspace.cache if self.workspace else None)
+        self.folder.delete()
 

@@ -7,11 +7,13 @@ nor lets a visitor type a path to probe the disk. No Gradio here.
 from __future__ import annotations
 
 import shutil
+import tempfile
+import threading
 from pathlib import Path
 
 from ..features.media import AUDIO_EXTS, VIDEO_EXTS
 from ..paths import ASSETS, ROOT
-from .workspace import public_message
+from .workspace import Workspace, delete_upload, public_message
 
 
 class UploadError(ValueError):
@@ -81,3 +83,40 @@ def install_checkpoint(files: list[Path], max_mb: float, into: Path) -> Path:
         shutil.rmtree(d, ignore_errors=True)
         raise UploadError(public_message(str(e))) from None
     return d
+
+
+class TabFolder:
+    """One tab's folder (inside the server's `Workspace`), the uploads Gradio stored for the tab and the
+    checkpoints it uploaded; all deleted with the tab unless the workspace keeps files (``--keep-session-files``)."""
+
+    def __init__(self, workspace: Workspace | None = None):
+        self.workspace = workspace
+        self.dir = Path(tempfile.mkdtemp(prefix="dmd-ui-", dir=workspace.sessions if workspace else None))
+        self.uploads: list[Path] = []
+        """Files Gradio stored for this tab's uploads (in its cache)."""
+        self.checkpoints: dict[str, str] = {}
+        """This tab's uploaded checkpoints: the name the page shows -> the folder (inside `dir`)."""
+        self._lock = threading.Lock()
+
+    def own_upload(self, path: str | Path) -> Path:
+        """Note a file Gradio stored for this tab (deleted when the tab closes); returns it as a Path."""
+        p = Path(path)
+        with self._lock:
+            self.uploads.append(p)
+        return p
+
+    def add_checkpoint(self, files, max_mb: float) -> str:
+        """An uploaded checkpoint, checked and copied into this folder (`install_checkpoint`). Returns the name the
+        page shows; raises `UploadError`."""
+        d = install_checkpoint([self.own_upload(f) for f in files], max_mb, self.dir)
+        name = f"upload {d.name}"
+        with self._lock:
+            self.checkpoints[name] = str(d)
+        return name
+
+    def delete(self) -> None:
+        if self.workspace is not None and self.workspace.keep:
+            return
+        shutil.rmtree(self.dir, ignore_errors=True)
+        for p in self.uploads:
+            delete_upload(p, self.workspace.cache if self.workspace else None)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from realtime.ui import health, session
-from realtime.ui.render import health_snapshot
+from realtime.ui.render import health_snapshot, start_message
 from realtime.ui.session import Session, Settings
 from realtime.ui.uploads import checkpoint_names
 from realtime.ui.workspace import Workspace, public_message
@@ -69,7 +69,7 @@ def test_messages_on_the_page_carry_no_server_paths(tmp_path):
     s = _session()
     try:
         s.start_replay(bad, fast=True)
-        msg = s.start_message("text.mp4", timeout=20)
+        msg = start_message(s, "text.mp4", timeout=20)
         assert msg.startswith("**Could not play** `text.mp4`: text.mp4") and str(tmp_path) not in msg
         assert str(tmp_path) not in (s.error or "") and s.error
         snap = health_snapshot(s)
@@ -86,7 +86,7 @@ def test_a_start_that_fails_never_reads_running():
     s = _session(factory=NoCamera)
     try:
         s.start_replay(session.SAMPLE, fast=True)
-        msg = s.start_message(session.SAMPLE.name, timeout=20)
+        msg = start_message(s, session.SAMPLE.name, timeout=20)
         assert msg == f"**Could not play** `{session.SAMPLE.name}`: could not start: no camera could be opened"
         snap = health_snapshot(s)
         assert snap["state_text"] == f"{session.SAMPLE.name}: could not start"
@@ -100,7 +100,7 @@ def test_a_good_start_says_playing():
     s = _session()
     try:
         s.start_replay(session.SAMPLE, fast=True)
-        assert s.start_message("x.mp4", timeout=20) == "playing `x.mp4`"
+        assert start_message(s, "x.mp4", timeout=20) == "playing `x.mp4`"
     finally:
         s.close()
 
@@ -148,7 +148,7 @@ def test_server_stop_closes_every_tab_at_once_and_removes_the_files(tmp_path):
     tabs = [_session(ws, factory=SlowStop) for _ in range(4)]
     for k, s in enumerate(tabs):
         s.start_replay(session.SAMPLE, fast=True)
-        assert s.start_message("x", timeout=20) == "playing `x`"
+        assert start_message(s, "x", timeout=20) == "playing `x`"
         app.SESSIONS[f"tab{k}"] = s
     old, app.WORKSPACE = app.WORKSPACE, ws
     try:
