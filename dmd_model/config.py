@@ -26,6 +26,20 @@ reports exact zeros for some blendshapes, and 1e-4 bounds their log-odds at +-9.
 EMOTIONS7 = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 """The emotion7 label set (MELD / GoEmotions-Ekman order, alphabetical)."""
 
+VALENCE7: dict[str, float] = {
+    "angry": -0.6,
+    "disgust": -0.6,
+    "fear": -0.6,
+    "happy": 0.8,
+    "neutral": 0.0,
+    "sad": -0.7,
+    "surprise": 0.3,
+}
+"""Valence in [-1, 1] given to every item of a class (the live preset's valence range). A design choice, not a
+measurement: the sign and rough size follow Russell's circumplex placement of the basic emotions (happiness clearly
+positive; anger, disgust, fear and sadness negative, sadness lowest; surprise mildly positive, being ambiguous; neutral
+zero). EmoBank text uses its own rated valence instead: (V - 3) / 2, mapping its 1-5 scale onto [-1, 1]."""
+
 
 def softmax_prior(mask: tuple[float, ...], temperature: float = 0.25) -> tuple[float, ...]:
     """The reference code's edge prior: softmax(mask / temperature) over the six edges (spec §3)."""
@@ -36,7 +50,10 @@ def softmax_prior(mask: tuple[float, ...], temperature: float = 0.25) -> tuple[f
     return tuple(v / s for v in e)
 
 
-# Edge order x = 0..5 is V→L, A→L, L→V, A→V, L→A, V→A (spec §3); 1 marks an edge the prior favours.
+EDGE_NAMES = ("V→L", "A→L", "L→V", "A→V", "L→A", "V→A")
+"""Edge order x = 0..5 of every GD-Unit (spec §3): teacher→student, in the reference's order."""
+
+# 1 marks an edge the prior favours, in EDGE_NAMES order.
 HOMO_PRIOR_MASK = (0.0, 0.0, 1.0, 0.0, 1.0, 0.0)  # L→V, L→A
 HETERO_PRIOR_MASK = (0.0, 0.0, 1.0, 0.0, 1.0, 1.0)  # L→V, L→A, V→A
 

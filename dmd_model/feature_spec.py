@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 MODALITIES = ("language", "visual", "acoustic")
 """Modality order used by every stacked tensor in this project (the DMD reference's L, V, A order)."""
+MODALITY_SHORT = ("L", "V", "A")
+"""The same modalities by their one-letter names (GD-Unit edges, heads, the page), in `MODALITIES` order."""
 
 SHORT = {"language": "L", "visual": "V", "acoustic": "A"}
 

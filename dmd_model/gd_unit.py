@@ -13,11 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import GDConfig
+from .config import EDGE_NAMES, GDConfig  # noqa: F401  (EDGE_NAMES: the edge order below, named)
 
 # (student j, teacher i) in the reference's order: edges 0..5 are V→L, A→L, L→V, A→V, L→A, V→A.
 EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1))
-EDGE_NAMES = ("V→L", "A→L", "L→V", "A→V", "L→A", "V→A")
 _STUDENTS = [j for j, _ in EDGES]
 _TEACHERS = [i for _, i in EDGES]
 

@@ -30,7 +30,7 @@ EPILOG = """\
 data formats:
   *.pkl       MMSA feature pickle (CMU-MOSI/MOSEI, aligned or unaligned; 'text' or 'text_bert').
               Pickles can execute code when loaded: open only files you trust.
-  *.npz       packed dataset (python -m dmd_model.recipes.bootstrap writes one)
+  *.npz       packed dataset (python -m recipes.bootstrap writes one)
   DIR/        a directory of *.feat.npz files from python -m realtime.extract
 
 presets:

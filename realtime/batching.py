@@ -1,6 +1,9 @@
-"""One scorer for many streams: windows submitted by many pipelines (threads) are gathered into one batch.
+"""Who runs the model for many streams: the shared scorers (`ScorerPool`) and one scorer gathering windows from
+many streams into shared batches (`BatchingScorer`).
 
-A server scoring thousands of streams cannot run one forward pass per window: `BatchingScorer` collects whatever
+`ScorerPool` loads each (checkpoint, device) once and hands the same started `Scorer` to every stream that asks
+(loading per page tab would cost seconds and memory); `Scorer.score` takes its own lock, so the streams' scorer
+threads take turns on it. A server scoring thousands of streams cannot run one forward pass per window: `BatchingScorer` collects whatever
 windows arrive within ``max_wait_s`` (up to ``max_batch``), scores them in one pass of the shared `Scorer`, and
 hands each caller its own results. It exposes the `Scorer` interface that `Pipeline` uses (``score``, ``model``,
 ``last_ms``), so it can be passed as a pipeline's ``scorer``.
@@ -10,8 +13,35 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future
+from pathlib import Path
 
 from .queues import BoundedQueue, Closed, Empty, Policy
+
+
+class ScorerPool:
+    """Loads each (checkpoint, device) once and hands the same started `realtime.scorer.Scorer` to every caller."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._scorers: dict[tuple[str, str], object] = {}
+
+    def get(self, scorer_config, live_spec):
+        from .scorer import Scorer
+
+        key = (str(Path(scorer_config.checkpoint).resolve()), scorer_config.device)
+        with self._lock:  # one load at a time; a second stream asking for the same model waits for it
+            if key not in self._scorers:
+                self._scorers[key] = Scorer(scorer_config, live_spec=live_spec).start()
+            return self._scorers[key]
+
+
+POOL = ScorerPool()
+"""The page server's pool (one per process)."""
+
+
+def gd_priors(cfg) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """A model config's (`dmd_model.config.DMDConfig`) edge priors π: (HomoGD, HeteroGD), in EDGE_NAMES order."""
+    return tuple(cfg.homo_gd.prior), tuple(cfg.hetero_gd.prior)
 
 
 class BatchingScorer:

@@ -1,6 +1,6 @@
 """Up-front checks of the numbers a user can set (command line, Settings tab), each refused with its reason.
 
-Called where configs are built (run_demo.py, `ui.session.mode_config`), so a bad value never reaches a thread:
+Called where configs are built (run_demo.py, `realtime.config.stream_config`), so a bad value never reaches a thread:
 NaN compares false with everything, so without these checks ``--hop nan`` silently scored nothing and
 ``--window nan`` scored windows in which nothing was ever present.
 """

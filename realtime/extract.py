@@ -29,10 +29,11 @@ from dmd_model.feature_spec import Word
 from .features.acoustic import N_FEATURES as N_ACOUSTIC
 from .features.acoustic import AcousticConfig, AcousticFrames, AcousticProcessor
 from .features.face import VISUAL_DIM, FaceConfig, FaceFrame, FaceProcessor
-from .features.media import MEDIA_EXTS, SAMPLE_RATE, MediaError, decode_audio, iter_video_frames, load_image, probe
+from .features.media import MEDIA_EXTS, MediaError, decode_audio, iter_video_frames, load_image, probe
 from .features.specs import TEXT_DIM, feature_spec
 from .features.text import TextConfig, TextEncoder
 from .features.transcript import TranscriptConfig, TranscriptProcessor, WhisperASR
+from .packets import SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -125,10 +126,10 @@ class Extractor:
             return self._asr.transcribe(audio)
         proc = TranscriptProcessor(self.config.transcript, asr=self._asr)
         step = max(1, int(self.config.replay_chunk_s * SAMPLE_RATE))
+        words: list[Word] = []
         for i in range(0, len(audio), step):
-            proc.push(audio[i : i + step])
-        proc.flush()
-        return proc.words
+            words += proc.push(audio[i : i + step])
+        return words + proc.flush()
 
     def text_encoder(self) -> TextEncoder:
         """The MiniLM encoder, loaded on first use (text lines need no other model)."""

@@ -4,7 +4,8 @@ Each replay loaded its own copy of every extractor. What is shared, and why:
 
 * **openSMILE** (``opensmile.Smile``): a description of the feature set; every ``process_signal`` call builds its
   own native extractor, so concurrent calls share nothing mutable.
-* **MiniLM** lives in the scorer, which the page already shares (`ui.session.ScorerPool`).
+* **MiniLM** (`text_encoder`, the language step's): stateless between calls; its `encode` takes a lock, and a
+  call costs a few ms once per new word list (the language step caches the rest).
 
 Not shared:
 
@@ -65,6 +66,13 @@ class ModelCache:
                                    feature_level=opensmile.FeatureLevel.LowLevelDescriptors)
 
         return self.get(("smile", "eGeMAPSv02", "LLD"), build)
+
+    def text_encoder(self, config=None):
+        """The started MiniLM `realtime.features.text.TextEncoder` for ``config`` (the default `TextConfig`)."""
+        from .features.text import TextConfig, TextEncoder
+
+        config = config or TextConfig()
+        return self.get(("minilm", config), lambda: TextEncoder(config).start())
 
 
 SHARED = ModelCache()

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+SAMPLE_RATE = 16_000
+"""Hz of every audio signal in the project (what the acoustic and Whisper stages take; sources resample to it)."""
+
 
 @dataclass(frozen=True)
 class VideoFrame:
@@ -27,7 +30,7 @@ class AudioChunk:
 
     @property
     def end(self) -> float:
-        return self.t + len(self.samples) / 16000.0
+        return self.t + len(self.samples) / SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,19 @@ class EndOfStream:
     """The source has no more data (end of file, or stop)."""
 
     t: float = 0.0
+
+
+@dataclass(frozen=True)
+class SourceEnd:
+    """On the scorer's event queue: the source has ended at media time ``t`` (its last sample's end)."""
+
+    t: float
+
+
+@dataclass(frozen=True)
+class CalibrateRequest:
+    """On the scorer's event queue: start the session baseline's calibration from the next window on (it travels
+    with the stage outputs, so it applies in media-time order)."""
 
 
 @dataclass(frozen=True)

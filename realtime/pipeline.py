@@ -11,82 +11,29 @@ every blocked queue, joins each thread with a timeout and names any thread that 
 
 from __future__ import annotations
 
-import collections
 import logging
 import math
 import threading
 import time
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Callable
 
 from .agreement import modality_votes, votes_json
-from .baseline import BaselineConfig, SessionBaseline
+from .baseline import SessionBaseline
 from .clock import monotonic
-from .packets import AudioChunk, EndOfStream, VideoFrame, Watermark
-from .queues import BoundedQueue, Closed, Empty, Policy
-from .readout import Readout, ReadoutConfig
-from .scorer import Scorer, ScorerConfig, ScoreResult
+from .config import PipelineConfig
+from .language import LanguageStep
+from .packets import AudioChunk, CalibrateRequest, EndOfStream, SourceEnd, VideoFrame, Watermark
+from .queues import BoundedQueue, Policy, consume
+from .readout import Readout
+from .scorer import Scorer, ScoreResult, model_config
 from .stages import AcousticStage, FaceStage, StageThread, TranscriptStage
-from .window import SlidingWindow, WindowConfig
+from .window import SlidingWindow
+
+__all__ = ["Pipeline", "PipelineConfig"]  # PipelineConfig lives in realtime.config; importable here as before
 
 log = logging.getLogger(__name__)
-
-
-def _default_face():
-    from .features.face import FaceConfig
-
-    return FaceConfig()
-
-
-def _default_acoustic():
-    from .features.acoustic import AcousticConfig
-
-    return AcousticConfig()
-
-
-def _default_transcript():
-    from .features.transcript import TranscriptConfig
-
-    return TranscriptConfig()
-
-
-@dataclass(frozen=True)
-class PipelineConfig:
-    """Everything the pipeline needs; built once by run_demo.py (or a test) and passed in.
-
-    Attributes:
-        window: `WindowConfig` (window and hop lengths, emission policy).
-        scorer: `ScorerConfig` (checkpoint, device).
-        face, acoustic, transcript: the extractors' configs (realtime.features).
-        live: live overflow policies (latest frame, drop oldest audio) instead of replay's blocking queues.
-        video_queue: frames buffered before the face stage (replay; live keeps one, the latest).
-        audio_queue: audio chunks buffered per audio stage (0.1 s chunks: 300 = 30 s, far more than any stage lags).
-        event_queue: stage outputs buffered before the scorer.
-        stall_timeout_s: in replay, a stage whose watermark has not moved for this long (wall s) while the source
-            has moved on is declared stalled: its modality is masked and its queue starts dropping, so the rest
-            finishes instead of hanging.
-        join_timeout_s: how long `stop()` waits for each thread (s).
-        history: results kept in memory for the UI (the last 60 s at a 250 ms hop is 240).
-        baseline: `BaselineConfig`, the per-session baseline applied to each window before scoring
-            (`realtime.baseline`); `calibrate` starts its calibration.
-        readout: `ReadoutConfig`, the smoothed readout added to each result (`realtime.readout`).
-    """
-
-    window: WindowConfig = WindowConfig()
-    scorer: ScorerConfig = ScorerConfig()
-    face: object = field(default_factory=_default_face)
-    acoustic: object = field(default_factory=_default_acoustic)
-    transcript: object = field(default_factory=_default_transcript)
-    live: bool = False
-    video_queue: int = 8
-    audio_queue: int = 300
-    event_queue: int = 2000
-    stall_timeout_s: float = 15.0
-    join_timeout_s: float = 1.0
-    history: int = 240
-    baseline: BaselineConfig = BaselineConfig()
-    readout: ReadoutConfig = ReadoutConfig()
 
 
 def _weak_method(method):
@@ -114,21 +61,22 @@ class Pipeline:
         scorer: an already started `Scorer` to share (several pipelines can share one); built from the config
             when None.
         cores: stage cores to use instead of the real extractors, by name (tests inject failing or slow ones).
-        models: where the stages get the models that are safe and worth sharing between streams (openSMILE);
-            the process-wide `realtime.models.SHARED` when None.
+        models: where the stages and the language step get the models that are safe and worth sharing between
+            streams (openSMILE, MiniLM); the process-wide `realtime.models.SHARED` when None.
+        text_encoder: the language step's encoder instead of the shared MiniLM (tests pass a stand-in).
     """
 
     def __init__(self, config: PipelineConfig, source, sinks: list[Callable[[ScoreResult], None]] = (),
-                 scorer: Scorer | None = None, cores: dict | None = None, models=None):
+                 scorer: Scorer | None = None, cores: dict | None = None, models=None, text_encoder=None):
         self.config = config
         self.models = models
+        self._text_encoder = text_encoder
         self.source = source
         self.sinks = list(sinks)
         self.scorer = scorer
         self._cores = cores or {}
         self.stop_event = threading.Event()
         self.done = threading.Event()
-        self.results: collections.deque[ScoreResult] = collections.deque(maxlen=config.history)
         self.source_status = "idle"
         self.scorer_status = "idle"
         self.error: str | None = None
@@ -138,10 +86,13 @@ class Pipeline:
         self._lock = threading.Lock()
         self.stages: dict[str, StageThread] = {}
         self.queues: dict[str, BoundedQueue] = {}
+        self.events = BoundedQueue(config.event_queue, Policy.BLOCK, "events")
         self._threads: list[threading.Thread] = []
+        self.window: SlidingWindow | None = None
+        self.language: LanguageStep | None = None
         self.baseline: SessionBaseline | None = None
         self.readout = Readout(config.readout)
-        self._calibrate_pending = False
+        self._calibrate_first = False
 
     # -- construction ------------------------------------------------------------------------------------------
     def _core(self, name: str):
@@ -151,31 +102,29 @@ class Pipeline:
             from .features.face import FaceProcessor
 
             return FaceStage(FaceProcessor(self.config.face))
-        models = self.models
-        if models is None:
-            from .models import SHARED as models
         if name == "acoustic":
             from .features.acoustic import AcousticProcessor
 
-            return AcousticStage(AcousticProcessor(self.config.acoustic, models=models))
+            return AcousticStage(AcousticProcessor(self.config.acoustic, models=self._models()))
         from .features.transcript import TranscriptProcessor
 
         return TranscriptStage(TranscriptProcessor(self.config.transcript))  # its own Whisper: see realtime.models
+
+    def _models(self):
+        if self.models is not None:
+            return self.models
+        from .models import SHARED
+
+        return SHARED
 
     def _live_spec(self):
         from .features.specs import feature_spec
 
         return feature_spec(self.config.face.sample_fps)
 
-    def start(self, warmup_timeout_s: float = 60.0) -> "Pipeline":
-        """Load the models, start every thread, then start the source clock once the stages are warm."""
-        cfg = self.config
-        if hasattr(self.source, "prepare"):
-            self.source.prepare()
-        if self.scorer is None:
-            self.scorer = Scorer(cfg.scorer, live_spec=self._live_spec()).start()
-        live = cfg.live
-        self.events = BoundedQueue(cfg.event_queue, Policy.BLOCK, "events")
+    def _build_stages(self) -> tuple[str, ...]:
+        """The stages this source needs, each with its inbox (the mode's declared overflow policy)."""
+        cfg, live = self.config, self.config.live
         names = []
         if self.source.has_video:
             names.append("face")
@@ -187,10 +136,25 @@ class Pipeline:
         emit = _weak_method(self._emit_event)
         for n in names:
             self.stages[n] = StageThread(self._core(n), self.queues[n], emit, self.stop_event)
-        m = self.scorer.model.cfg
-        self.baseline = self._make_baseline()
+        return tuple(names)
+
+    def start(self, warmup_timeout_s: float = 60.0) -> "Pipeline":
+        """Load the models, start every thread, then start the source clock once the stages are warm.
+
+        The window and the language step need only the model's lengths and widths, read from the checkpoint's
+        config (`scorer.model_config`, no torch) or from the scorer given, so they are built before the model loads."""
+        cfg = self.config
+        if hasattr(self.source, "prepare"):
+            self.source.prepare()
+        m = self.scorer.model.cfg if self.scorer is not None else model_config(cfg.scorer.checkpoint)
+        names = self._build_stages()
         driver = "face" if "face" in names else "source"
-        self.window = SlidingWindow(cfg.window, m.seq_lens, m.input_dims, tuple(names), driver=driver)
+        self.window = SlidingWindow(cfg.window, m.seq_lens, m.input_dims, names, driver=driver)
+        encoder = self._text_encoder or self._models().text_encoder()
+        self.language = LanguageStep(encoder, m.seq_lens[0], m.input_dims[0], cfg.text_cache)
+        if self.scorer is None:
+            self.scorer = Scorer(cfg.scorer, live_spec=self._live_spec()).start()
+        self.baseline = self._make_baseline()
         for st in self.stages.values():
             if self.stop_event.is_set():  # stopped during start-up: start nothing more
                 return self
@@ -210,17 +174,18 @@ class Pipeline:
         if not all(hasattr(model, f"input_mean_{n}") for n in self.config.baseline.modalities):
             return None  # a stand-in scorer without input statistics
         b = SessionBaseline.from_model(self.config.baseline, model, self.config.window.window_s)
-        if self._calibrate_pending:
+        if self._calibrate_first:
             b.calibrate()
         return b
 
     def calibrate(self) -> None:
         """Take the next few seconds of face and voice as this session's neutral (`SessionBaseline.calibrate`).
-        The request travels through the event queue, so the scorer thread applies it in media-time order."""
-        if not hasattr(self, "events"):
-            self._calibrate_pending = True  # not started yet: calibrate from the first window
+        The request travels through the event queue, so the scorer thread applies it in media-time order; before
+        `start` it applies from the first window."""
+        if self.window is None:
+            self._calibrate_first = True
             return
-        self._emit_event(("calibrate", None))
+        self._emit_event(CalibrateRequest())
 
     def _spawn(self, fn, name: str) -> None:
         t = threading.Thread(target=fn, name=f"pipeline-{name}", daemon=True)
@@ -228,9 +193,7 @@ class Pipeline:
         self._threads.append(t)  # only started threads are ever joined
 
     def _emit_event(self, item) -> None:
-        while not self.stop_event.is_set():
-            if self.events.put(item, timeout=0.1) or self.events.closed:
-                return
+        self._put(self.events, item)
 
     # -- threads -----------------------------------------------------------------------------------------------
     def _put(self, q: BoundedQueue, packet) -> None:
@@ -259,44 +222,29 @@ class Pipeline:
             self.source_status = f"failed: {type(e).__name__}: {e}"
             self.error = self.source_status
             log.error("source failed: %s", e)
-            end = max((wm for wm in self.window.watermarks.values() if math.isfinite(wm)), default=0.0)
+            end = self.window.newest_watermark()
         for q in self.queues.values():
             q.put_control(EndOfStream(end))
-        self._emit_event(("source_end", end))
+        self._emit_event(SourceEnd(end))
 
     def _scorer_loop(self) -> None:
         self.scorer_status = "running"
-        source_end = None
-        last_progress = time.monotonic()
-        last_limit = -math.inf
+        stall = _StallClock(self.config.stall_timeout_s if self.config.window.wait_for_all else math.inf)
+        source_end: SourceEnd | None = None
         try:
-            while not self.stop_event.is_set():
-                try:
-                    item = self.events.get(timeout=0.1)
-                except Empty:
-                    item = None
-                except Closed:
-                    break
-                snaps = []
-                if isinstance(item, tuple) and item[0] == "calibrate":
+            for item in consume(self.events, self.stop_event, idle=True):
+                if isinstance(item, CalibrateRequest):
                     if self.baseline is not None:
                         self.baseline.calibrate()
-                elif isinstance(item, tuple) and item[0] == "source_end":
-                    source_end = item[1]
-                    snaps = self.window.push(Watermark("source", source_end))
+                elif isinstance(item, SourceEnd):
+                    source_end = item
+                    self._score(self.window.push(Watermark("source", item.t)))
                 elif item is not None:
-                    snaps = self.window.push(item)
-                if snaps:
-                    last_progress = time.monotonic()
-                    self._score(snaps)
-                limit = min(self.window.watermarks.values())
-                if limit > last_limit:
-                    last_limit, last_progress = limit, time.monotonic()
-                elif self.config.window.wait_for_all and time.monotonic() - last_progress > self.config.stall_timeout_s:
+                    self._score(self.window.push(item))
+                if stall.check(self.window.limit()):
                     self._declare_stalled()
-                    last_progress = time.monotonic()
-                if source_end is not None and all(self.window.watermarks[n] == math.inf for n in self.stages):
-                    self._score(self.window.push(Watermark("source", source_end)))
+                if source_end is not None and self.window.finished(self.stages):
+                    self._score(self.window.push(Watermark("source", source_end.t)))
                     break
             self.scorer_status = "stopped" if self.stop_event.is_set() else "finished"
         except Exception as e:
@@ -308,20 +256,19 @@ class Pipeline:
 
     def _declare_stalled(self) -> None:
         """Mask stages that stopped making progress, and let their queues drop so the source keeps going."""
-        wm = self.window.watermarks
-        ahead = wm["source"]
-        for name, st in self.stages.items():
+        for name in self.window.behind_source(self.stages):
             # behind the source with input waiting: stuck (an idle stage with an empty inbox is not stalled, e.g.
-            # the face stage while a live user has the camera off); -inf: stuck before its first output
-            if wm.get(name, math.inf) != math.inf and wm[name] < ahead and len(self.queues[name]):
-                st.stats.status = "stalled"
-                log.error("stage %s stalled at media time %.2f s; masking it", name, wm[name])
-                self.queues[name].policy = Policy.DROP_OLDEST
+            # the face stage while a live user has the camera off)
+            if len(self.queues[name]):
+                self.stages[name].stats.status = "stalled"
+                log.error("stage %s stalled at media time %.2f s; masking it", name, self.window.watermarks[name])
+                self.queues[name].stop_blocking()
                 self._score(self.window.push(Watermark(name, math.inf)))
 
     def _score(self, snaps) -> None:
         if not snaps:
             return
+        snaps = self.language.push(snaps)
         statuses = [None] * len(snaps)
         if self.baseline is not None:
             shifted = []
@@ -333,21 +280,22 @@ class Pipeline:
         now = monotonic()
         drops = {q.name: q.drops for q in self.queues.values()}
         for snap, r, status in zip(snaps, results, statuses):
-            shown = self.readout.push(r.t, r.probs, any(r.present.values()))
-            r.readout = shown.to_json_dict()
-            r.agreement = votes_json(modality_votes(r.heads, r.present, r.emotion)) if r.probs else {}
-            r.baseline = status
-            r.latency_ms = {"scorer": round(self.scorer.last_ms, 3)}
-            if snap.t_mono is not None:
-                r.latency_ms["capture_to_score"] = round((now - snap.t_mono) * 1e3, 3)
-                self._last_capture = max(self._last_capture or -math.inf, snap.t_mono)
-            for n, st in self.stages.items():
-                r.latency_ms[n] = round(st.stats.last_ms, 3)
-            r.drops = dict(drops)
-            self.results.append(r)
+            r = self._complete(r, snap, status, now, drops)
             self.count += 1
             for sink in self.sinks:
                 sink(r)
+
+    def _complete(self, r: ScoreResult, snap, status, now: float, drops: dict) -> ScoreResult:
+        """The scorer's result with what the pipeline knows added: readout, votes, baseline, latencies, drops."""
+        shown = self.readout.push(r.t, r.probs, any(r.present.values()))
+        latency = {"scorer": round(self.scorer.last_ms, 3)}
+        if snap.t_mono is not None:
+            latency["capture_to_score"] = round((now - snap.t_mono) * 1e3, 3)
+            self._last_capture = max(self._last_capture or -math.inf, snap.t_mono)
+        for n, st in self.stages.items():
+            latency[n] = round(st.stats.last_ms, 3)
+        return replace(r, readout=shown.to_json_dict(), baseline=status, latency_ms=latency, drops=dict(drops),
+                       agreement=votes_json(modality_votes(r.heads, r.present, r.emotion)) if r.probs else {})
 
     # -- control -----------------------------------------------------------------------------------------------
     def wait(self, timeout: float | None = None) -> bool:
@@ -361,7 +309,7 @@ class Pipeline:
                 return []
             self._stopped = True
         self.stop_event.set()
-        for q in list(self.queues.values()) + ([self.events] if hasattr(self, "events") else []):
+        for q in [*self.queues.values(), self.events]:
             q.close()
         alive = []
         for st in self.stages.values():
@@ -393,3 +341,23 @@ class Pipeline:
             "results": self.count,
             "error": self.error,
         }
+
+
+class _StallClock:
+    """Replay's stall rule: True when the window's limit (the media time every stage has reached) has not moved
+    for ``timeout_s`` of wall time (then the clock restarts); never with an infinite timeout (live)."""
+
+    def __init__(self, timeout_s: float):
+        self.timeout_s = timeout_s
+        self.limit = -math.inf
+        self.since = time.monotonic()
+
+    def check(self, limit: float) -> bool:
+        now = time.monotonic()
+        if limit > self.limit:
+            self.limit, self.since = limit, now
+            return False
+        if now - self.since > self.timeout_s:
+            self.since = now
+            return True
+        return False

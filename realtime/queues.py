@@ -69,6 +69,14 @@ class BoundedQueue:
             self._not_empty.notify()
             return True
 
+    def stop_blocking(self) -> None:
+        """From now on drop the oldest item instead of blocking (its consumer is stalled: the producer goes on and
+        the loss is counted). The one policy change a queue allows after it is built."""
+        with self._lock:
+            if self.policy is Policy.BLOCK:
+                self.policy = Policy.DROP_OLDEST
+            self._not_full.notify_all()
+
     def put_control(self, item) -> None:
         """Add a control item (end of stream) even when full, never dropping it."""
         with self._lock:
@@ -103,3 +111,24 @@ class BoundedQueue:
 
     def stats(self) -> dict:
         return {"size": len(self), "capacity": self.maxsize, "drops": self.drops, "policy": self.policy.value}
+
+
+POLL_S = 0.1
+"""How often a consumer waiting on an empty queue looks at its stop event (s): a stop is seen within 0.1 s."""
+
+
+def consume(q: BoundedQueue, stop, poll_s: float = POLL_S, idle: bool = False):
+    """The one consumer loop: yields ``q``'s items until ``stop`` is set or the queue is closed and drained.
+
+    With ``idle=True`` it also yields None each time ``poll_s`` passes with nothing, for a consumer that has
+    periodic work of its own (the scorer's stall check)."""
+    while not stop.is_set():
+        try:
+            item = q.get(timeout=poll_s)
+        except Empty:
+            if idle:
+                yield None
+            continue
+        except Closed:
+            return
+        yield item

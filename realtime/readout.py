@@ -14,7 +14,7 @@ stream into what a person should read:
 * **"no signal"** when the window has no modality present: the model's output is then its prior, not evidence, so
   nothing is shown and the smoothing starts afresh when a modality returns.
 * **A valence consistent with the label**: the expected class valence under the smoothed probabilities (the valence
-  each class was given in training, ``dmd_model.recipes.corpora.VALENCE7``), so a "happy" readout never sits beside
+  each class was given in training, ``dmd_model.config.VALENCE7``), so a "happy" readout never sits beside
   a negative valence. The model's own valence head stays in the JSONL and on the timeline.
 
 The raw per-window scores are never changed; the readout is a separate record (``ScoreResult.readout``).
@@ -30,7 +30,7 @@ UNCERTAIN = "uncertain"
 
 
 def _default_class_valence() -> dict[str, float]:
-    from dmd_model.recipes.corpora import VALENCE7
+    from dmd_model.config import VALENCE7
 
     return dict(VALENCE7)
 
@@ -58,7 +58,7 @@ class ReadoutConfig:
         reset_gap_s: a gap in media time longer than this (s) since the previous window (a paused capture, a seek)
             restarts the smoothing instead of blending across it. 5.0 s, longer than any normal hop.
         class_valence: the valence of each class (for the shown valence); by default the values the training
-            recipe gives each class (dmd_model.recipes.corpora.VALENCE7). Classes not listed count as 0.
+            recipe gives each class (dmd_model.config.VALENCE7). Classes not listed count as 0.
     """
 
     tau_s: float = 1.0

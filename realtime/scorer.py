@@ -1,4 +1,6 @@
-"""Scores windows with a DMD checkpoint: text encoding, batching into resident tensors, and the result records.
+"""Scores windows with a DMD checkpoint: batching into resident tensors, the model, and the result records. Model
+only: the windows arrive with every input made (face and voice rows by the window, token states by the language
+step, `realtime.language`).
 
 The scorer checks the checkpoint's feature spec against the live extractors' at start, so a model trained on other
 features is refused instead of scoring nonsense. On CUDA the model and preallocated input buffers stay on the GPU;
@@ -10,20 +12,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from dmd_model.feature_spec import FeatureSpec
+from dmd_model.feature_spec import MODALITIES, MODALITY_SHORT, FeatureSpec
 
+from .paths import DEFAULT_CHECKPOINT
 from .window import WindowSnapshot
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "assets" / "dmd_live"
-MODALITIES_SHORT = ("L", "V", "A")
 NO_SIGNAL = "no signal"
 """The label of a window with no modality present: the model's output there is its prior, not evidence."""
 
@@ -38,8 +38,6 @@ class ScorerConfig:
         torch_threads: torch CPU threads while scoring; 1 because on 2 cores torch's OpenMP pool fights the
             face, Whisper and openSMILE threads (see docs/features.md); None leaves torch alone.
         max_batch: the most windows scored in one forward pass (preallocated buffer size).
-        text_cache: how many distinct word lists keep their MiniLM states (words change far less often than
-            windows, so most windows reuse the previous encoding).
         check_spec: refuse a checkpoint whose feature spec differs from the live extractors'.
         engine: how a batch is scored: ``"traced"`` (default: `dmd_model.compiled.TracedScores`, the scoring path
             frozen with TorchScript, fastest at every batch size measured, docs/speed.md), ``"infer"`` (the eager
@@ -50,19 +48,21 @@ class ScorerConfig:
     device: str = "auto"
     torch_threads: int | None = 1
     max_batch: int = 64
-    text_cache: int = 64
     check_spec: bool = True
     engine: str = "traced"
 
 
-@dataclass
+@dataclass(frozen=True)
 class ScoreResult:
-    """One scored window (what the UI draws and the JSONL sink writes).
+    """One scored window (what the UI draws and the JSONL sink writes); frozen: built once by the scorer, then
+    completed once by the pipeline (`dataclasses.replace`), never patched.
 
     ``emotion``/``valence``/``probs`` are the raw per-window scores ("no signal", NaN and {} when nothing is
     present). ``readout`` (what the page shows, smoothed: `realtime.readout`), ``agreement`` (per-modality votes:
-    `realtime.agreement`) and ``baseline`` (the per-session baseline's state: `realtime.baseline`) are filled by the
-    pipeline and written to the JSONL as separate fields when set.
+    `realtime.agreement`) and ``baseline`` (the per-session baseline's state: `realtime.baseline`) are added by the
+    pipeline and written to the JSONL as separate fields when set. ``words`` are the words of the text window;
+    ``new_words`` those committed since the previous window (what the page appends to its transcript; not written
+    to the JSONL, whose ``words`` already hold them).
     """
 
     t: float
@@ -82,6 +82,7 @@ class ScoreResult:
     readout: dict | None = None
     agreement: dict | None = None
     baseline: dict | None = None
+    new_words: list[str] = field(default_factory=list)
 
     def to_json_dict(self) -> dict:
         d = {
@@ -94,6 +95,24 @@ class ScoreResult:
             if getattr(self, k) is not None:
                 d[k] = getattr(self, k)
         return d
+
+
+def checkpoint_dir(checkpoint: str) -> Path:
+    """The checkpoint folder, or FileNotFoundError saying how to get one."""
+    path = Path(checkpoint)
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"checkpoint {path} not found: pass --checkpoint DIR (train one with python -m dmd_model.train)"
+        )
+    return path
+
+
+def model_config(checkpoint: str):
+    """The checkpoint's `DMDConfig` from its config.json, read and size-checked without torch and without building
+    anything: the model's lengths and widths, known before the model loads."""
+    from dmd_model.checkpoint_config import read_config
+
+    return read_config(checkpoint_dir(checkpoint))[0]
 
 
 def resolve_device(name: str) -> str:
@@ -112,16 +131,12 @@ class Scorer:
     Args:
         config: `ScorerConfig`.
         live_spec: the spec of the features the pipeline produces (checked against the checkpoint's).
-        text_encoder: an object with ``encode(words) -> TokenStates`` (realtime.features.text.TextEncoder); None
-            builds the default MiniLM encoder at start.
     """
 
-    def __init__(self, config: ScorerConfig, live_spec: FeatureSpec | None = None, text_encoder=None):
+    def __init__(self, config: ScorerConfig, live_spec: FeatureSpec | None = None):
         self.config = config
         self.live_spec = live_spec
-        self.text_encoder = text_encoder
         self.model = None
-        self._cache: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
         self.last_ms = 0.0
 
@@ -133,11 +148,7 @@ class Scorer:
         if self.config.torch_threads:
             torch.set_num_threads(self.config.torch_threads)
         self.device = resolve_device(self.config.device)
-        path = Path(self.config.checkpoint)
-        if not path.is_dir():
-            raise FileNotFoundError(
-                f"checkpoint {path} not found: pass --checkpoint DIR (train one with python -m dmd_model.train)"
-            )
+        path = checkpoint_dir(self.config.checkpoint)
         self.model, spec, self.doc = load_checkpoint(path, self.device)
         if self.config.check_spec and spec is not None and self.live_spec is not None:
             spec.check_compatible(self.live_spec, what=f"live features vs checkpoint {path}")
@@ -153,12 +164,6 @@ class Scorer:
         self._buf = [torch.zeros(b, cfg.seq_lens[m], cfg.input_dims[m], device=self.device) for m in range(3)]
         self._lengths = torch.zeros(b, 3, dtype=torch.long, device=self.device)
         self._present = torch.zeros(b, 3, dtype=torch.bool, device=self.device)
-        if self.text_encoder is None:
-            from .features.text import TextEncoder
-
-            self.text_encoder = TextEncoder()
-        if hasattr(self.text_encoder, "start") and getattr(self.text_encoder, "model", True) is None:
-            self.text_encoder.start()
         self._torch = torch
         return self
 
@@ -174,24 +179,10 @@ class Scorer:
             return self.model
         raise ValueError(f"unknown scorer engine {name!r}; choose traced, infer or forward")
 
-    def _tokens(self, words) -> np.ndarray:
-        key = tuple((w.text, round(w.start, 3), round(w.end, 3)) for w in words)
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
-        states = self.text_encoder.encode(list(words)).x
-        from dmd_model.data import fit_length
-
-        x = fit_length(states, self.cfg.seq_lens[0])
-        self._cache[key] = x
-        if len(self._cache) > self.config.text_cache:
-            self._cache.popitem(last=False)
-        return x
-
     def score(self, snaps: list[WindowSnapshot]) -> list[ScoreResult]:
-        """Score any number of windows (split into `max_batch` batches). Thread-safe: the resident buffers and
-        the text cache are shared, so concurrent callers take turns (use `BatchingScorer` to merge them)."""
+        """Score any number of windows (split into `max_batch` batches), each with its ``language`` input made.
+        Thread-safe: the resident buffers are shared, so concurrent callers take turns (use `BatchingScorer` to
+        merge them)."""
         out = []
         with self._lock:
             for i in range(0, len(snaps), self.config.max_batch):
@@ -206,8 +197,9 @@ class Scorer:
         lengths = np.ones((n, 3), np.int64)
         present = np.zeros((n, 3), bool)
         for i, s in enumerate(snaps):
-            rows = (self._tokens(s.words) if s.words else np.zeros((0, self.cfg.input_dims[0]), np.float32),
-                    s.visual, s.acoustic)
+            if s.language is None:
+                raise ValueError(f"window at {s.t} s has no language input: run it through realtime.language first")
+            rows = (s.language, s.visual, s.acoustic)
             for m, x in enumerate(rows):
                 k = min(len(x), self.cfg.seq_lens[m])
                 if k:
@@ -242,7 +234,7 @@ class Scorer:
         valence, probs = self._split(pred)
         heads: dict = {"homo": {}, "hetero": {}}
         for name, block in (("homo", homo), ("hetero", het)):
-            for m, short in enumerate(MODALITIES_SHORT):
+            for m, short in enumerate(MODALITY_SHORT):
                 v, p = self._split(block[m])
                 heads[name][short] = {"valence": v, "emotion": self.emotions[int(np.argmax(p))] if p is not None else None}
         pr = {e: float(p) for e, p in zip(self.emotions, probs)} if probs is not None else {}
@@ -253,7 +245,7 @@ class Scorer:
             t=s.t, valence=valence if valence is not None else 0.0,
             emotion=emotion, probs=pr, heads=heads,
             homo_edges=hm.round(6).tolist(), hetero_edges=xm.round(6).tolist(),
-            present=dict(zip(("language", "visual", "acoustic"), map(bool, s.present))),
+            present=dict(zip(MODALITIES, map(bool, s.present))),
             words=[w.text for w in s.words], face_fraction=s.face_fraction, voiced_fraction=s.voiced_fraction,
-            landmarks=s.landmarks,
+            landmarks=s.landmarks, new_words=[w.text for w in s.new_words],
         )

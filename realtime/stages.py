@@ -18,10 +18,9 @@ from typing import Callable, Protocol
 import numpy as np
 
 from .packets import AudioChunk, EndOfStream, FeatureEvent, VideoFrame, Watermark
-from .queues import BoundedQueue, Closed, Empty
+from .queues import BoundedQueue, consume
 
 log = logging.getLogger(__name__)
-SAMPLE_RATE = 16_000
 
 
 class StageCore(Protocol):
@@ -188,45 +187,17 @@ class StageThread:
 
     def _run(self) -> None:
         self.stats.status = "starting"
-        failed = False
-        try:
-            self.core.start()
+        failed = not self._call(self.core.start)  # a missing model, a broken native library...
+        if not failed:
             self.stats.status = "running"
-        except Exception as e:  # a missing model, a broken native library...
-            self._fail(f"{type(e).__name__}: {e}")
-            failed = True
-        while not self.stop_event.is_set():
-            try:
-                packet = self.inbox.get(timeout=0.1)
-            except Empty:
-                continue
-            except Closed:
-                break
+        for packet in consume(self.inbox, self.stop_event):
             if isinstance(packet, EndOfStream):
-                if not failed:
-                    try:
-                        for ev in self.core.flush():
-                            self.emit(ev)
-                        self.stats.status = "finished"
-                    except Exception as e:
-                        self._fail(f"{type(e).__name__}: {e}")
-                        failed = True
+                if not failed and self._call(self._flush):
+                    self.stats.status = "finished"
                 self.emit(Watermark(self.name, math.inf))
                 break
-            if failed:
-                continue  # drain: keep producers unblocked
-            t0 = time.perf_counter()
-            try:
-                events = self.core.push(packet)
-            except Exception as e:
-                self._fail(f"{type(e).__name__}: {e}")
-                failed = True
-                continue
-            dt = time.perf_counter() - t0
-            self._account(packet, dt, len(events))
-            for ev in events:
-                self.emit(ev)
-            self.emit(Watermark(self.name, self.core.watermark))
+            if not failed:  # after a failure the inbox is drained, so producers never block
+                failed = not self._call(self._push, packet)
         if self.stats.status in ("running", "starting"):
             self.stats.status = "stopped"
         close = getattr(self.core, "close", None)
@@ -235,6 +206,27 @@ class StageThread:
                 close()
             except Exception as e:  # closing must never take the thread down with it
                 log.warning("stage %s: close failed: %s", self.name, e)
+
+    def _call(self, fn, *args) -> bool:
+        """Run ``fn``; a raise reports the stage failed (`_fail`) and returns False."""
+        try:
+            fn(*args)
+        except Exception as e:
+            self._fail(f"{type(e).__name__}: {e}")
+            return False
+        return True
+
+    def _flush(self) -> None:
+        for ev in self.core.flush():
+            self.emit(ev)
+
+    def _push(self, packet) -> None:
+        t0 = time.perf_counter()
+        events = self.core.push(packet)
+        self._account(packet, time.perf_counter() - t0, len(events))
+        for ev in events:
+            self.emit(ev)
+        self.emit(Watermark(self.name, self.core.watermark))
 
     def _account(self, packet, dt: float, n_events: int) -> None:
         s = self.stats
@@ -256,8 +248,4 @@ class StageThread:
         if self._thread.is_alive():
             self._thread.join(timeout)
         return not self._thread.is_alive()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
 

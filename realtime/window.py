@@ -73,6 +73,10 @@ class WindowSnapshot:
         voiced_fraction: share of voiced acoustic frames (None without audio).
         landmarks: the newest face landmarks (478, 3) for the overlay, or None.
         t_mono: capture time of the newest input in the window (for latency), or None.
+        new_words: the words committed since the previous window (each committed word is in exactly one
+            window's ``new_words``, so a transcript is these appended, never rebuilt by matching word lists).
+        language: (n, D_L) the words' token states fitted to the model's length, filled in by the language step
+            (`realtime.language.LanguageStep`); None until then.
     """
 
     t: float
@@ -84,6 +88,8 @@ class WindowSnapshot:
     voiced_fraction: float | None = None
     landmarks: np.ndarray | None = None
     t_mono: float | None = None
+    new_words: list[Word] = field(default_factory=list)
+    language: np.ndarray | None = None
 
 
 @dataclass
@@ -114,6 +120,7 @@ class SlidingWindow:
     def reset(self) -> None:
         self.watermarks = {s: -math.inf for s in self.stages}
         self.streams = {m: _Stream() for m in ("visual", "acoustic", "words")}
+        self._unreported: collections.deque = collections.deque()  # word events no window has reported yet
         self.next_end = self.config.hop_s
         self.emitted = 0
 
@@ -124,31 +131,56 @@ class SlidingWindow:
                 self.watermarks[item.stage] = max(self.watermarks[item.stage], item.t)
         else:
             self.streams[item.modality].events.append(item)
+            if item.modality == "words":
+                self._unreported.append(item)
         return self._ready()
 
-    def finish(self, end_t: float) -> list[WindowSnapshot]:
-        """End of media at ``end_t``: every stage is done; emit the windows up to the end."""
-        for s in self.stages:
-            self.watermarks[s] = math.inf
-        self.watermarks["source"] = end_t
-        return self._ready()
-
-    def _limit(self) -> float:
+    # -- what the pipeline asks ---------------------------------------------------------------------------------
+    def limit(self) -> float:
+        """The media time up to which windows can be emitted now (replay: every stage's; live: the driver's)."""
         source = self.watermarks["source"]
         if self.config.wait_for_all:
             return min(self.watermarks.values())
         return min(source, self.watermarks.get(self.driver, source))
 
+    def finished(self, stages) -> bool:
+        """Every one of ``stages`` has ended (its watermark is infinite: flushed, failed or masked)."""
+        return all(self.watermarks[n] == math.inf for n in stages)
+
+    def behind_source(self, stages) -> list[str]:
+        """Those of ``stages`` still running behind the source (stuck before their first output included)."""
+        ahead = self.watermarks["source"]
+        return [n for n in stages if self.watermarks.get(n, math.inf) != math.inf and self.watermarks[n] < ahead]
+
+    def newest_watermark(self) -> float:
+        """The furthest media time any stream has reached (0 before any): where a failed source ended."""
+        return max((wm for wm in self.watermarks.values() if math.isfinite(wm)), default=0.0)
+
     def _ready(self) -> list[WindowSnapshot]:
         out = []
-        limit = self._limit()
+        limit = self.limit()
         while self.next_end <= limit + 1e-9:
-            out.append(self.snapshot(self.next_end))
+            snap = self.snapshot(self.next_end)
+            snap.new_words = self._report_words(self.next_end)
+            out.append(snap)
             self.emitted += 1
             self.next_end = self.config.hop_s * (self.emitted + 1)
         if out:
             self._prune(out[-1].t)
         return out
+
+    def _report_words(self, t_end: float) -> list[Word]:
+        """The words of the events available by ``t_end`` that no earlier window reported (an event that arrives
+        after its window was emitted, live, goes with the next one)."""
+        words, keep = [], collections.deque()
+        while self._unreported:
+            ev = self._unreported.popleft()
+            if ev.t_avail <= t_end:
+                words.extend(ev.words)
+            else:
+                keep.append(ev)
+        self._unreported = keep
+        return words
 
     def _prune(self, t_end: float) -> None:
         horizon = t_end - self.config.history_s

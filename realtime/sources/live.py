@@ -14,11 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..clock import monotonic
-from ..packets import AudioChunk, VideoFrame
-from ..queues import BoundedQueue, Closed, Empty, Policy
+from ..packets import SAMPLE_RATE, AudioChunk, VideoFrame
+from ..queues import BoundedQueue, Policy, consume
 from . import SourceError
 
-SAMPLE_RATE = 16_000
 
 
 def to_mono_16k(sample_rate: int, data: np.ndarray) -> np.ndarray:
@@ -98,13 +97,7 @@ class BrowserSource(_Clocked):
 
     def run(self, emit, stop: threading.Event) -> float:
         end = 0.0
-        while not stop.is_set():
-            try:
-                p = self.inbox.get(timeout=0.1)
-            except Empty:
-                continue
-            except Closed:
-                break
+        for p in consume(self.inbox, stop):
             emit(p)
             end = max(end, getattr(p, "end", p.t))
         return end
@@ -186,11 +179,7 @@ class MicrophoneSource(_Clocked):
         end = 0.0
         with self._sd.InputStream(samplerate=SAMPLE_RATE, channels=1, dtype="float32", device=self.device,
                                   blocksize=int(self.block_s * SAMPLE_RATE), callback=callback):
-            while not stop.is_set():
-                try:
-                    x = self.inbox.get(timeout=0.1)
-                except Empty:
-                    continue
+            for x in consume(self.inbox, stop):
                 t, m = self.clock.audio_time(len(x))
                 emit(AudioChunk(t=t, t_mono=m, samples=x))
                 end = t + len(x) / SAMPLE_RATE

@@ -20,25 +20,29 @@ Choices, and why (Gradio 6.31, checked with ``inspect.signature`` and in headles
   2 shared cores, and the edge labels are DOM text. The camera view is an inline JPEG data URI, so no image file is
   written to Gradio's cache per update.
 * **One `Session` per tab in ``gr.State``**, closed by ``demo.unload`` and by the state's ``delete_callback``. The
-  DMD model is shared (`session.ScorerPool`); everything else is per session.
+  DMD model is shared (`realtime.batching.ScorerPool`); everything else is per session.
 * Safe defaults: 127.0.0.1 unless ``--host``, ``--port`` or the next free port, no share link unless ``--share``,
   uploads limited by ``--max-upload-mb`` (Gradio's ``max_file_size`` refuses larger ones before they are stored,
-  and `session.check_upload` re-checks size and type with a readable message), ``GRADIO_ANALYTICS_ENABLED=False``.
+  and `uploads.check_upload` re-checks size and type with a readable message), ``GRADIO_ANALYTICS_ENABLED=False`` (set by run_demo.py, which also points ``GRADIO_TEMP_DIR`` at
+  this server's `Workspace` before gradio is imported).
 """
 
 # no `from __future__ import annotations` here: Gradio finds `request: gr.Request` by evaluating the annotation
 
-import base64
 import html
 import logging
-import os
 import socket
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
-from . import plots, readout_view
-from .health import health_html
-from .session import POOL, SAMPLE, Session, Settings, UploadError, check_upload, checkpoint_names
+from ..batching import POOL
+from ..checks import window_and_hop
+from ..config import StreamSettings, UIConfig
+from . import plots
+from .render import Views, render, start_message
+from .session import SAMPLE, Session
+from .uploads import UploadError, check_upload, checkpoint_names
 from .workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -85,84 +89,223 @@ def free_port(host: str, start: int, tries: int = 100) -> int:
     raise OSError(f"no free port in {start}..{start + tries - 1} on {host}")
 
 
-# -- rendering one tick ----------------------------------------------------------------------------------------------
+# -- the page's components ------------------------------------------------------------------------------------------
 
-def now_html(session: Session) -> str:
-    """The smoothed readout, the raw window, the modality votes and the baseline (realtime.ui.readout_view)."""
-    return readout_view.now_html(session.latest, session.count, session.state_text())
-
-
-def transcript_html(session: Session, max_words: int = 120) -> str:
-    words = session.transcript[-max_words:]
-    text = " ".join(words) if words else ""
-    more = "… " if len(session.transcript) > max_words else ""
-    placeholder = "" if text else '<span style="color:#94a3b8">(no words yet)</span>'
-    return f'<div id="dmd-transcript">{more}{html.escape(text)}{placeholder}</div>'
-
-
-def camera_html(session: Session) -> str:
-    rgb = session.frame_with_landmarks()
-    if rgb is None:
-        return '<div class="cam-empty" style="color:#94a3b8;padding:40px 0;text-align:center">no video</div>'
-    import cv2
-
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 75])
-    if not ok:
-        return ""
-    b64 = base64.b64encode(buf.tobytes()).decode("ascii")
-    return f'<img alt="camera view with face landmarks" src="data:image/jpeg;base64,{b64}"/>'
+def _live_tab(gr, c) -> None:
+    with gr.Tab("Live", id="live"):
+        c.capture = gr.Radio(["browser", "local devices"], value="browser", label="Capture from",
+                             info="browser: the webcam and microphone of the machine that opens this page; "
+                                  "local devices: the camera and microphone of the machine running the server")
+        with gr.Row(visible=True) as c.browser_row:
+            c.cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="webcam", height=240,
+                             webcam_options=gr.WebcamOptions(constraints={"video": {"width": 640, "height": 480}}))
+            c.mic = gr.Audio(sources=["microphone"], streaming=True, type="numpy", label="microphone")
+        with gr.Row(visible=False) as c.local_row:
+            c.local_start = gr.Button("Start local webcam + microphone", variant="primary")
+        c.live_stop = gr.Button("Stop capture")
 
 
-def graph_html(session: Session, unit: str) -> str:
-    r = session.latest
-    W = None if r is None else (r.homo_edges if unit == "homo" else r.hetero_edges)
-    if W is not None and not any(float(W[i][j]) > 0 for i in range(3) for j in range(3)):
-        note = '<div class="caveat">fewer than two modalities present: no edges in this window</div>'
-    else:
-        note = ""
-    title = "HomoGD (now)" if unit == "homo" else "HeteroGD (now)"
-    prior = session.homo_prior if unit == "homo" else session.hetero_prior
-    return (f'<div class="gd" id="dmd-{unit}">{plots.graph_svg(W, title, unit)}'
-            f'{plots.matrix_html(W, unit, prior)}{note}</div>')
+def _replay_tab(gr, c, ui: UIConfig) -> None:
+    with gr.Tab("Replay", id="replay"):
+        with gr.Row():
+            c.upload = gr.File(label=f"Upload a video or audio file (up to {ui.max_upload_mb:g} MB)",
+                               file_types=["audio", "video"], type="filepath")
+            with gr.Column():
+                c.sample_btn = gr.Button(f"Play the bundled sample ({SAMPLE.name})", variant="primary")
+                c.again_btn = gr.Button(f"Replay {Path(ui.replay).name} again") if ui.replay else None
+                c.fast = gr.Checkbox(value=ui.fast, label="fast",
+                                     info="off: real-time pace; on: as fast as the pipeline runs "
+                                          "(deterministic scores)")
+                c.pause_btn = gr.Button("Pause")
+        c.replay_msg = gr.Markdown()
+        c.downloads = gr.File(label="Results (JSONL, CSV) and summary plot (PNG), when the replay ends",
+                              file_count="multiple", interactive=False)
 
 
-def render(session: Session | None, series: list[str], force: bool = False):
-    """The tick: every view, or ``None`` for a view that has not changed since this session's last tick."""
-    n_out = 9
-    if session is None:
-        return [None] * n_out
-    import time as _time
+def _settings_tab(gr, c, ui: UIConfig, offered: dict[str, str]) -> None:
+    d = ui.stream
+    with gr.Tab("Settings", id="settings"):
+        gr.Markdown("Settings apply to the next stream you start (replay or capture).")
+        with gr.Row():
+            c.ckpt = gr.Dropdown(list(offered), value=next(iter(offered)), label="DMD checkpoint")
+            c.ckpt_upload = gr.File(label="…or upload one (model.safetensors + config.json)",
+                                    file_count="multiple", file_types=[".safetensors", ".json"])
+        with gr.Row():
+            c.window = gr.Slider(1.0, 10.0, value=d.window_s, step=0.5, label="window (s)")
+            c.hop = gr.Slider(0.1, 2.0, value=d.hop_s, step=0.05, label="hop (s)")
+            c.device = gr.Dropdown(["auto", "cpu", "cuda"], value=d.device, label="device", allow_custom_value=True)
+            c.whisper = gr.Dropdown(["tiny.en", "base"], value=d.whisper_model, label="Whisper model",
+                                    allow_custom_value=True)
+        c.settings_msg = gr.Markdown()
 
-    ui = session.__dict__.setdefault("_ui", {"key": None, "health_t": 0.0, "downloads": None})
-    session.advance()
-    key = (session.gen, session.count, tuple(series or ()), session.starting, session.finished)
-    now = _time.monotonic()
-    out = [None] * n_out
-    if force or key != ui["key"]:
-        if session.count and (ui["key"] is None or ui["key"][1] != session.count):
-            session.ui_rate.tick()
-        ui["key"] = key
-        with session._lock:
-            rows = list(session.rows)
-        out[0] = camera_html(session)
-        out[1] = now_html(session)
-        out[2] = transcript_html(session)
-        out[3] = plots.timeline_svg(rows, series or [], span_s=session.TIMELINE_S)
-        out[4] = graph_html(session, "homo")
-        out[5] = graph_html(session, "hetero")
-        out[6] = ('<div id="dmd-average"><b>Time-averaged edges</b> (this stream)'
-                  + plots.average_html(session.avg, session.homo_prior, session.hetero_prior) + "</div>")
-    elif session.mode == "browser" and session.source is not None and now - ui["health_t"] > 0.2:
-        out[0] = camera_html(session)  # the camera view moves even when no new score has come
-    if force or out[1] is not None or now - ui["health_t"] > 1.0:
-        ui["health_t"] = now
-        out[7] = health_html(session.health_snapshot())
-    if session.downloads != ui["downloads"] and not session.pending:
-        ui["downloads"] = list(session.downloads)
-        out[8] = list(session.downloads) or None
-        if not session.downloads:
-            out[8] = "__clear__"
-    return out
+
+def _result_views(gr, c) -> None:
+    c.health = gr.HTML(elem_id="dmd-health")
+    with gr.Row():
+        with gr.Column(scale=1, min_width=260):
+            c.camview = gr.HTML(elem_id="dmd-camera-box", label="camera with face landmarks")
+        with gr.Column(scale=1, min_width=260):
+            c.now = gr.HTML(elem_id="dmd-now-box")
+            c.calib_btn = gr.Button("Calibrate: 3 s of neutral face and normal voice", size="sm",
+                                    elem_id="dmd-calibrate")
+            c.calib_msg = gr.Markdown()
+        with gr.Column(scale=2, min_width=320):
+            c.transcript = gr.HTML(elem_id="dmd-transcript-box")
+            c.series = gr.CheckboxGroup(list(plots.SERIES), value=DEFAULT_SERIES,
+                                        label="valence over the last 60 s: fused and each modality's homogeneous "
+                                              "(solid) / heterogeneous (dashed) head")
+            c.timeline = gr.HTML(elem_id="dmd-timeline")
+    with gr.Row():
+        c.homo = gr.HTML(elem_id="dmd-homo-box")
+        c.hetero = gr.HTML(elem_id="dmd-hetero-box")
+        c.average = gr.HTML(elem_id="dmd-average-box")
+    gr.HTML(f'<div class="caveat">Edges: an arrow i→j means teacher i distils into student j; widths and labels '
+            f'are the current weights (the six sum to 1 per window; matrix rows = teacher, columns = student). '
+            f'{html.escape(plots.PRIOR_CAVEAT)}</div>')
+    # the order of `render.Views`' fields
+    c.views = [c.camview, c.now, c.transcript, c.timeline, c.homo, c.hetero, c.average, c.health, c.downloads]
+
+
+# -- what the page's events do --------------------------------------------------------------------------------------
+
+class _Handlers:
+    """The page's event handlers for one server: each takes the tab's `Session` (or None before the page loaded)."""
+
+    def __init__(self, gr, ui: UIConfig, base, offered: dict[str, str]):
+        self.gr, self.ui, self.base, self.offered = gr, ui, base, offered
+
+    def updates(self, views: Views) -> list:
+        gr = self.gr
+        out = [gr.skip() if v is None else v for v in views.as_list()]
+        if views.clear_downloads:
+            out[-1] = None  # empties the download box
+        return out
+
+    def load(self, request):
+        s = Session(self.base, self.ui.stream, key=request.session_hash or "", workspace=WORKSPACE)
+        with _SESSIONS_LOCK:
+            SESSIONS[s.key] = s
+        if self.ui.replay:
+            s.start_replay(self.ui.replay, fast=self.ui.fast, start_at=self.ui.start_at)
+        return [s] + self.updates(render(s, DEFAULT_SERIES, force=True))
+
+    def unload(self, request):
+        with _SESSIONS_LOCK:
+            s = SESSIONS.pop(request.session_hash or "", None)
+        _close_session(s)
+
+    def tick(self, s, sel):
+        return self.updates(render(s, sel))
+
+    def redraw(self, s, sel):
+        return self.updates(render(s, sel, force=True))
+
+    def play_sample(self, s, is_fast):
+        if s is None:
+            return "page not ready", self.gr.skip()
+        s.start_replay(SAMPLE, fast=bool(is_fast))
+        return start_message(s, SAMPLE.name), "Pause"
+
+    def play_again(self, s, is_fast):
+        if s is None:
+            return "page not ready", self.gr.skip()
+        s.start_replay(self.ui.replay, fast=bool(is_fast), start_at=self.ui.start_at)
+        return start_message(s, Path(self.ui.replay).name), "Pause"
+
+    def on_upload(self, s, f, is_fast):
+        if s is None or f is None:
+            return self.gr.skip(), self.gr.skip()
+        s.own_upload(f)
+        try:
+            p = check_upload(f, self.ui.max_upload_mb)
+        except UploadError as e:
+            self.gr.Warning(str(e))
+            return f"**Refused:** {e}", self.gr.skip()
+        s.start_replay(p, fast=bool(is_fast))
+        return start_message(s, p.name), "Pause"
+
+    def calibrate(self, s):
+        return "page not ready" if s is None else s.calibrate()
+
+    def toggle_pause(self, s):
+        if s is None or s.mode != "replay" or s.pacer is None:
+            return "Pause"
+        s.set_paused(not s.paused)
+        return "Play" if s.paused else "Pause"
+
+    def set_fast(self, s, is_fast):
+        if s is not None:
+            s.set_fast(bool(is_fast))
+
+    def set_capture(self, choice):
+        local = choice == "local devices"
+        return self.gr.update(visible=not local), self.gr.update(visible=local)
+
+    def on_frame(self, frame, s):
+        if s is not None and frame is not None:
+            s.push_frame(frame)
+
+    def on_audio(self, chunk, s):
+        if s is not None and chunk is not None:
+            s.push_audio(chunk)
+
+    def start_local(self, s):
+        if s is not None:
+            s.start_local()
+
+    def stop_capture(self, s):
+        if s is not None and s.mode in ("browser", "local"):
+            s.stop()
+
+    def on_settings(self, s, c, w, h, d, wm):
+        if s is None:
+            return ""
+        try:
+            w, h = window_and_hop(w, h, names=("window", "hop"))
+        except ValueError as e:
+            return f"**Not applied:** {e}"
+        path = s.checkpoints.get(str(c)) or self.offered.get(str(c))
+        if path is None:
+            return f"**Not applied:** unknown checkpoint `{c}`"
+        s.settings = StreamSettings(checkpoint=path, device=str(d), window_s=w, hop_s=h, whisper_model=str(wm))
+        return f"next stream: checkpoint `{c}`, window {w:g} s, hop {h:g} s, device {d}, Whisper {wm}"
+
+    def on_ckpt_upload(self, s, files):
+        if s is None or not files:
+            return self.gr.skip(), "no files"
+        try:
+            name = s.add_checkpoint(files, self.ui.max_upload_mb)
+        except UploadError as e:
+            return self.gr.skip(), f"**Refused:** {e}"
+        return (self.gr.update(choices=list(self.offered) + list(s.checkpoints), value=name),
+                f"uploaded checkpoint `{name}` selected for the next stream")
+
+
+def _wire(demo, c, h: _Handlers) -> None:
+    """Connect the components' events to the handlers (concurrency: see the module docstring)."""
+    state, views, hidden = c.state, c.views, "hidden"
+    demo.load(c.on_load, None, [state] + views, show_progress=hidden)
+    demo.unload(c.on_unload)
+    c.timer.tick(h.tick, [state, c.series], views, show_progress=hidden, concurrency_limit=None, trigger_mode="once")
+    c.series.change(h.redraw, [state, c.series], views, show_progress=hidden, concurrency_limit=None)
+    c.sample_btn.click(h.play_sample, [state, c.fast], [c.replay_msg, c.pause_btn], concurrency_limit=8)
+    if c.again_btn is not None:
+        c.again_btn.click(h.play_again, [state, c.fast], [c.replay_msg, c.pause_btn], concurrency_limit=8)
+    c.upload.upload(h.on_upload, [state, c.upload, c.fast], [c.replay_msg, c.pause_btn], concurrency_limit=8)
+    c.pause_btn.click(h.toggle_pause, [state], [c.pause_btn], concurrency_limit=None)
+    c.calib_btn.click(h.calibrate, [state], [c.calib_msg], concurrency_limit=None)
+    c.fast.change(h.set_fast, [state, c.fast], None, concurrency_limit=None)
+    c.capture.change(h.set_capture, [c.capture], [c.browser_row, c.local_row])
+    c.cam.stream(h.on_frame, [c.cam, state], None, stream_every=FRAME_EVERY_S, time_limit=STREAM_TIME_LIMIT_S,
+                 concurrency_limit=None, show_progress=hidden)
+    c.mic.stream(h.on_audio, [c.mic, state], None, stream_every=AUDIO_EVERY_S, time_limit=STREAM_TIME_LIMIT_S,
+                 concurrency_limit=None, show_progress=hidden)
+    c.local_start.click(h.start_local, [state], None, concurrency_limit=8)
+    c.live_stop.click(h.stop_capture, [state], None, concurrency_limit=8)
+    settings = [state, c.ckpt, c.window, c.hop, c.device, c.whisper]
+    for comp in (c.ckpt, c.window, c.hop, c.device, c.whisper):
+        comp.change(h.on_settings, settings, [c.settings_msg])
+    c.ckpt_upload.upload(h.on_ckpt_upload, [state, c.ckpt_upload], [c.ckpt, c.settings_msg])
 
 
 # -- the app ---------------------------------------------------------------------------------------------------------
@@ -176,226 +319,33 @@ def _close_session(session) -> None:
         threading.Thread(target=session.close, daemon=True).start()
 
 
-def build_app(args, config):
+def build_app(ui: UIConfig, base):
+    """The page for `UIConfig` ``ui``; every tab's streams start from the `PipelineConfig` ``base``."""
     import gradio as gr
 
-    max_mb = float(getattr(args, "max_upload_mb", 200.0))
-    default_ckpt = str(getattr(args, "checkpoint", config.scorer.checkpoint))
-    offered = checkpoint_names(default_ckpt)  # name shown on the page -> folder (paths never reach the page)
-    default_name = next(iter(offered))
-    replay_path = getattr(args, "replay", None)
+    offered = checkpoint_names(ui.stream.checkpoint)  # name shown on the page -> folder (paths never reach the page)
+    handlers = _Handlers(gr, ui, base, offered)
+    c = SimpleNamespace()
 
-    def default_settings() -> Settings:
-        return Settings(checkpoint=default_ckpt, device=args.device, window_s=args.window, hop_s=args.hop,
-                        whisper_model=args.whisper_model)
+    def on_load(request: gr.Request):  # gradio passes the request to a parameter annotated gr.Request
+        return handlers.load(request)
 
+    def on_unload(request: gr.Request):
+        return handlers.unload(request)
+
+    c.on_load, c.on_unload = on_load, on_unload
     with gr.Blocks(title="DMD live: multimodal emotion recognition") as demo:
-        state = gr.State(None, delete_callback=_close_session)
+        c.state = gr.State(None, delete_callback=_close_session)
         gr.Markdown("## DMD live: emotion from face, voice and words, with DMD's distillation graphs as they move\n"
                     "Decoupled Multimodal Distilling (CVPR 2023). Models run on this machine; nothing is uploaded "
                     "anywhere.")
-        with gr.Tabs(selected="replay" if replay_path else "live"):
-            with gr.Tab("Live", id="live"):
-                capture = gr.Radio(["browser", "local devices"], value="browser", label="Capture from",
-                                   info="browser: the webcam and microphone of the machine that opens this page; "
-                                        "local devices: the camera and microphone of the machine running the server")
-                with gr.Row(visible=True) as browser_row:
-                    cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="webcam", height=240,
-                                   webcam_options=gr.WebcamOptions(constraints={"video": {"width": 640, "height": 480}}))
-                    mic = gr.Audio(sources=["microphone"], streaming=True, type="numpy", label="microphone")
-                with gr.Row(visible=False) as local_row:
-                    local_start = gr.Button("Start local webcam + microphone", variant="primary")
-                live_stop = gr.Button("Stop capture")
-            with gr.Tab("Replay", id="replay"):
-                with gr.Row():
-                    upload = gr.File(label=f"Upload a video or audio file (up to {max_mb:g} MB)",
-                                     file_types=["audio", "video"], type="filepath")
-                    with gr.Column():
-                        sample_btn = gr.Button(f"Play the bundled sample ({SAMPLE.name})", variant="primary")
-                        if replay_path:
-                            again_btn = gr.Button(f"Replay {Path(replay_path).name} again")
-                        fast = gr.Checkbox(value=bool(getattr(args, "fast", False)), label="fast",
-                                           info="off: real-time pace; on: as fast as the pipeline runs "
-                                                "(deterministic scores)")
-                        pause_btn = gr.Button("Pause")
-                replay_msg = gr.Markdown()
-                downloads = gr.File(label="Results (JSONL, CSV) and summary plot (PNG), when the replay ends",
-                                    file_count="multiple", interactive=False)
-            with gr.Tab("Settings", id="settings"):
-                gr.Markdown("Settings apply to the next stream you start (replay or capture).")
-                with gr.Row():
-                    ckpt = gr.Dropdown(list(offered), value=default_name, label="DMD checkpoint")
-                    ckpt_upload = gr.File(label="…or upload one (model.safetensors + config.json)",
-                                          file_count="multiple", file_types=[".safetensors", ".json"])
-                with gr.Row():
-                    window = gr.Slider(1.0, 10.0, value=args.window, step=0.5, label="window (s)")
-                    hop = gr.Slider(0.1, 2.0, value=args.hop, step=0.05, label="hop (s)")
-                    device = gr.Dropdown(["auto", "cpu", "cuda"], value=args.device, label="device",
-                                         allow_custom_value=True)
-                    whisper = gr.Dropdown(["tiny.en", "base"], value=args.whisper_model, label="Whisper model",
-                                          allow_custom_value=True)
-                settings_msg = gr.Markdown()
-
-        health = gr.HTML(elem_id="dmd-health")
-        with gr.Row():
-            with gr.Column(scale=1, min_width=260):
-                camview = gr.HTML(elem_id="dmd-camera-box", label="camera with face landmarks")
-            with gr.Column(scale=1, min_width=260):
-                now = gr.HTML(elem_id="dmd-now-box")
-                calib_btn = gr.Button("Calibrate: 3 s of neutral face and normal voice", size="sm",
-                                      elem_id="dmd-calibrate")
-                calib_msg = gr.Markdown()
-            with gr.Column(scale=2, min_width=320):
-                transcript = gr.HTML(elem_id="dmd-transcript-box")
-                series = gr.CheckboxGroup(list(plots.SERIES), value=DEFAULT_SERIES,
-                                          label="valence over the last 60 s: fused and each modality's homogeneous "
-                                                "(solid) / heterogeneous (dashed) head")
-                timeline = gr.HTML(elem_id="dmd-timeline")
-        with gr.Row():
-            homo = gr.HTML(elem_id="dmd-homo-box")
-            hetero = gr.HTML(elem_id="dmd-hetero-box")
-            average = gr.HTML(elem_id="dmd-average-box")
-        gr.HTML(f'<div class="caveat">Edges: an arrow i→j means teacher i distils into student j; widths and labels '
-                f'are the current weights (the six sum to 1 per window; matrix rows = teacher, columns = student). '
-                f'{html.escape(plots.PRIOR_CAVEAT)}</div>')
-        timer = gr.Timer(POLL_S)
-
-        views = [camview, now, transcript, timeline, homo, hetero, average, health, downloads]
-
-        def to_updates(out):
-            res = []
-            for v in out:
-                if v is None:
-                    res.append(gr.skip())
-                elif v == "__clear__":
-                    res.append(None)
-                else:
-                    res.append(v)
-            return res
-
-        def on_load(request: gr.Request):
-            s = Session(config, default_settings(), key=request.session_hash or "", workspace=WORKSPACE)
-            with _SESSIONS_LOCK:
-                SESSIONS[s.key] = s
-            if replay_path:
-                s.start_replay(replay_path, fast=bool(args.fast), start_at=float(args.start_at or 0.0))
-            return [s] + to_updates(render(s, DEFAULT_SERIES, force=True))
-
-        def on_unload(request: gr.Request):
-            with _SESSIONS_LOCK:
-                s = SESSIONS.pop(request.session_hash or "", None)
-            _close_session(s)
-
-        def tick(s, sel):
-            return to_updates(render(s, sel))
-
-        def redraw(s, sel):
-            return to_updates(render(s, sel, force=True))
-
-        def play_sample(s, is_fast):
-            if s is None:
-                return "page not ready", gr.skip()
-            s.start_replay(SAMPLE, fast=bool(is_fast))
-            return s.start_message(SAMPLE.name), "Pause"
-
-        def play_again(s, is_fast):
-            if s is None:
-                return "page not ready", gr.skip()
-            s.start_replay(replay_path, fast=bool(is_fast), start_at=float(args.start_at or 0.0))
-            return s.start_message(Path(replay_path).name), "Pause"
-
-        def on_upload(s, f, is_fast):
-            if s is None or f is None:
-                return gr.skip(), gr.skip()
-            s.own_upload(f)
-            try:
-                p = check_upload(f, max_mb)
-            except UploadError as e:
-                gr.Warning(str(e))
-                return f"**Refused:** {e}", gr.skip()
-            s.start_replay(p, fast=bool(is_fast))
-            return s.start_message(p.name), "Pause"
-
-        def calibrate(s):
-            return "page not ready" if s is None else s.calibrate()
-
-        def toggle_pause(s):
-            if s is None or s.mode != "replay" or s.source is None:
-                return "Pause"
-            s.set_paused(not s.paused)
-            return "Play" if s.paused else "Pause"
-
-        def set_fast(s, is_fast):
-            if s is not None:
-                s.set_fast(bool(is_fast))
-
-        def set_capture(choice):
-            local = choice == "local devices"
-            return gr.update(visible=not local), gr.update(visible=local)
-
-        def on_frame(frame, s):
-            if s is not None and frame is not None:
-                s.push_frame(frame)
-
-        def on_audio(chunk, s):
-            if s is not None and chunk is not None:
-                s.push_audio(chunk)
-
-        def start_local(s):
-            if s is not None:
-                s.start_local()
-
-        def stop_capture(s):
-            if s is not None and s.mode in ("browser", "local"):
-                s.stop()
-
-        def on_settings(s, c, w, h, d, wm):
-            if s is None:
-                return ""
-            from ..checks import window_and_hop
-
-            try:
-                w, h = window_and_hop(w, h, names=("window", "hop"))
-            except ValueError as e:
-                return f"**Not applied:** {e}"
-            path = s.checkpoints.get(str(c)) or offered.get(str(c))
-            if path is None:
-                return f"**Not applied:** unknown checkpoint `{c}`"
-            s.settings = Settings(checkpoint=path, device=str(d), window_s=w, hop_s=h, whisper_model=str(wm))
-            return f"next stream: checkpoint `{c}`, window {w:g} s, hop {h:g} s, device {d}, Whisper {wm}"
-
-        def on_ckpt_upload(s, files):
-            if s is None or not files:
-                return gr.skip(), "no files"
-            try:
-                name = s.add_checkpoint(files, max_mb)
-            except UploadError as e:
-                return gr.skip(), f"**Refused:** {e}"
-            return (gr.update(choices=list(offered) + list(s.checkpoints), value=name),
-                    f"uploaded checkpoint `{name}` selected for the next stream")
-
-        demo.load(on_load, None, [state] + views, show_progress="hidden")
-        demo.unload(on_unload)
-        timer.tick(tick, [state, series], views, show_progress="hidden", concurrency_limit=None,
-                   trigger_mode="once")
-        series.change(redraw, [state, series], views, show_progress="hidden", concurrency_limit=None)
-        sample_btn.click(play_sample, [state, fast], [replay_msg, pause_btn], concurrency_limit=8)
-        if replay_path:
-            again_btn.click(play_again, [state, fast], [replay_msg, pause_btn], concurrency_limit=8)
-        upload.upload(on_upload, [state, upload, fast], [replay_msg, pause_btn], concurrency_limit=8)
-        pause_btn.click(toggle_pause, [state], [pause_btn], concurrency_limit=None)
-        calib_btn.click(calibrate, [state], [calib_msg], concurrency_limit=None)
-        fast.change(set_fast, [state, fast], None, concurrency_limit=None)
-        capture.change(set_capture, [capture], [browser_row, local_row])
-        cam.stream(on_frame, [cam, state], None, stream_every=FRAME_EVERY_S, time_limit=STREAM_TIME_LIMIT_S,
-                   concurrency_limit=None, show_progress="hidden")
-        mic.stream(on_audio, [mic, state], None, stream_every=AUDIO_EVERY_S, time_limit=STREAM_TIME_LIMIT_S,
-                   concurrency_limit=None, show_progress="hidden")
-        local_start.click(start_local, [state], None, concurrency_limit=8)
-        live_stop.click(stop_capture, [state], None, concurrency_limit=8)
-        for comp in (ckpt, window, hop, device, whisper):
-            comp.change(on_settings, [state, ckpt, window, hop, device, whisper], [settings_msg])
-        ckpt_upload.upload(on_ckpt_upload, [state, ckpt_upload], [ckpt, settings_msg])
+        with gr.Tabs(selected="replay" if ui.replay else "live"):
+            _live_tab(gr, c)
+            _replay_tab(gr, c, ui)
+            _settings_tab(gr, c, ui, offered)
+        _result_views(gr, c)
+        c.timer = gr.Timer(POLL_S)
+        _wire(demo, c, handlers)
     return demo
 
 
@@ -436,33 +386,32 @@ def close_all_sessions(deadline_s: float = 1.2) -> None:
         WORKSPACE.remove()
 
 
-def launch(args, config, stopper=None) -> int:
-    """Build the page and serve it until Ctrl-C or SIGTERM (called by run_demo.py when not --headless).
+def launch(ui: UIConfig, base, workspace: Workspace, stopper=None) -> int:
+    """Build the page and serve it until Ctrl-C or SIGTERM (called by run_demo.py when not --headless, after it
+    has pointed ``GRADIO_TEMP_DIR`` at ``workspace``).
 
     With a `realtime.shutdown.Stopper`, a signal at any moment (importing gradio, loading the model, serving)
     closes every session within about a second, deletes the server's files and exits with 130."""
     global WORKSPACE
-    WORKSPACE = Workspace.create(keep=bool(getattr(args, "keep_session_files", False)))
+    WORKSPACE = workspace
     if stopper is not None:
         stopper.on_exit(close_all_sessions)
-    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported: no outbound calls
-    os.environ["GRADIO_TEMP_DIR"] = str(WORKSPACE.cache)  # uploads land in this server's folder, deleted with it
     import gradio as gr  # noqa: F401
 
-    if getattr(args, "replay", None) and not Path(args.replay).is_file():
-        print(f"error: {args.replay}: no such file")
+    if ui.replay and not Path(ui.replay).is_file():
+        print(f"error: {ui.replay}: no such file")
         WORKSPACE.remove()
         return 2
-    _prewarm(config)
-    demo = build_app(args, config)
-    port = free_port(args.host, int(args.port))
-    if port != args.port:
-        log.info("port %d is taken; using %d", args.port, port)
+    _prewarm(base)
+    demo = build_app(ui, base)
+    port = free_port(ui.host, ui.port)
+    if port != ui.port:
+        log.info("port %d is taken; using %d", ui.port, port)
     demo.queue(default_concurrency_limit=4)
-    print(f"DMD live: open http://{args.host}:{port}", flush=True)
+    print(f"DMD live: open http://{ui.host}:{port}", flush=True)
     try:
-        demo.launch(server_name=args.host, server_port=port, share=bool(args.share), inbrowser=False,
-                    show_error=True, max_file_size=f"{float(args.max_upload_mb):g}mb", css=CSS, quiet=False,
+        demo.launch(server_name=ui.host, server_port=port, share=ui.share, inbrowser=False,
+                    show_error=True, max_file_size=f"{ui.max_upload_mb:g}mb", css=CSS, quiet=False,
                     footer_links=[], ssr_mode=False, pwa=False, mcp_server=False)
     except KeyboardInterrupt:
         pass

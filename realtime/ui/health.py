@@ -1,6 +1,6 @@
 """The modality-health strip: which modalities are present, per-stage latency, frame rates, drops, and a clear
 message when the camera, the microphone or the model is missing. Pure functions of a snapshot dict (built by
-`session.Session.health_snapshot`), so they are unit-tested without a pipeline or Gradio."""
+`render.health_snapshot`), so they are unit-tested without a pipeline or Gradio."""
 
 from __future__ import annotations
 

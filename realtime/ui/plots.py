@@ -8,7 +8,7 @@ are real DOM text (the browser test reads the edge labels). matplotlib is used o
 
 Edge conventions (docs/dmd-spec.md §3): a GD-Unit matrix ``W[teacher][student]`` in order L, V, A; the diagonal is
 0 and the six off-diagonal weights sum to 1 per window (softmax over all six edges jointly). The edge order used
-everywhere below is the code's: V→L, A→L, L→V, A→V, L→A, V→A (``dmd_model.gd_unit.EDGE_NAMES``).
+everywhere below is the code's: V→L, A→L, L→V, A→V, L→A, V→A (``dmd_model.config.EDGE_NAMES``).
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-MODS = ("L", "V", "A")
-"""Matrix order of the modalities (row = teacher, column = student)."""
-EDGE_NAMES = ("V→L", "A→L", "L→V", "A→V", "L→A", "V→A")
-"""Same order and spelling as dmd_model.gd_unit.EDGE_NAMES (a test checks they agree)."""
+from dmd_model.config import EDGE_NAMES, HETERO_PRIOR_MASK, HOMO_PRIOR_MASK, softmax_prior
+from dmd_model.feature_spec import MODALITY_SHORT as MODS
+
+from ..edges import edge_index, edge_weights  # noqa: F401  (part of what the views draw with)
+
 MOD_NAMES = {"L": "language", "V": "visual", "A": "acoustic"}
 
 MIN_WIDTH = 0.5
@@ -30,9 +31,10 @@ WIDTH_PER_WEIGHT = 20.0
 """Extra px per unit weight: 1/6 (uniform) -> 3.83 px; 0.48 (the homo prior's favourite) -> 10.1 px."""
 MAX_WIDTH = 14.0
 
-HOMO_PRIOR = (0.008834, 0.008834, 0.482332, 0.008834, 0.482332, 0.008834)
-HETERO_PRIOR = (0.005995, 0.005995, 0.327338, 0.005995, 0.327338, 0.327338)
-"""The reference code's hand-set priors π (spec §3), in EDGE_NAMES order; used when a checkpoint does not say."""
+HOMO_PRIOR = softmax_prior(HOMO_PRIOR_MASK)
+HETERO_PRIOR = softmax_prior(HETERO_PRIOR_MASK)
+"""The reference code's hand-set priors π (spec §3, `dmd_model.config`), in EDGE_NAMES order; shown until a
+stream's checkpoint gives its own."""
 
 PRIOR_CAVEAT = (
     "Caveat: the dominant edges reported in the DMD paper (HomoGD L→A and L→V; HeteroGD L→A, L→V and V→A) are "
@@ -40,22 +42,6 @@ PRIOR_CAVEAT = (
     "edges toward π. What you see here therefore mostly reflects that prior, not patterns learned from scratch. "
     "Compare with a prior-free checkpoint (preset live-prior-free) to see what the data alone gives."
 )
-
-
-def edge_index(name: str) -> tuple[int, int]:
-    """``"L→V"`` -> (teacher row, student column) in the L, V, A matrix."""
-    teacher, student = name.split("→")
-    return MODS.index(teacher), MODS.index(student)
-
-
-def edge_weights(W: Sequence[Sequence[float]]) -> dict[str, float]:
-    """The six edge weights of a 3x3 ``W[teacher][student]`` matrix, keyed by name in EDGE_NAMES order."""
-    out = {}
-    for name in EDGE_NAMES:
-        i, j = edge_index(name)
-        w = float(W[i][j])
-        out[name] = w if math.isfinite(w) else 0.0
-    return out
 
 
 def edge_width(w: float) -> float:
@@ -296,23 +282,6 @@ def probs_html(probs: dict[str, float], emotion: str) -> str:
         rows.append(f'<div{cls}><span class="pname">{html.escape(name)}</span><span class="pbar" '
                     f'style="width:{p * 160:.0f}px"></span> {p:.2f}</div>')
     return '<div class="probs">' + "".join(rows) + "</div>"
-
-
-# -- transcript ----------------------------------------------------------------------------------------------------
-
-def merge_words(transcript: list[str], window_words: Sequence[str], max_overlap: int = 200) -> list[str]:
-    """Extend a rolling transcript with a window's word list. Consecutive windows share words (the window keeps
-    the last seconds of speech), so append only what follows the longest suffix of ``transcript`` that equals a
-    prefix of ``window_words``. Returns the new words appended (``transcript`` is extended in place)."""
-    words = list(window_words)
-    best = 0
-    for k in range(min(len(transcript), len(words), max_overlap), 0, -1):
-        if transcript[-k:] == words[:k]:
-            best = k
-            break
-    new = words[best:]
-    transcript.extend(new)
-    return new
 
 
 # -- summary PNG (matplotlib, once per replay) ---------------------------------------------------------------------

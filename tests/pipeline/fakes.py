@@ -93,7 +93,7 @@ class FakeText:
 def fake_scorer(checkpoint):
     from realtime.scorer import Scorer, ScorerConfig
 
-    return Scorer(ScorerConfig(checkpoint=str(checkpoint), device="cpu"), live_spec=None, text_encoder=FakeText()).start()
+    return Scorer(ScorerConfig(checkpoint=str(checkpoint), device="cpu"), live_spec=None).start()
 
 
 def wait_until(cond, timeout=10.0):

@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from fakes import FakeCore, FakeSource, fake_scorer, wait_until
+from fakes import FakeCore, FakeSource, FakeText, fake_scorer, wait_until
 
 from realtime.pipeline import Pipeline, PipelineConfig
 from realtime.window import WindowConfig
@@ -21,7 +21,7 @@ def pipeline(scorer, source, cores=None, **kw):
     cfg = PipelineConfig(window=WindowConfig(window_s=1.0, hop_s=0.25, wait_for_all=kw.pop("wait_for_all", True)), **kw)
     cores = cores or {n: FakeCore(n) for n in ("face", "acoustic", "transcript")}
     results = []
-    p = Pipeline(cfg, source, [results.append], scorer=scorer, cores=cores)
+    p = Pipeline(cfg, source, [results.append], scorer=scorer, cores=cores, text_encoder=FakeText())
     return p, results
 
 

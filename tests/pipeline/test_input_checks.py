@@ -81,13 +81,12 @@ def test_settings_checks_name_the_setting():
         checks.window_and_hop("abc", 0.25, names=("window", "hop"))
 
 
-def test_session_config_refuses_a_bad_hop():
-    from realtime.pipeline import PipelineConfig
-    from realtime.ui.session import Settings, mode_config
+def test_stream_config_refuses_a_bad_hop():
+    from realtime.config import PipelineConfig, StreamSettings, stream_config
 
     with pytest.raises(checks.SettingError, match="^hop 0: must be at least 0.05"):
-        mode_config(PipelineConfig(), Settings(checkpoint="x", hop_s=0.0), live=False)
-    assert mode_config(PipelineConfig(), Settings(checkpoint="x", hop_s=0.5), live=False).window.hop_s == 0.5
+        stream_config(PipelineConfig(), StreamSettings(checkpoint="x", hop_s=0.0), live=False)
+    assert stream_config(PipelineConfig(), StreamSettings(checkpoint="x", hop_s=0.5), live=False).window.hop_s == 0.5
 
 
 @pytest.mark.parametrize("start_at, message", [(-0.5, "start at -0.5: must be at least 0"),

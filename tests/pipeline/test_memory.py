@@ -6,7 +6,7 @@ from pathlib import Path
 import weakref
 
 import pytest
-from fakes import FakeCore, FakeSource, fake_scorer
+from fakes import FakeCore, FakeSource, FakeText, fake_scorer
 
 from realtime.pipeline import Pipeline, PipelineConfig
 from realtime.window import WindowConfig
@@ -28,7 +28,7 @@ def _finished_pipeline(scorer, stop: bool):
         c.model = heavy
     results = []
     p = Pipeline(PipelineConfig(window=WindowConfig(window_s=1.0, hop_s=0.25)), FakeSource(duration=2.0),
-                 [results.append], scorer=scorer, cores=cores)
+                 [results.append], scorer=scorer, cores=cores, text_encoder=FakeText())
     p.start()
     assert p.wait(20)
     for st in p.stages.values():

@@ -4,7 +4,7 @@
 import json
 
 import pytest
-from fakes import FakeCore, FakeSource, fake_scorer
+from fakes import FakeCore, FakeSource, FakeText, fake_scorer
 
 from realtime.pipeline import Pipeline, PipelineConfig
 from realtime.sinks.jsonl import JsonlSink
@@ -20,7 +20,7 @@ def run(scorer, source, tmp_path, calibrate=False):
     cfg = PipelineConfig(window=WindowConfig(window_s=1.0, hop_s=0.25))
     results = []
     sink = JsonlSink(tmp_path / "out.jsonl")
-    p = Pipeline(cfg, source, [results.append, sink], scorer=scorer,
+    p = Pipeline(cfg, source, [results.append, sink], scorer=scorer, text_encoder=FakeText(),
                  cores={n: FakeCore(n) for n in ("face", "acoustic", "transcript")})
     if calibrate:
         p.calibrate()

@@ -5,6 +5,7 @@ import pytest
 from fakes import FakeText
 
 from dmd_model.feature_spec import Word
+from realtime.language import LanguageStep
 from realtime.scorer import DEFAULT_CHECKPOINT, Scorer, ScorerConfig
 from realtime.window import WindowSnapshot
 
@@ -22,7 +23,7 @@ def windows(cfg):
         out.append(WindowSnapshot(t=float(i), visual=rng.random((nv, dv), np.float32),
                                   acoustic=rng.standard_normal((na, da)).astype(np.float32), words=words,
                                   present=present))
-    return out
+    return LanguageStep(FakeText(), cfg.seq_lens[0], cfg.input_dims[0]).push(out)
 
 
 def flat(r):
@@ -35,8 +36,7 @@ def test_engines_agree_on_the_bundled_checkpoint():
         pytest.skip(f"no bundled checkpoint at {DEFAULT_CHECKPOINT}")
     results = {}
     for engine in ("forward", "infer", "traced"):
-        s = Scorer(ScorerConfig(device="cpu", engine=engine, max_batch=4), live_spec=None,
-                   text_encoder=FakeText()).start()
+        s = Scorer(ScorerConfig(device="cpu", engine=engine, max_batch=4), live_spec=None).start()
         snaps = windows(s.cfg)
         results[engine] = [s.score(snaps), s.score(snaps[:1])]  # 5 windows: batches of 4 and 1; then batch 1
     ref = results["forward"]
@@ -54,4 +54,20 @@ def test_unknown_engine_is_a_clear_error():
     if not (DEFAULT_CHECKPOINT / "model.safetensors").is_file():
         pytest.skip(f"no bundled checkpoint at {DEFAULT_CHECKPOINT}")
     with pytest.raises(ValueError, match="unknown scorer engine"):
-        Scorer(ScorerConfig(device="cpu", engine="fast"), live_spec=None, text_encoder=FakeText()).start()
+        Scorer(ScorerConfig(device="cpu", engine="fast"), live_spec=None).start()
+
+
+def test_the_model_shapes_are_read_without_torch():
+    """The pipeline builds its window and language step from the checkpoint's config before the model loads:
+    reading it imports no torch and builds nothing."""
+    import subprocess
+    import sys
+
+    if not (DEFAULT_CHECKPOINT / "config.json").is_file():
+        pytest.skip(f"no bundled checkpoint at {DEFAULT_CHECKPOINT}")
+    code = ("import sys; from realtime.scorer import model_config; c = model_config(sys.argv[1]); "
+            "print(tuple(c.seq_lens), tuple(c.input_dims), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(DEFAULT_CHECKPOINT)], capture_output=True, text=True,
+                         cwd=DEFAULT_CHECKPOINT.parents[1], timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split(") ")[-1].strip() == "False" and "(32, 32, 64)" in out.stdout

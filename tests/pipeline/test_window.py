@@ -117,3 +117,22 @@ def test_memory_is_bounded_by_history():
         w.push(Watermark("acoustic", t))
     assert len(w.streams["visual"].events) <= 3.0 / 0.05 + 12
     assert w.emitted == int(399 * 0.05 / 0.5)
+
+
+def words_event(texts, start, t_avail):
+    ws = [Word(x, start + 0.2 * k, start + 0.2 * k + 0.1) for k, x in enumerate(texts)]
+    return FeatureEvent("words", np.array([(w.start + w.end) / 2 for w in ws]), None, t_avail, 0.0, words=ws)
+
+
+def test_each_committed_word_is_new_in_exactly_one_window():
+    """"no, no, no" committed in three pieces: every window lists the words of its text window (repeats and all),
+    and each committed word is in one window's ``new_words``, including one that arrives after its window was
+    emitted (live: it goes with the next window)."""
+    w = make(wait_for_all=False)
+    out = feed(w, [words_event(["no"], 0.1, 0.4), Watermark("source", 0.5), Watermark("face", 0.5),
+                   words_event(["no"], 0.5, 0.9), Watermark("source", 1.0), Watermark("face", 1.0),
+                   words_event(["no", "way"], 0.9, 1.0),  # available at 1.0, arrives after the 1.0 window
+                   Watermark("source", 1.5), Watermark("face", 1.5)])
+    assert [s.t for s in out] == [0.5, 1.0, 1.5]
+    assert [[x.text for x in s.new_words] for s in out] == [["no"], ["no"], ["no", "way"]]
+    assert [x.text for x in out[2].words] == ["no", "no", "no", "way"]

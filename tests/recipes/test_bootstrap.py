@@ -16,14 +16,14 @@ BUNDLED = ROOT / "assets" / "dmd_live"
 
 
 def test_help_runs():
-    r = subprocess.run([sys.executable, "-m", "dmd_model.recipes.bootstrap", "--help"], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", "recipes.bootstrap", "--help"], cwd=ROOT,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0
     assert "--limit-per-class" in r.stdout and "--seed" in r.stdout
 
 
 def test_splits_are_disjoint_by_speaker_subject_and_source(shared_data):
-    from dmd_model.recipes import corpora
+    from recipes import corpora
 
     items = corpora.media_items(shared_data)
     groups: dict = {}
@@ -41,7 +41,7 @@ def test_splits_are_disjoint_by_speaker_subject_and_source(shared_data):
 
 
 def test_pairing_targets():
-    from dmd_model.recipes.pairing import SplitPools, Unit, composite_samples, pack_samples
+    from recipes.pairing import SplitPools, Unit, composite_samples, pack_samples
 
     rng = np.random.default_rng(0)
     mk = lambda m, c, d, t: Unit(f"{m}-{c}", np.full((t, d), 0.5, np.float32), c, 0.1)  # noqa: E731
@@ -59,7 +59,7 @@ def test_pairing_targets():
 
 
 def test_face_noise_touches_only_the_blendshape_scores():
-    from dmd_model.recipes.pairing import SCORE_DIMS, Unit, pack_samples
+    from recipes.pairing import SCORE_DIMS, Unit, pack_samples
 
     x = np.full((10, 321), 0.5, np.float32)
     x[:, SCORE_DIMS:] = -0.25  # geometry can be negative (head pose, mouth-corner lift)
@@ -74,7 +74,7 @@ def test_face_noise_touches_only_the_blendshape_scores():
 @pytest.mark.slow
 def test_recipe_end_to_end_tiny(shared_data, tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "dmd_model.recipes.bootstrap", "--data", str(shared_data), "--out", str(out),
+    cmd = [sys.executable, "-m", "recipes.bootstrap", "--data", str(shared_data), "--out", str(out),
            "--corpora", "ravdess,fer2013", "--limit-per-class", "1", "--test-limit-per-class", "1",
            "--text-limit-per-class", "2", "--train-per-class", "4", "--eval-cap-per-class", "2", "--valid-cap-per-class", "2", "--text-only", "8",
            "--emobank", "4", "--epochs", "1", "--no-progress"]
@@ -125,7 +125,7 @@ def test_bundled_checkpoint_scores_shared_clip(shared_data, tmp_path):
 
 
 def test_probes_count_a_missed_face_as_an_error():
-    from dmd_model.recipes.probes import run_probe
+    from recipes.probes import run_probe
 
     rng = np.random.default_rng(0)
     classes = np.array(["happy", "sad"])

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dmd_model.recipes import crosscorpus as cc
+from recipes import crosscorpus as cc
 
 ROOT = Path(__file__).parents[2]
 CLASSES7 = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
@@ -116,7 +116,7 @@ def test_per_speaker_norm_removes_speaker_offsets_but_a_one_emotion_session_lose
 
 # -- slow: the command end to end ----------------------------------------------------------------------------------
 def test_help_explains_the_protocol():
-    r = subprocess.run([sys.executable, "-m", "dmd_model.recipes.crosscorpus", "--help"], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", "recipes.crosscorpus", "--help"], cwd=ROOT,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0
     for s in ("--limit", "--checkpoint", "--cache", "leave", "held-out corpus", "per-speaker"):
@@ -126,7 +126,7 @@ def test_help_explains_the_protocol():
 @pytest.mark.slow
 def test_command_end_to_end_on_a_tiny_subset(shared_data, tmp_path):
     out = tmp_path / "report"
-    r = subprocess.run([sys.executable, "-m", "dmd_model.recipes.crosscorpus", "--data", str(shared_data),
+    r = subprocess.run([sys.executable, "-m", "recipes.crosscorpus", "--data", str(shared_data),
                         "--cache", str(tmp_path / "cache"), "--out", str(out), "--limit", "1", "--no-progress"],
                        cwd=ROOT, capture_output=True, text=True, timeout=1500)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]

@@ -43,3 +43,13 @@ def test_lines_over_the_token_budget_take_the_unbatched_path_in_pieces():
     np.testing.assert_array_equal(out[0].word_index, [0, 1, 1, 2, 2, 3, 4, 4, 5, 5, 6, 7, 7, 8, 8])
     np.testing.assert_array_equal(out[0].states, enc.encode(long_line.split()).states)
     assert out[1].tokens == ["oh", "no", "."]
+
+
+def test_live_preset_reads_the_blendshape_scores_the_face_spec_declares():
+    """dmd_model cannot import realtime, so its `live` preset states the score layout itself; the face spec
+    (`realtime.features.specs.SCORE_DIMS`, which the recipes use) is the fact it must agree with."""
+    from dmd_model.config import preset
+    from realtime.features.specs import BLENDSHAPE_NAMES, SCORE_DIMS, VISUAL_NAMES
+
+    assert preset("live").score_dims == SCORE_DIMS == (0, len(BLENDSHAPE_NAMES), 0)
+    assert VISUAL_NAMES[: SCORE_DIMS[1]] == BLENDSHAPE_NAMES and preset("live").input_dims[1] == len(VISUAL_NAMES)

@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 
 from realtime.ui import health, session
-from realtime.ui.session import Session, Settings, UploadError, check_upload
+from realtime.ui.frames import overlay_landmarks
+from realtime.ui.render import health_snapshot
+from realtime.ui.session import Session, Settings
+from realtime.ui.stream_view import StreamView
+from realtime.ui.uploads import UploadError, check_upload
 
 
 # -- health --------------------------------------------------------------------------------------------------------
@@ -90,6 +94,7 @@ class _Result:
         self.homo_edges = self.hetero_edges = [[0, u, u], [u, 0, u], [u, u, 0]]
         self.present = {"language": True, "visual": True, "acoustic": True}
         self.words = [f"w{tag:g}", f"t{int(t * 4)}"]
+        self.new_words = self.words[1:]  # one word committed per window
         self.face_fraction, self.voiced_fraction = 1.0, 0.5
         self.latency_ms, self.drops = {"scorer": 5.0}, {"video": 0}
         self.landmarks = np.full((478, 3), 0.5)
@@ -133,8 +138,14 @@ class _FakePipeline:
 
 
 class _Pool:
+    """Hands out a stand-in for a started scorer: what a session reads of one (class names, model config)."""
+
     def get(self, scorer_config, live_spec):
-        return object()
+        from types import SimpleNamespace
+
+        from dmd_model.config import preset
+
+        return SimpleNamespace(emotions=["happy", "sad"], cfg=preset("live"))
 
 
 def _session(value):
@@ -163,9 +174,9 @@ def test_two_sessions_never_see_each_others_data():
         b.start_replay(session.SAMPLE, fast=True)
         _wait_finished(a)
         _wait_finished(b)
-        assert a.count == b.count == 12
-        assert {v["fused"] for _, v in a.rows} == {1.0} and {v["fused"] for _, v in b.rows} == {-1.0}
-        assert all(w.startswith(("w1", "t")) for w in a.transcript) and "w-1" in b.transcript
+        assert a.view.count == b.view.count == 12
+        assert {v["fused"] for _, v in a.view.rows} == {1.0} and {v["fused"] for _, v in b.view.rows} == {-1.0}
+        assert a.view.transcript == b.view.transcript == [f"t{k}" for k in range(1, 13)]
         assert a.dir != b.dir
         for s, v in ((a, 1.0), (b, -1.0)):
             names = sorted(p.rsplit("/", 1)[-1] for p in s.downloads)
@@ -210,7 +221,7 @@ def test_missing_model_and_bad_file_are_reported():
         while s.starting and time.monotonic() < deadline:
             time.sleep(0.05)
         assert s.model_error.startswith("checkpoint nope not found")  # the page shows no server paths
-        assert health.messages(s.health_snapshot())[0] == ("error", "Model missing or unusable: " + s.model_error)
+        assert health.messages(health_snapshot(s))[0] == ("error", "Model missing or unusable: " + s.model_error)
         s.start_replay("/no/such/file.mp4")
         deadline = time.monotonic() + 20
         while s.starting and time.monotonic() < deadline:
@@ -222,48 +233,70 @@ def test_missing_model_and_bad_file_are_reported():
 
 def test_overlay_landmarks_draws_dots():
     rgb = np.zeros((20, 40, 3), np.uint8)
-    out = session.overlay_landmarks(rgb, np.array([[0.5, 0.5, 0.0], [0.0, 0.0, 0.0]]))
+    out = overlay_landmarks(rgb, np.array([[0.5, 0.5, 0.0], [0.0, 0.0, 0.0]]))
     assert rgb.sum() == 0  # the input is not modified
     assert tuple(out[10, 20]) == (0, 255, 120) and tuple(out[11, 21]) == (0, 255, 120)
     assert tuple(out[0, 0]) == (0, 255, 120) and int((out.sum(axis=2) > 0).sum()) == 8
 
 
-def test_mode_config_applies_settings():
-    from realtime.pipeline import PipelineConfig
+def test_stream_config_applies_settings():
+    from realtime.config import PipelineConfig, StreamSettings, stream_config
 
-    cfg = session.mode_config(PipelineConfig(), Settings(checkpoint="/c", device="cpu", window_s=3.0, hop_s=0.5,
+    cfg = stream_config(PipelineConfig(), StreamSettings(checkpoint="/c", device="cpu", window_s=3.0, hop_s=0.5,
                                                          whisper_model="base"), live=True)
     assert cfg.live and not cfg.window.wait_for_all and cfg.window.window_s == 3.0 and cfg.window.hop_s == 0.5
     assert cfg.scorer.checkpoint == "/c" and cfg.scorer.device == "cpu"
     assert cfg.transcript.model == "base" and cfg.transcript.language is None
-    assert cfg.history >= 120
-    rep = session.mode_config(PipelineConfig(), Settings(checkpoint="/c"), live=False)
+    assert cfg.window.history_s == 12.0
+    rep = stream_config(PipelineConfig(), StreamSettings(checkpoint="/c", window_s=30.0), live=False)
     assert not rep.live and rep.window.wait_for_all and rep.transcript.language == "en"
+    assert rep.window.history_s == 32.0  # the window plus 2 s
+
+
+def test_the_cli_and_the_page_derive_the_same_stream_config():
+    """run_demo.py's headless config is `stream_config` of its base and flags, as every page stream's is."""
+    import run_demo
+    from realtime.config import stream_config
+
+    args = run_demo.build_parser().parse_args(["--replay", "x.mp4", "--window", "5", "--hop", "0.5",
+                                               "--whisper-model", "base", "--no-baseline", "--device", "cpu"])
+    cli = run_demo.build_config(args)
+    ui = run_demo.ui_config(args)
+    page = stream_config(run_demo.base_config(args), ui.stream, live=False)
+    assert cli == page and not cli.live and not cli.baseline.enabled and cli.transcript.language is None
+    assert (ui.replay, ui.stream.window_s, ui.stream.hop_s, ui.stream.device) == ("x.mp4", 5.0, 0.5, "cpu")
 
 
 def test_playout_buffer_spreads_bursts_at_media_pace():
     """Scores that arrive in bursts of four once a second are shown one by one, 0.25 s apart."""
-    s = _session(0.0)
-    try:
-        s.mode = "replay"
-        sink = s._sink(s.gen)
-        shown_at = []
-        t_wall = 100.0
-        for burst in range(3):
-            for k in range(4):
-                sink(_Result(1.0 + burst + 0.25 * k, 0.0))
-            for step in range(10):  # a 10 Hz poll for one second
-                now = t_wall + burst + step * 0.1
-                if s.advance(now):
-                    shown_at.append((round(now - t_wall, 2), s.latest.t))
-        assert shown_at == [(0.0, 1.0), (0.3, 1.25), (0.5, 1.5), (0.8, 1.75),
-                            (1.0, 2.0), (1.3, 2.25), (1.5, 2.5), (1.8, 2.75),
-                            (2.0, 3.0), (2.3, 3.25), (2.5, 3.5), (2.8, 3.75)]
-        assert s.count == s.received == 12
-        # a backlog longer than MAX_PLAYOUT_S is skipped ahead, never shown late forever
-        for k in range(40):
-            sink(_Result(10.0 + 0.25 * k, 0.0))
-        s.advance(200.0)
-        assert s.latest.t == pytest.approx(19.75 - s.MAX_PLAYOUT_S)
-    finally:
-        s.close()
+    v = StreamView()
+    shown_at = []
+    t_wall = 100.0
+    for burst in range(3):
+        for k in range(4):
+            v.add(_Result(1.0 + burst + 0.25 * k, 0.0))
+        for step in range(10):  # a 10 Hz poll for one second
+            now = t_wall + burst + step * 0.1
+            if v.advance(now):
+                shown_at.append((round(now - t_wall, 2), v.latest.t))
+    assert shown_at == [(0.0, 1.0), (0.3, 1.25), (0.5, 1.5), (0.8, 1.75),
+                        (1.0, 2.0), (1.3, 2.25), (1.5, 2.5), (1.8, 2.75),
+                        (2.0, 3.0), (2.3, 3.25), (2.5, 3.5), (2.8, 3.75)]
+    assert v.count == v.received == 12
+    # a backlog longer than MAX_PLAYOUT_S is skipped ahead, never shown late forever
+    for k in range(40):
+        v.add(_Result(10.0 + 0.25 * k, 0.0))
+    v.advance(200.0)
+    assert v.latest.t == pytest.approx(19.75 - v.MAX_PLAYOUT_S)
+
+
+def test_transcript_appends_each_windows_new_words_even_when_they_repeat():
+    """"no, no, no" across windows: each window's newly committed words are appended as they are (the old
+    overlap matching of word lists dropped the repeats)."""
+    v = StreamView()
+    for k, new in enumerate([["no"], ["no"], [], ["no", "way"]]):
+        r = _Result(0.25 * (k + 1), 0.0)
+        r.new_words = new
+        v.add(r)
+    v.advance(fast=True)
+    assert v.transcript == ["no", "no", "no", "way"]

@@ -131,17 +131,6 @@ def test_y_range():
     assert plots.y_range([-2.6]) == 3.0
 
 
-def test_merge_words_appends_only_new_words():
-    tr = []
-    assert plots.merge_words(tr, ["hello", "there"]) == ["hello", "there"]
-    assert plots.merge_words(tr, ["hello", "there", "general"]) == ["general"]
-    assert plots.merge_words(tr, ["there", "general", "kenobi"]) == ["kenobi"]  # window dropped "hello"
-    assert plots.merge_words(tr, ["there", "general", "kenobi"]) == []
-    assert plots.merge_words(tr, []) == []
-    assert tr == ["hello", "there", "general", "kenobi"]
-    assert plots.merge_words(tr, ["new", "sentence"]) == ["new", "sentence"]
-
-
 def test_probs_html_orders_by_probability():
     h = plots.probs_html({"sad": 0.2, "happy": 0.7, "neutral": 0.1}, "happy")
     assert re.findall(r'class="pname">(\w+)<', h) == ["happy", "sad", "neutral"]

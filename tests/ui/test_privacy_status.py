@@ -5,12 +5,12 @@ import json
 import shutil
 import time
 from pathlib import Path
-from types import SimpleNamespace
-
 import pytest
 
 from realtime.ui import health, session
-from realtime.ui.session import Session, Settings, checkpoint_names
+from realtime.ui.render import health_snapshot, start_message
+from realtime.ui.session import Session, Settings
+from realtime.ui.uploads import checkpoint_names
 from realtime.ui.workspace import Workspace, public_message
 
 from .test_health_session import _FakePipeline, _Pool, _wait_finished
@@ -69,10 +69,10 @@ def test_messages_on_the_page_carry_no_server_paths(tmp_path):
     s = _session()
     try:
         s.start_replay(bad, fast=True)
-        msg = s.start_message("text.mp4", timeout=20)
+        msg = start_message(s, "text.mp4", timeout=20)
         assert msg.startswith("**Could not play** `text.mp4`: text.mp4") and str(tmp_path) not in msg
         assert str(tmp_path) not in (s.error or "") and s.error
-        snap = s.health_snapshot()
+        snap = health_snapshot(s)
         assert snap["state_text"] == "text.mp4: could not start" and snap["running"] is False
     finally:
         s.close()
@@ -86,9 +86,9 @@ def test_a_start_that_fails_never_reads_running():
     s = _session(factory=NoCamera)
     try:
         s.start_replay(session.SAMPLE, fast=True)
-        msg = s.start_message(session.SAMPLE.name, timeout=20)
+        msg = start_message(s, session.SAMPLE.name, timeout=20)
         assert msg == f"**Could not play** `{session.SAMPLE.name}`: could not start: no camera could be opened"
-        snap = s.health_snapshot()
+        snap = health_snapshot(s)
         assert snap["state_text"] == f"{session.SAMPLE.name}: could not start"
         assert snap["running"] is False
         assert ("error", "could not start: no camera could be opened") in health.messages(snap)
@@ -100,7 +100,7 @@ def test_a_good_start_says_playing():
     s = _session()
     try:
         s.start_replay(session.SAMPLE, fast=True)
-        assert s.start_message("x.mp4", timeout=20) == "playing `x.mp4`"
+        assert start_message(s, "x.mp4", timeout=20) == "playing `x.mp4`"
     finally:
         s.close()
 
@@ -116,13 +116,11 @@ def test_settings_offer_checkpoints_by_name_only(tmp_path):
 @pytest.mark.slow
 def test_page_config_shows_no_server_paths(tmp_path):
     pytest.importorskip("gradio")
-    from realtime.pipeline import PipelineConfig
+    from realtime.config import PipelineConfig, StreamSettings, UIConfig
     from realtime.ui.app import build_app
 
     ckpt = tmp_path / "secret-place" / "ckpt"
-    args = SimpleNamespace(checkpoint=str(ckpt), device="auto", window=4.0, hop=0.25, whisper_model="tiny.en",
-                           replay=None, fast=False, start_at=0.0, max_upload_mb=200.0)
-    demo = build_app(args, PipelineConfig())
+    demo = build_app(UIConfig(stream=StreamSettings(checkpoint=str(ckpt))), PipelineConfig())
     text = json.dumps(demo.get_config_file(), default=str)
     assert str(tmp_path) not in text and str(ROOT) not in text
     drop = [c for c in demo.get_config_file()["components"] if c.get("props", {}).get("label") == "DMD checkpoint"]
@@ -150,7 +148,7 @@ def test_server_stop_closes_every_tab_at_once_and_removes_the_files(tmp_path):
     tabs = [_session(ws, factory=SlowStop) for _ in range(4)]
     for k, s in enumerate(tabs):
         s.start_replay(session.SAMPLE, fast=True)
-        assert s.start_message("x", timeout=20) == "playing `x`"
+        assert start_message(s, "x", timeout=20) == "playing `x`"
         app.SESSIONS[f"tab{k}"] = s
     old, app.WORKSPACE = app.WORKSPACE, ws
     try:

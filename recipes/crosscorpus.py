@@ -1,6 +1,6 @@
 """Cross-corpus protocol: leave one corpus out, per modality, for simple probes and a checkpoint.
 
-    python -m dmd_model.recipes.crosscorpus [--data ../shared/data] [--cache runs/crosscorpus]
+    python -m recipes.crosscorpus [--data ../shared/data] [--cache runs/crosscorpus]
                                             [--checkpoint assets/dmd_live] [--out DIR] [--limit N]
 
 For each modality, every corpus of ``../shared/data`` is held out in turn (speech: RAVDESS, TESS, EmoDB, EMOVO;
@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import EMOTIONS7
+from dmd_model.config import EMOTIONS7
 from . import corpora
 from .corpora import Item
 
@@ -192,8 +192,8 @@ def load_media(cache: Path, its: list[Item], modality: str, seq_len: int, progre
     feature spec seen: every file must match it (one contract, as in `bootstrap.load_units`)."""
     from tqdm.auto import tqdm
 
-    from ..data import fit_length
-    from ..feature_file import FeatureFileError, ItemFeatures
+    from dmd_model.data import fit_length
+    from dmd_model.feature_file import FeatureFileError, ItemFeatures
 
     vecs, found, seqs = [], [], []
     for it in tqdm(its, desc=f"load {its[0].corpus if its else ''}", unit="file", disable=not progress,
@@ -239,9 +239,9 @@ class CheckpointScorer:
     """A checkpoint scoring single-modality items: fused, homo_<m> and hetero_<m> emotion logits."""
 
     def __init__(self, path: Path, device: str = "cpu"):
-        from ..checkpoint import load_checkpoint
-        from ..config import TrainConfig
-        from ..trainer import Trainer
+        from dmd_model.checkpoint import load_checkpoint
+        from dmd_model.config import TrainConfig
+        from dmd_model.trainer import Trainer
 
         self.model, self.spec, _ = load_checkpoint(path, device)
         self.cfg = self.model.cfg
@@ -469,7 +469,7 @@ def log(msg: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m dmd_model.recipes.crosscorpus",
+    p = argparse.ArgumentParser(prog="python -m recipes.crosscorpus",
                                 description=__doc__.split("\n", 1)[0] + "\n" + __doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=Path("../shared/data"),

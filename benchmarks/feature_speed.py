@@ -1,6 +1,6 @@
 """Benchmark of the feature extractors on this machine's CPU (not a test: it prints figures).
 
-    python -m realtime.bench_features [--repeats N] [--clip PATH [PATH ...]]
+    python -m benchmarks.feature_speed [--repeats N] [--clip PATH [PATH ...]]
 
 Several clips are joined with 0.5 s of silence between them (a longer stream, so the ASR buffer
 reaches its trim length).
@@ -39,7 +39,7 @@ def _stats(xs: list[float]) -> str:
 def bench_face(repeats: int, n_frames: int = 100) -> list[float]:
     from skimage import data
 
-    from .features.face import FaceConfig, FaceProcessor
+    from realtime.features.face import FaceConfig, FaceProcessor
 
     face = np.ascontiguousarray(data.astronaut())
     import cv2
@@ -66,7 +66,7 @@ def bench_face(repeats: int, n_frames: int = 100) -> list[float]:
 
 
 def bench_acoustic(audio: np.ndarray, repeats: int) -> list[float]:
-    from .features.acoustic import AcousticProcessor
+    from realtime.features.acoustic import AcousticProcessor
 
     proc = AcousticProcessor().start()
     proc.process(audio[:32000])
@@ -83,7 +83,7 @@ def bench_acoustic(audio: np.ndarray, repeats: int) -> list[float]:
 
 
 def bench_asr(audio: np.ndarray, repeats: int):
-    from .features.transcript import TranscriptConfig, TranscriptProcessor, WhisperASR
+    from realtime.features.transcript import TranscriptConfig, TranscriptProcessor, WhisperASR
 
     cfg = TranscriptConfig()
     asr = WhisperASR(cfg)
@@ -97,24 +97,25 @@ def bench_asr(audio: np.ndarray, repeats: int):
     stream_rtf, latencies, n_words = [], [], 0
     for _ in range(repeats):
         proc = TranscriptProcessor(cfg, asr=asr)
-        busy, lat = 0.0, []
+        busy, lat, committed = 0.0, [], 0
         for i in range(0, len(audio), 320):
             t0 = time.perf_counter()
             out = proc.push(audio[i : i + 320])
             dt = time.perf_counter() - t0
             busy += dt
+            committed += len(out)
             lat.extend(proc.buffer_end - w.end + dt for w in out)
         t0 = time.perf_counter()
         tail = proc.flush()
         busy += time.perf_counter() - t0
         stream_rtf.append(busy / dur)
         latencies.append(lat)
-        n_words = (len(proc.words), len(tail))
+        n_words = (committed + len(tail), len(tail))
     return offline, stream_rtf, latencies, n_words, words, cfg
 
 
 def bench_text(words, repeats: int) -> list[float]:
-    from .features.text import TextEncoder
+    from realtime.features.text import TextEncoder
 
     enc = TextEncoder().start()
     window = [w for w in words if w.end <= 4.0] or words
@@ -128,7 +129,7 @@ def bench_text(words, repeats: int) -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m realtime.bench_features", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.feature_speed", description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=5, help="timed repeats per figure (default %(default)s)")
     ap.add_argument("--clip", type=Path, nargs="+", default=[DEFAULT_CLIP],
                     help="speech clip(s) for acoustic/ASR/text; several are joined with 0.5 s of silence")
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import os
 
-    from .features.media import decode_audio
+    from realtime.features.media import decode_audio
 
     gap = np.zeros(8000, np.float32)
     audio = np.concatenate([part for c in args.clip for part in (decode_audio(c), gap)][:-1])

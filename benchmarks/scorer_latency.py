@@ -1,6 +1,6 @@
 """Forward-latency benchmark of a DMD preset.
 
-    python -m dmd_model.bench [--preset live] [--threads 2] [--repeats 200] [--device cpu|cuda]
+    python -m benchmarks.scorer_latency [--preset live] [--threads 2] [--repeats 200] [--device cpu|cuda]
                               [--path forward|infer|traced]
 
 Prints the parameter count, then for batch 1 and batch 64: min / p50 / p99 latency (ms) over `--repeats` timed
@@ -38,7 +38,7 @@ def percentile(sorted_times: list[float], q: float) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m dmd_model.bench", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m benchmarks.scorer_latency", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="live", help="model preset (default live)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2, this machine's cores)")
@@ -51,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from .config import preset
-    from .model import DMD
+    from dmd_model.config import preset
+    from dmd_model.model import DMD
 
     torch.set_num_threads(args.threads)
     cfg = preset(args.preset)
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.path == "infer":
             m = m.infer
         elif args.path == "traced":
-            from .compiled import TracedScores
+            from dmd_model.compiled import TracedScores
 
             m = TracedScores(m)
         sync = torch.cuda.synchronize if dev.startswith("cuda") else (lambda: None)

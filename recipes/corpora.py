@@ -28,23 +28,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import EMOTIONS7
+from dmd_model.config import EMOTIONS7, VALENCE7
 
 SPLITS = ("train", "valid", "test")
-
-VALENCE7: dict[str, float] = {
-    "angry": -0.6,
-    "disgust": -0.6,
-    "fear": -0.6,
-    "happy": 0.8,
-    "neutral": 0.0,
-    "sad": -0.7,
-    "surprise": 0.3,
-}
-"""Valence in [-1, 1] given to every item of a class (the live preset's valence range). A design choice, not a
-measurement: the sign and rough size follow Russell's circumplex placement of the basic emotions (happiness clearly
-positive; anger, disgust, fear and sadness negative, sadness lowest; surprise mildly positive, being ambiguous; neutral
-zero). EmoBank text uses its own rated valence instead: (V - 3) / 2, mapping its 1-5 scale onto [-1, 1]."""
 
 GOEMO_LABELS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")  # labels.txt ids 0-6
 MELD_MAP = {"anger": "angry", "disgust": "disgust", "fear": "fear", "joy": "happy", "neutral": "neutral",

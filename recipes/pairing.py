@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..config import EMOTIONS7, preset
-from ..data import SplitArrays, fit_length, log_odds
+from dmd_model.config import EMOTIONS7, preset
+from dmd_model.data import SplitArrays, fit_length, log_odds
+from realtime.features.specs import SCORE_DIMS as FACE_SCORE_DIMS
 
 
 @dataclass
@@ -48,8 +49,8 @@ class SplitPools:
 
 MODS = ("text", "face", "voice")  # packed order: language, visual, acoustic
 DIMS = preset("live").input_dims  # (language, visual, acoustic) sizes of the live features
-SCORE_DIMS = preset("live").score_dims[1]
-"""The visual vector starts with MediaPipe's 52 blendshape scores (0-1): training noise is added to their log-odds
+SCORE_DIMS = FACE_SCORE_DIMS[1]
+"""The visual vector starts with MediaPipe's 52 blendshape scores (0-1; the face spec's `SCORE_DIMS`): training noise is added to their log-odds
 (multiplicative near 0, so a score of 0.001 stays small, unlike additive noise on the score); the geometry after
 them (head pose in radians, signed distances) is left as measured."""
 

@@ -1,8 +1,8 @@
 """Simple classifiers on the very same features as the bundled checkpoint: the bar its single-modality heads must meet.
 
-    python -m dmd_model.recipes.probes --data ../shared/data --out DIR
+    python -m recipes.probes --data ../shared/data --out DIR
 
-DIR is a bootstrap work directory (``python -m dmd_model.recipes.bootstrap``): the probes read its feature caches
+DIR is a bootstrap work directory (``python -m recipes.bootstrap``): the probes read its feature caches
 (``DIR/features``, ``DIR/text``), so they see exactly the vectors the model was trained and evaluated on, and fit
 on the same corpora's training splits the recipe uses. For each anchor they print accuracy and macro-F1 of a
 logistic regression, an MLP, a third model, and the soft vote of the three:
@@ -38,7 +38,7 @@ SEED = 0
 
 
 def _face(data: Path, out: Path):
-    from ..feature_file import ItemFeatures
+    from dmd_model.feature_file import ItemFeatures
 
     items = [it for it in corpora.media_items(data) if it.corpus == "fer2013"]
     xs, ys, found = {"train": [], "test": []}, {"train": [], "test": []}, {"train": [], "test": []}
@@ -59,7 +59,7 @@ def _face(data: Path, out: Path):
 
 
 def _voice(data: Path, out: Path):
-    from ..feature_file import ItemFeatures
+    from dmd_model.feature_file import ItemFeatures
 
     items = [it for it in corpora.media_items(data) if it.corpus == "ravdess"]
     xs, ys = {"train": [], "test": []}, {"train": [], "test": []}
@@ -128,10 +128,10 @@ def _log_odds_models():
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-    from ..config import preset
-    from ..data import log_odds
+    from dmd_model.data import log_odds
+    from realtime.features.specs import SCORE_DIMS
 
-    k = preset("live").score_dims[1]
+    k = SCORE_DIMS[1]  # the blendshape scores that lead the visual vector
 
     def scores_as_log_odds(x):
         return np.concatenate([log_odds(x[:, :k]), np.asarray(x[:, k:], np.float64)], axis=1)
@@ -170,14 +170,14 @@ def _score(pred, y, found, f1_score) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m dmd_model.recipes.probes", description=__doc__.split("\n\n")[0],
+    ap = argparse.ArgumentParser(prog="python -m recipes.probes", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--data", required=True, type=Path, help="the shared data folder (with manifest.csv)")
     ap.add_argument("--out", required=True, type=Path, help="the bootstrap work directory (its caches are read)")
     ap.add_argument("--only", choices=("face", "voice", "text"), action="append", help="run only these probes")
     args = ap.parse_args(argv)
     if not (args.out / "features").is_dir():
-        print(f"error: {args.out / 'features'} not found; run python -m dmd_model.recipes.bootstrap first", file=sys.stderr)
+        print(f"error: {args.out / 'features'} not found; run python -m recipes.bootstrap first", file=sys.stderr)
         return 2
     loaders = {"face": _face, "voice": _voice, "text": _text}
     results = {}

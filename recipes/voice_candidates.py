@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from realtime.packets import SAMPLE_RATE
+
 ENCODE_PAD_S = 3.0
 """Padding encoded after the clip, as the live transcript stage (``TranscriptConfig.encode_pad_s``)."""
 MEL_PER_STATE = 2

@@ -1,6 +1,6 @@
 """Bootstrap the bundled checkpoint from the shared unimodal emotion corpora.
 
-    python -m dmd_model.recipes.bootstrap --data ../shared/data --out DIR [--seed S] [--limit-per-class N]
+    python -m recipes.bootstrap --data ../shared/data --out DIR [--seed S] [--limit-per-class N]
                                           [--epochs E] [--device cpu|cuda]
 
 Steps (each cached under DIR, so a re-run reuses what exists):
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import EMOTIONS7, preset
+from dmd_model.config import EMOTIONS7, preset
 from . import corpora
 from .corpora import Item
 
@@ -44,7 +44,7 @@ CORPUS_MODALITY = {"ravdess": "voice", "tess": "voice", "emodb": "voice", "emovo
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m dmd_model.recipes.bootstrap",
+        prog="python -m recipes.bootstrap",
         description=__doc__.split("\n\n", 1)[0] + " Builds a synthetic, label-matched face+voice+text composite "
         "from unimodal corpora, trains the live preset and evaluates it (see docs/bootstrap.md).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -118,7 +118,7 @@ def select_items(args) -> tuple[list[Item], list[Item], list[Item], list[Item]]:
 # -- step 1: text ------------------------------------------------------------------------------------------------
 def text_states(out: Path, items: list[Item], seq_len: int, progress: bool) -> dict[str, np.ndarray]:
     """key -> (<= seq_len, 384) states (already fitted with `fit_length`, as packing would), cached per corpus."""
-    from ..data import fit_length
+    from dmd_model.data import fit_length
 
     cache_dir = out / "text"
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -173,7 +173,7 @@ def extract_media(args, items: list[Item]) -> None:
     from tqdm.auto import tqdm
 
     env = dict(os.environ, HF_HUB_OFFLINE="1")
-    root = Path(__file__).resolve().parents[2]  # the checkout: realtime/ sits next to dmd_model/
+    root = Path(__file__).resolve().parents[1]  # the checkout: recipes/ sits next to realtime/ and dmd_model/
     logs = args.out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=total, desc="extract", unit="file", disable=args.no_progress, dynamic_ncols=True)
@@ -207,8 +207,8 @@ def load_units(args, items: list[Item], seq_lens) -> tuple[dict[str, "object"], 
     """key -> Unit for every media item whose modality was extracted; and per-corpus/split counts of missing ones."""
     from tqdm.auto import tqdm
 
-    from ..data import fit_length
-    from ..feature_file import FeatureFileError, ItemFeatures
+    from dmd_model.data import fit_length
+    from dmd_model.feature_file import FeatureFileError, ItemFeatures
     from .pairing import Unit
 
     units, missing = {}, defaultdict(int)
@@ -256,7 +256,7 @@ def unimodal_valid_samples(pools, cap: int | None) -> list:
 
 
 def pack(args, media, text, extras, emob, tstates, seq_lens):
-    from ..data import Dataset, save_packed
+    from dmd_model.data import Dataset, save_packed
     from .pairing import SplitPools, Unit, composite_samples, empty_split, pack_samples, unimodal_samples
 
     units, missing, spec = load_units(args, media, seq_lens)
@@ -349,7 +349,7 @@ def plot_edges(homo: list[float], hetero: list[float], path: Path, title: str = 
 
 
 def evaluate_all(ckpt: Path, comp: Path, anchors: dict, device: str, out: Path) -> dict:
-    from ..evaluate import evaluate, format_report
+    from dmd_model.evaluate import evaluate, format_report
 
     r = evaluate(ckpt, comp, "test", device, ablate=True)
     print(format_report(r))
@@ -434,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     del tstates
     if args.stop_after == "pack":
         return 0
-    from ..train import main as train_main
+    from dmd_model.train import main as train_main
 
     if args.threads:
         import torch

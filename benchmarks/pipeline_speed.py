@@ -1,6 +1,6 @@
 """Pipeline benchmark.
 
-    python -m realtime.bench_pipeline [--clip FILE] [--checkpoint DIR] [--streams 1,16,64,256] [--device cpu|cuda]
+    python -m benchmarks.pipeline_speed [--clip FILE] [--checkpoint DIR] [--streams 1,16,64,256] [--device cpu|cuda]
                                       [--engine traced|infer|forward]
 
 Prints:
@@ -31,7 +31,7 @@ def pct(xs, q):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m realtime.bench_pipeline", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m benchmarks.pipeline_speed", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clip", default=str(DEFAULT_CLIP), help="video to replay (default: the shared sample clip)")
     p.add_argument("--checkpoint", default=str(ROOT / "assets" / "dmd_live"), help="DMD checkpoint directory")
@@ -50,11 +50,12 @@ def main(argv=None) -> int:
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.WARNING)
-    from .features.specs import feature_spec
-    from .pipeline import Pipeline, PipelineConfig
-    from .scorer import Scorer, ScorerConfig
-    from .sources.file_replay import FileReplaySource, ReplayConfig
-    from .window import WindowConfig
+    from realtime.features.specs import feature_spec
+    from realtime.config import PipelineConfig
+    from realtime.pipeline import Pipeline
+    from realtime.scorer import Scorer, ScorerConfig
+    from realtime.sources.file_replay import FileReplaySource, ReplayConfig
+    from realtime.window import WindowConfig
 
     scfg = ScorerConfig(checkpoint=args.checkpoint, device=args.device, engine=args.engine,
                         max_batch=max(int(s) for s in args.streams.split(",")))
@@ -99,7 +100,7 @@ def main(argv=None) -> int:
     per_stream = snaps[len(snaps) // 2 :] or snaps
     for n in (int(s) for s in args.streams.split(",")):
         batch = [per_stream[i % len(per_stream)] for i in range(n)]
-        scorer.score(batch)  # warm-up (and text-encoding cache)
+        scorer.score(batch)  # warm-up
         times = []
         for _ in range(args.repeats):
             t = time.perf_counter()
@@ -112,7 +113,7 @@ def main(argv=None) -> int:
     # 4. concurrent paced streams through one batching scorer
     import threading
 
-    from .batching import BatchingScorer
+    from realtime.batching import BatchingScorer
 
     batching = BatchingScorer(scorer)
     for n in (int(s) for s in args.concurrent.split(",")):

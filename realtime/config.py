@@ -1,0 +1,150 @@
+"""The typed configuration of a stream and of the page, and the one rule that derives a stream's config.
+
+* `PipelineConfig`: everything one stream's `realtime.pipeline.Pipeline` needs.
+* `StreamSettings`: what a user chooses per stream (the CLI flags, or the page's Settings tab).
+* `stream_config(base, settings, live)`: the base config with those settings and the mode's policies applied. The
+  only place that turns settings into a pipeline config: run_demo.py's headless run and every page stream call it.
+* `UIConfig`: the page's own settings, frozen, built once in run_demo.py from the command line (no argparse
+  ``Namespace`` travels below run_demo.py).
+
+Nothing here reads the environment or the command line; nothing heavy is imported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from .baseline import BaselineConfig
+from .readout import ReadoutConfig
+from .scorer import ScorerConfig
+from .window import WindowConfig
+
+
+def _default_face():
+    from .features.face import FaceConfig
+
+    return FaceConfig()
+
+
+def _default_acoustic():
+    from .features.acoustic import AcousticConfig
+
+    return AcousticConfig()
+
+
+def _default_transcript():
+    from .features.transcript import TranscriptConfig
+
+    return TranscriptConfig()
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything the pipeline needs; built once by run_demo.py (or a test) and passed in.
+
+    Attributes:
+        window: `WindowConfig` (window and hop lengths, emission policy).
+        scorer: `ScorerConfig` (checkpoint, device, engine).
+        face, acoustic, transcript: the extractors' configs (realtime.features).
+        live: live overflow policies (latest frame, drop oldest audio) instead of replay's blocking queues.
+        video_queue: frames buffered before the face stage (replay; live keeps one, the latest).
+        audio_queue: audio chunks buffered per audio stage (0.1 s chunks: 300 = 30 s, far more than any stage lags).
+        event_queue: stage outputs buffered before the scorer.
+        stall_timeout_s: in replay, a stage whose watermark has not moved for this long (wall s) while the source
+            has moved on is declared stalled: its modality is masked and its queue starts dropping, so the rest
+            finishes instead of hanging.
+        join_timeout_s: how long `stop()` waits for each thread (s).
+        text_cache: distinct word lists whose MiniLM states the language step keeps (`realtime.language`): words
+            change far less often than windows, so most windows reuse the previous encoding.
+        baseline: `BaselineConfig`, the per-session baseline applied to each window before scoring
+            (`realtime.baseline`); `Pipeline.calibrate` starts its calibration.
+        readout: `ReadoutConfig`, the smoothed readout added to each result (`realtime.readout`).
+    """
+
+    window: WindowConfig = WindowConfig()
+    scorer: ScorerConfig = ScorerConfig()
+    face: object = field(default_factory=_default_face)
+    acoustic: object = field(default_factory=_default_acoustic)
+    transcript: object = field(default_factory=_default_transcript)
+    live: bool = False
+    video_queue: int = 8
+    audio_queue: int = 300
+    event_queue: int = 2000
+    stall_timeout_s: float = 15.0
+    join_timeout_s: float = 1.0
+    text_cache: int = 64
+    baseline: BaselineConfig = BaselineConfig()
+    readout: ReadoutConfig = ReadoutConfig()
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """What the user chooses for a stream (``--checkpoint``, ``--device``, ``--window``, ``--hop``,
+    ``--whisper-model``, or the Settings tab); applied by `stream_config` when the stream starts.
+
+    Attributes:
+        checkpoint: DMD checkpoint directory.
+        device: scoring device (``auto``, ``cpu``, ``cuda``, ``cuda:N``).
+        window_s: sliding window length (s).
+        hop_s: a window is scored every hop (s).
+        whisper_model: ``tiny.en`` (English only), ``base`` (multilingual) or a CTranslate2 model directory.
+    """
+
+    checkpoint: str
+    device: str = "auto"
+    window_s: float = 4.0
+    hop_s: float = 0.25
+    whisper_model: str = "tiny.en"
+
+
+HISTORY_MARGIN_S = 2.0
+"""Data kept beyond the window (s), so a late stage output still finds the rows it belongs with."""
+MIN_HISTORY_S = 12.0
+"""The window's default history (s): covers the 10 s text window with room to spare."""
+
+
+def whisper_language(model: str) -> str | None:
+    """``tiny.en`` transcribes English only (told so); any other model detects the language itself."""
+    return "en" if model == "tiny.en" else None
+
+
+def stream_config(base: PipelineConfig, settings: StreamSettings, live: bool) -> PipelineConfig:
+    """The pipeline config for one stream: ``base`` with the user's settings and the mode's policies (replay: wait
+    for every stage, deterministic; live: score as soon as the face stream reaches the hop).
+
+    Raises `realtime.checks.SettingError` (a ValueError) for a window or hop that is not a finite number in range."""
+    from .checks import window_and_hop
+
+    window_s, hop_s = window_and_hop(settings.window_s, settings.hop_s, names=("window", "hop"))
+    history_s = max(MIN_HISTORY_S, window_s + HISTORY_MARGIN_S, base.window.text_window_s)
+    window = replace(base.window, window_s=window_s, hop_s=hop_s, wait_for_all=not live, history_s=history_s)
+    transcript = replace(base.transcript, model=settings.whisper_model,
+                         language=whisper_language(settings.whisper_model))
+    scorer = replace(base.scorer, checkpoint=str(settings.checkpoint), device=settings.device)
+    return replace(base, window=window, transcript=transcript, scorer=scorer, live=live)
+
+
+@dataclass(frozen=True)
+class UIConfig:
+    """The page server's settings, built once by run_demo.py from its flags (see ``run_demo.py --help``).
+
+    Attributes:
+        stream: the default `StreamSettings` of every tab (the Settings tab starts from them).
+        replay: a file every new tab starts replaying (``--replay``), or None.
+        fast: replay as fast as the pipeline runs (``--fast``) instead of at real-time pace.
+        start_at: skip the first seconds of ``replay`` (s).
+        max_upload_mb: largest file the Replay tab and the checkpoint upload accept (MB).
+        host, port: where the page is served (127.0.0.1: this machine only; the next free port if taken).
+        share: ask Gradio for a public share link (off by default).
+        keep_session_files: keep each tab's results and uploads after it closes and the server stops.
+    """
+
+    stream: StreamSettings
+    replay: str | None = None
+    fast: bool = False
+    start_at: float = 0.0
+    max_upload_mb: float = 200.0
+    host: str = "127.0.0.1"
+    port: int = 7860
+    share: bool = False
+    keep_session_files: bool = False
