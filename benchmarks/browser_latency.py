@@ -15,7 +15,8 @@ What it does, end to end, with nothing mocked on the server side:
    page's health strip shows a capture-to-score figure with video and audio arriving, then samples the strip once a second for ``--seconds``:
    capture-to-score and the per-stage latencies (face, acoustic, transcript, scorer) as the page prints them, and the
    rates it reports (video fps, audio chunks/s, scores/s). The page's own update rate is counted in the browser:
-   every change of the shown window time (a 20 ms in-page poll, as tests/ui/test_browser.py does).
+   every change of the shown window time (a 20 ms in-page poll, as tests/ui/test_browser.py does), and the
+   browser's own timing of each webcam-frame and microphone-chunk upload (size, request start to response end).
 
 Prints, per repeat, p50/p90 of capture-to-score and the medians of the stage latencies and rates; with several
 repeats (each a fresh page and stream on the same server), the min and median of those over repeats. On a shared
@@ -134,27 +135,69 @@ def percentile(xs: list[float], q: float) -> float:
     return s[min(len(s), max(1, math.ceil(q / 100 * len(s)))) - 1]
 
 
-def start_streams(page) -> None:
+def start_streams(page, transfers: "Transfers", tries: int = 3, wait_s: float = 20.0) -> None:
     """Start the webcam and microphone streams as a user does, with Gradio's own controls: open the webcam, press
-    its record button, press the microphone's record button."""
+    its record button, press the microphone's record button. On a loaded machine the microphone's first press now
+    and then records without any chunk reaching the server; then it is stopped and pressed again (up to `tries`)."""
     page.get_by_role("tab", name="Live").click()
     page.get_by_text("Click to Access Webcam").click(timeout=30_000)
     page.locator('[data-testid="image"] button[aria-label="capture photo"]').click(timeout=30_000)
-    page.locator('[data-testid="waveform-microphone"] button', has_text="Record").click(timeout=30_000)
+    mic = page.locator('[data-testid="waveform-microphone"]')
+    for _ in range(tries):
+        mic.locator("button", has_text="Record").click(timeout=30_000)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < wait_s:
+            if transfers.audio_seen:
+                return
+            page.wait_for_timeout(250)
+        mic.locator("button", has_text="Stop").click(timeout=30_000)
+        page.wait_for_timeout(1000)
+    raise SystemExit(f"no microphone chunk reached the server after {tries} presses of its record button")
+
+
+class Transfers:
+    """The browser's own timing of each finished upload: webcam frames (a JPEG data URI in the request body) and
+    microphone chunks (WAV files to Gradio's upload route). ``ms`` is request start to response end, i.e. the
+    transfer plus the server's handling of the request; the browser's JPEG encoding before it is not included."""
+
+    def __init__(self):
+        self.on = False
+        self.audio_seen = 0
+        self.frames: list[tuple[int, float]] = []
+        self.audio: list[tuple[int, float]] = []
+
+    def __call__(self, request) -> None:
+        if request.method != "POST":
+            return
+        if "/gradio_api/upload" in request.url:
+            self.audio_seen += 1
+        if not self.on:
+            return
+        body = request.post_data_buffer or b""
+        t = request.timing
+        ms = t["responseEnd"] - t["requestStart"] if t["responseEnd"] > 0 and t["requestStart"] >= 0 else None
+        if ms is None:
+            return
+        if b"data:image" in body[:200]:
+            self.frames.append((len(body), ms))
+        elif "/gradio_api/upload" in request.url:
+            self.audio.append((0, ms))  # a multipart file upload: Playwright does not expose its body
 
 
 def one_repeat(browser, url: str, seconds: int, warmup_s: float) -> dict:
     ctx = browser.new_context(viewport={"width": 1400, "height": 1250})
     page = ctx.new_page()
+    transfers = Transfers()
+    page.on("requestfinished", transfers)
     page.goto(url)
     page.evaluate(RECORDER)
-    start_streams(page)
+    start_streams(page, transfers)
     t0 = time.monotonic()
     while time.monotonic() - t0 < warmup_s:
         h = parse_health(page.inner_text("#dmd-health"))
         if "capture_to_score" in h and h.get("video") and h.get("audio"):  # both streams arriving and scored
             break
-        time.sleep(0.25)
+        page.wait_for_timeout(250)  # (not time.sleep: Playwright delivers the request events while it waits)
     else:
         text = page.inner_text("#dmd-health")
         ctx.close()
@@ -162,10 +205,12 @@ def one_repeat(browser, url: str, seconds: int, warmup_s: float) -> dict:
                          f"arriving: {text!r}")
     first = page.evaluate("() => window.__dmd.t.length")
     samples = []
+    transfers.on = True
     t_start = time.monotonic()
     for i in range(seconds):
-        time.sleep(max(0.0, t_start + i + 1 - time.monotonic()))
+        page.wait_for_timeout(max(0.0, t_start + i + 1 - time.monotonic()) * 1e3)
         samples.append(parse_health(page.inner_text("#dmd-health")))
+    transfers.on = False
     stamps = page.evaluate("() => window.__dmd.t")[first:]
     ctx.close()
     span = (stamps[-1] - stamps[0]) / 1e3 if len(stamps) > 1 else 0.0
@@ -173,6 +218,11 @@ def one_repeat(browser, url: str, seconds: int, warmup_s: float) -> dict:
     lat = [s["capture_to_score"] for s in samples if "capture_to_score" in s]
     if lat:
         res.update(p50=statistics.median(lat), p90=percentile(lat, 90), n_lat=len(lat))
+    for name, xs in (("frame", transfers.frames), ("audio_chunk", transfers.audio)):
+        if xs:
+            res[f"{name}_kb"] = statistics.median(n for n, _ in xs) / 1e3  # base64 JSON body for frames
+            res[f"{name}_ms"] = statistics.median(ms for _, ms in xs)
+            res[f"{name}_n"] = len(xs)
     for key in STAGES + tuple(n for n, _ in RATES):
         xs = [s[key] for s in samples if key in s]
         if xs:
@@ -237,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
     if len(results) > 1:
-        for key in ("p50", "p90", "updates_per_s") + STAGES:
+        for key in ("p50", "p90", "updates_per_s") + STAGES + ("frame_ms", "audio_chunk_ms"):
             xs = [r[key] for r in results if key in r]
             if xs:
                 print(f"over {len(xs)} repeats: {key} min {min(xs):.1f} median {statistics.median(xs):.1f}")
@@ -249,8 +299,14 @@ def format_repeat(i: int, r: dict) -> str:
            if "p50" in r else f"no capture-to-score figure in {r['n']} samples")
     stages = ", ".join(f"{k} {r[k]:.1f} ms" for k in STAGES if k in r)
     rates = ", ".join(f"{k} {r[k]:.1f}/s" for k, _ in RATES if k in r)
+    up = []
+    if "frame_n" in r:
+        up.append(f"webcam frame uploads: {r['frame_n']}, median {r['frame_kb']:.0f} kB in {r['frame_ms']:.1f} ms")
+    if "audio_chunk_n" in r:
+        up.append(f"microphone chunk uploads: {r['audio_chunk_n']}, median {r['audio_chunk_ms']:.1f} ms")
+    up = "; ".join(up)
     return (f"repeat {i}: {lat}; page updates {r['updates_per_s']:.2f}/s; stage medians: {stages or '-'}; "
-            f"rates: {rates or '-'}")
+            f"rates: {rates or '-'}; {up or 'no uploads timed'}")
 
 
 if __name__ == "__main__":
