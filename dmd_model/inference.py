@@ -97,7 +97,12 @@ def scores(model: "DMD", language, visual, acoustic, lengths=None, present=None)
 
     private, shared, step_masks, masks, read = [], [], [], [], []
     for m, x in enumerate(inputs):
-        x = (model.score_logits(m, x) - getattr(model, f"input_mean_{NAMES[m]}")) / getattr(model, f"input_std_{NAMES[m]}")
+        proj = model.project[m]
+        conv = isinstance(proj, torch.nn.Conv1d)
+        std = getattr(model, f"input_std_{NAMES[m]}")
+        x = model.score_logits(m, x) - getattr(model, f"input_mean_{NAMES[m]}")
+        if not conv:
+            x = x / std  # with a conv, the division by the input std moves into its weights (below): one pass fewer
         t = x.shape[1]
         here = present[:, m : m + 1]
         if cfg.use_masks:
@@ -105,9 +110,8 @@ def scores(model: "DMD", language, visual, acoustic, lengths=None, present=None)
             n = torch.where(here[:, 0], n.clamp(1, t), torch.ones_like(n))
             valid = torch.arange(t, device=dev).unsqueeze(0) < n.unsqueeze(1)
             x = torch.where((valid & here).unsqueeze(-1), x, torch.zeros((), dtype=x.dtype, device=dev))
-        proj = model.project[m]
-        if isinstance(proj, torch.nn.Conv1d):
-            x = _temporal_conv(x, proj.weight, proj.padding)
+        if conv:
+            x = _temporal_conv(x, proj.weight / std.view(1, -1, 1), proj.padding)
         tp = x.shape[1]
         # the private and the shared encoder (both bias-free 1x1 convs) as one matmul: [S_m ; C_m] side by side
         both = torch.matmul(x, torch.cat([model.private_encoders[m].weight[:, :, 0], model.shared_encoder.weight[:, :, 0]]).t())
