@@ -12,7 +12,13 @@ float rounding (tests/dmd/test_inference.py holds the two to 1e-5). Why it is fa
 - batch-first (B, T, E) activations: the in-projections view straight into the (B, H, T, hd) layout that
   ``scaled_dot_product_attention`` takes and its output views back without a copy;
 - layers are applied with ``torch.nn.functional`` on the modules' parameters (no module-call machinery), key-padding
-  masks are built once per modality instead of once per transformer.
+  masks are built once per modality instead of once per transformer;
+- each source modality is embedded and normalised once for the cross-modal transformers, and all their layers'
+  keys/values come out of one matmul with the LayerNorm affines folded into the weights (`_cross_keys_values`); the
+  private and shared encoders are one matmul; the input std divides the temporal conv's weights, not the input;
+- attention is written out (matmul, softmax, matmul) below head dimension `SDPA_MIN_HEAD_DIM`, where it beats SDPA;
+- widths come from the weights, not the activations, so a frozen trace (`compiled.TracedScores`) folds all of the
+  weight-side work above into constants.
 
 Dropout is never applied: the path is for eval mode only and refuses a model in training mode.
 """
@@ -232,7 +238,7 @@ def _cross_keys_values(model: "DMD", private: list[torch.Tensor]) -> dict[str, l
         layers = [layer for enc in encs for layer in enc.layers]
         src = encs[0]._embed(private[s].transpose(0, 1)).transpose(0, 1)  # (B, T_s, E)
         dim, heads = _width(layers[0].attn), layers[0].attn.heads
-        x_hat = F.layer_norm(src, (dim,), None, None, layers[0].norm_attn.eps)
+        x_hat = F.layer_norm(src, (dim,), None, None, layers[0].norm_attn.eps)  # every LayerNorm has the default eps
         w = torch.cat([lay.attn.in_proj_weight[dim:] * lay.norm_attn.weight for lay in layers])  # (n * 2E, E)
         b = torch.cat([torch.mv(lay.attn.in_proj_weight[dim:], lay.norm_attn.bias) + lay.attn.in_proj_bias[dim:]
                        for lay in layers])
