@@ -1,6 +1,6 @@
 """Where a DMD eval forward spends its time: torch.profiler over a preset's forward at a few batch sizes.
 
-    python -m benchmarks.profile_forward [--preset live] [--batches 1,16,64] [--threads 1] [--path eager|fast]
+    python -m benchmarks.profile_forward [--preset live] [--batches 1,16,64] [--threads 1] [--path eager|fast|traced]
 
 For each batch size prints (1) the time per top-level submodule of `DMD` (the paper's stages: projection, encoders,
 decoders, heads, transformers, GD-Units, fusion), as the share of the profiled wall time, and (2) the aten ops with
@@ -57,9 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--repeats", type=int, default=20, help="profiled forward passes per batch size (default 20)")
     p.add_argument("--top", type=int, default=15, help="aten ops listed (default 15)")
-    p.add_argument("--path", choices=("eager", "fast"), default="eager",
+    p.add_argument("--path", choices=("eager", "fast", "traced"), default="eager",
                    help="eager: the training forward DMD.__call__; fast: DMD.infer, which calls the layers "
-                        "functionally, so only its operator table is meaningful (default eager)")
+                        "functionally, and traced: its frozen TorchScript graph (dmd_model.compiled.TracedScores, "
+                        "what the live scorer runs), so for both only the operator table is meaningful (default eager)")
     args = p.parse_args(argv)
 
     import torch
@@ -72,10 +73,17 @@ def main(argv: list[str] | None = None) -> int:
     cfg = preset(args.preset)
     torch.manual_seed(0)
     model = DMD(cfg).eval()
-    fwd = model.infer if args.path == "fast" else model
+    if args.path == "traced":
+        from dmd_model.compiled import TracedScores
+
+        fwd = TracedScores(model)
+    else:
+        fwd = model.infer if args.path == "fast" else model
     stage_hooks(model)
     print(f"preset {args.preset}, path {args.path}: torch {torch.__version__}, {args.threads} thread(s), "
           f"{args.repeats} profiled passes per batch")
+    if args.path == "traced":
+        print(f"frozen TorchScript graph: {len(list(fwd.graph.graph.nodes()))} nodes")
     for b in (int(x) for x in args.batches.split(",")):
         x = [torch.randn(b, cfg.seq_lens[m], cfg.input_dims[m]) for m in range(3)]
         with torch.inference_mode():

@@ -64,6 +64,8 @@ class TracedScores:
                     torch.ones(b, 3, dtype=torch.bool, device=self.device))
         with warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter("ignore")  # tracer notices about shape-derived Python ints
+            # one eager call first fills the encoders' positional tables, so the trace sees them as constants
+            scores(model, *example)
             traced = torch.jit.trace(_Scores(model).eval(), example, check_trace=False)
             self.graph = torch.jit.freeze(traced.eval())
             # TorchScript's profiling executor profiles the first call and optimises on the second (~0.5 s each

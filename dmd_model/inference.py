@@ -12,7 +12,13 @@ float rounding (tests/dmd/test_inference.py holds the two to 1e-5). Why it is fa
 - batch-first (B, T, E) activations: the in-projections view straight into the (B, H, T, hd) layout that
   ``scaled_dot_product_attention`` takes and its output views back without a copy;
 - layers are applied with ``torch.nn.functional`` on the modules' parameters (no module-call machinery), key-padding
-  masks are built once per modality instead of once per transformer.
+  masks are built once per modality instead of once per transformer;
+- each source modality is embedded and normalised once for the cross-modal transformers, and all their layers'
+  keys/values come out of one matmul with the LayerNorm affines folded into the weights (`_cross_keys_values`); the
+  private and shared encoders are one matmul; the input std divides the temporal conv's weights, not the input;
+- attention is written out (matmul, softmax, matmul) below head dimension `SDPA_MIN_HEAD_DIM`, where it beats SDPA;
+- widths come from the weights, not the activations, so a frozen trace (`compiled.TracedScores`) folds all of the
+  weight-side work above into constants.
 
 Dropout is never applied: the path is for eval mode only and refuses a model in training mode.
 """
@@ -97,7 +103,12 @@ def scores(model: "DMD", language, visual, acoustic, lengths=None, present=None)
 
     private, shared, step_masks, masks, read = [], [], [], [], []
     for m, x in enumerate(inputs):
-        x = (model.score_logits(m, x) - getattr(model, f"input_mean_{NAMES[m]}")) / getattr(model, f"input_std_{NAMES[m]}")
+        proj = model.project[m]
+        conv = isinstance(proj, torch.nn.Conv1d)
+        std = getattr(model, f"input_std_{NAMES[m]}")
+        x = model.score_logits(m, x) - getattr(model, f"input_mean_{NAMES[m]}")
+        if not conv:
+            x = x / std  # with a conv, the division by the input std moves into its weights (below): one pass fewer
         t = x.shape[1]
         here = present[:, m : m + 1]
         if cfg.use_masks:
@@ -105,12 +116,13 @@ def scores(model: "DMD", language, visual, acoustic, lengths=None, present=None)
             n = torch.where(here[:, 0], n.clamp(1, t), torch.ones_like(n))
             valid = torch.arange(t, device=dev).unsqueeze(0) < n.unsqueeze(1)
             x = torch.where((valid & here).unsqueeze(-1), x, torch.zeros((), dtype=x.dtype, device=dev))
-        proj = model.project[m]
-        if isinstance(proj, torch.nn.Conv1d):
-            x = _temporal_conv(x, proj.weight, proj.padding)
+        if conv:
+            x = _temporal_conv(x, proj.weight / std.view(1, -1, 1), proj.padding)
         tp = x.shape[1]
-        private.append(F.linear(x, model.private_encoders[m].weight[:, :, 0]))
-        shared.append(F.linear(x, model.shared_encoder.weight[:, :, 0]))
+        # the private and the shared encoder (both bias-free 1x1 convs) as one matmul: [S_m ; C_m] side by side
+        both = torch.matmul(x, torch.cat([model.private_encoders[m].weight[:, :, 0], model.shared_encoder.weight[:, :, 0]]).t())
+        private.append(both[..., : cfg.d_model])
+        shared.append(both[..., cfg.d_model :])
         if cfg.use_masks:
             sm = valid[:, :tp] & here
             step_masks.append(sm)
@@ -144,9 +156,11 @@ def scores(model: "DMD", language, visual, acoustic, lengths=None, present=None)
 
     # 5. heterogeneous branch
     hetero_logits, hetero_repr, enhanced = [], [], []
+    keys_values = _cross_keys_values(model, private)
     for t, sources in model.cross_pairs.items():
         h = torch.cat(
-            [encode(model.cross_modal[f"{t}<-{s}"], private[t], private[s], masks[s], None, causal) for s in sources],
+            [encode(model.cross_modal[f"{t}<-{s}"], private[t], keys_values[f"{t}<-{s}"], masks[s], None, causal)
+             for s in sources],
             dim=-1,
         )
         z = encode(model.memory[t], h, None, masks[t], read[t], causal) * present[:, t : t + 1]
@@ -208,10 +222,39 @@ def _head(head, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return F.linear(residual, head.out.weight, head.out.bias), (hidden if head.repr_is_hidden else residual)
 
 
+def _cross_keys_values(model: "DMD", private: list[torch.Tensor]) -> dict[str, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """Every cross-modal layer's keys and values, (B, H, T_s, hd) each, keyed like `DMD.cross_modal`.
+
+    A source modality's private sequence feeds two cross-modal transformers, and in each layer the keys/values are
+    ``LN_l(embed(S_s)) @ W_kv,l + b_kv,l``. The embedding is the same in both transformers (same width, scale and
+    positions: they are built alike in `DMD.__init__`), and a LayerNorm's affine folds into the projection after it
+    (``(x^ * w + b) @ W^T = x^ @ (W * w)^T + W b``), so each source is embedded and normalised once and all its
+    layers' keys and values come out of one wide matmul. Under `torch.jit.freeze` the folded weights are constants.
+    """
+    out: dict[str, list] = {}
+    for s in range(3):
+        users = [f"{t}<-{s}" for t, sources in model.cross_pairs.items() if s in sources]
+        encs = [model.cross_modal[k] for k in users]
+        layers = [layer for enc in encs for layer in enc.layers]
+        src = encs[0]._embed(private[s].transpose(0, 1)).transpose(0, 1)  # (B, T_s, E)
+        dim, heads = _width(layers[0].attn), layers[0].attn.heads
+        x_hat = F.layer_norm(src, (dim,), None, None, layers[0].norm_attn.eps)  # every LayerNorm has the default eps
+        w = torch.cat([lay.attn.in_proj_weight[dim:] * lay.norm_attn.weight for lay in layers])  # (n * 2E, E)
+        b = torch.cat([torch.mv(lay.attn.in_proj_weight[dim:], lay.norm_attn.bias) + lay.attn.in_proj_bias[dim:]
+                       for lay in layers])
+        kv = torch.matmul(x_hat, w.t()).add_(b).unflatten(-1, (len(layers), 2, heads, dim // heads))
+        kv = kv.permute(2, 3, 0, 4, 1, 5)  # (n, 2, B, H, T_s, hd)
+        i = 0
+        for key, enc in zip(users, encs):
+            out[key] = [(kv[j, 0], kv[j, 1]) for j in range(i, i + len(enc.layers))]
+            i += len(enc.layers)
+    return out
+
+
 def encode(
     enc: TransformerEncoder,
     x: torch.Tensor,
-    kv: torch.Tensor | None,
+    kv: list[tuple[torch.Tensor, torch.Tensor]] | None,
     mask: torch.Tensor | None,
     read: torch.Tensor | int | None,
     causal: bool,
@@ -220,7 +263,9 @@ def encode(
 
     Args:
         enc: the encoder whose weights (and embedding, `TransformerEncoder._embed`) are used.
-        x: (B, T_q, E) input before embedding; kv: (B, T_k, E) source for cross-attention, or None.
+        x: (B, T_q, E) input before embedding.
+        kv: None for self-attention; for cross-attention each layer's (keys, values), (B, H, T_k, hd) each
+            (`_cross_keys_values`).
         mask: additive key-padding mask (B, 1, 1, T_k), or None.
         read: None returns every step (B, T_q, E); -1 or a (B,) index tensor returns that step only (B, E), and then
             the last layer computes its query and feed-forward at that step only.
@@ -228,8 +273,7 @@ def encode(
     """
     bsz, t_q, _ = x.shape
     h = enc._embed(x.transpose(0, 1)).transpose(0, 1)  # the embedding works sequence-first
-    kv_h = None if kv is None else enc._embed(kv.transpose(0, 1)).transpose(0, 1)
-    t_k = t_q if kv is None else kv.shape[1]
+    t_k = t_q if kv is None else kv[0][0].shape[2]
     full = mask
     future = None
     if causal:
@@ -237,8 +281,8 @@ def encode(
         full = future if mask is None else mask + future
     layers = enc.layers
     last = len(layers) - 1 if read is not None else len(layers)
-    for layer in layers[:last]:
-        h = _layer(layer, h, kv_h, full)
+    for i, layer in enumerate(layers[:last]):
+        h = _layer(layer, h, None if kv is None else kv[i], full)
     if read is None:
         return F.layer_norm(h, enc.norm_out.normalized_shape, enc.norm_out.weight, enc.norm_out.bias, enc.norm_out.eps)
 
@@ -253,9 +297,8 @@ def encode(
         row = None if future is None else future.index_select(0, read).view(bsz, 1, 1, t_k)
     step_mask = mask if row is None else (row if mask is None else mask + row)
     layer = layers[-1]
-    norm = layer.norm_attn
-    src = h if kv_h is None else kv_h
-    out = _attention(layer.attn, _ln(norm, step), _ln(norm, src), step_mask, cross=True).add_(step)
+    k, v = _keys_values(layer.attn, _ln(layer.norm_attn, h)) if kv is None else kv[-1]
+    out = _attend(layer.attn, _query(layer.attn, _ln(layer.norm_attn, step)), k, v, step_mask).add_(step)
     out = _feed_forward(layer, out)
     return F.layer_norm(out[:, 0], enc.norm_out.normalized_shape, enc.norm_out.weight, enc.norm_out.bias, enc.norm_out.eps)
 
@@ -264,11 +307,14 @@ def _ln(norm, x: torch.Tensor) -> torch.Tensor:
     return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
 
 
-def _layer(layer, h: torch.Tensor, kv_h: torch.Tensor | None, mask: torch.Tensor | None) -> torch.Tensor:
-    """`EncoderLayer.forward` in eval mode, batch-first."""
-    q = _ln(layer.norm_attn, h)
-    kv = q if kv_h is None else _ln(layer.norm_attn, kv_h)
-    h = _attention(layer.attn, q, kv, mask, cross=kv_h is not None).add_(h)
+def _layer(layer, h: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor] | None, mask: torch.Tensor | None) -> torch.Tensor:
+    """`EncoderLayer.forward` in eval mode, batch-first; `kv` as `encode`'s, one layer's."""
+    q_in = _ln(layer.norm_attn, h)
+    if kv is None:
+        q, k, v = _queries_keys_values(layer.attn, q_in)
+    else:
+        q, (k, v) = _query(layer.attn, q_in), kv
+    h = _attend(layer.attn, q, k, v, mask).add_(h)
     return _feed_forward(layer, h)
 
 
@@ -284,19 +330,48 @@ def _feed_forward(layer, h: torch.Tensor) -> torch.Tensor:
     return _linear(x, layer.fc2).add_(h)
 
 
-def _attention(attn, q_in: torch.Tensor, kv_in: torch.Tensor, mask: torch.Tensor | None, cross: bool) -> torch.Tensor:
-    """`MultiheadAttention.forward` batch-first: (B, T_q, E) queries, (B, T_k, E) keys/values -> (B, T_q, E)."""
-    bsz, t_q, dim = q_in.shape
-    t_k = kv_in.shape[1]
-    h = attn.heads
-    hd = dim // h
-    w, b = attn.in_proj_weight, attn.in_proj_bias
-    if not cross:
-        qkv = torch.matmul(q_in, w.t()).add_(b).view(bsz, t_q, 3, h, hd).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
+def _queries_keys_values(attn, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Self-attention's packed in-projection of (B, T, E) into queries, keys and values, (B, H, T, hd) each."""
+    dim = _width(attn)
+    qkv = torch.matmul(x, attn.in_proj_weight.t()).add_(attn.in_proj_bias)
+    qkv = qkv.unflatten(-1, (3, attn.heads, dim // attn.heads)).permute(2, 0, 3, 1, 4)
+    return qkv[0], qkv[1], qkv[2]
+
+
+def _width(attn) -> int:
+    """E, read off the weights rather than the activations: under tracing a weight's size folds into a constant once
+    the weights are frozen, so the weight slices and the folding in `_cross_keys_values` are done at build time."""
+    return attn.in_proj_weight.shape[1]
+
+
+def _query(attn, x: torch.Tensor) -> torch.Tensor:
+    dim = _width(attn)
+    q = torch.matmul(x, attn.in_proj_weight[:dim].t()).add_(attn.in_proj_bias[:dim])
+    return q.unflatten(-1, (attn.heads, dim // attn.heads)).transpose(1, 2)
+
+
+def _keys_values(attn, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    dim = _width(attn)
+    kv = torch.matmul(x, attn.in_proj_weight[dim:].t()).add_(attn.in_proj_bias[dim:])
+    kv = kv.unflatten(-1, (2, attn.heads, dim // attn.heads)).permute(2, 0, 3, 1, 4)
+    return kv[0], kv[1]
+
+
+SDPA_MIN_HEAD_DIM = 8
+"""Below this head dimension attention is written out (matmul, softmax, matmul): the CPU flash kernel runs one
+tiny GEMM per (batch, head, block), and at MOSI's 10 heads of 5 it was 15 to 40% slower than batched matmuls
+(docs/speed.md); from 8 up (the live preset's 8 and 16, MOSI's memory transformers' 10) it is the faster one."""
+
+
+def _attend(attn, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Scaled dot-product attention of (B, H, T_q, hd) queries over (B, H, T_k, hd) keys/values, then the output
+    projection: (B, T_q, E)."""
+    hd = q.shape[-1]
+    if hd < SDPA_MIN_HEAD_DIM:
+        s = torch.matmul(q * hd ** -0.5, k.transpose(-2, -1))
+        if mask is not None:
+            s.add_(mask)
+        out = torch.matmul(torch.softmax(s, dim=-1), v)
     else:
-        q = torch.matmul(q_in, w[:dim].t()).add_(b[:dim]).view(bsz, t_q, h, hd).transpose(1, 2)
-        kv = torch.matmul(kv_in, w[dim:].t()).add_(b[dim:]).view(bsz, t_k, 2, h, hd).permute(2, 0, 3, 1, 4)
-        k, v = kv[0], kv[1]
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, T_q, hd)
-    return _linear(out.transpose(1, 2).reshape(bsz, t_q, dim), attn.out_proj)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    return _linear(out.transpose(1, 2).flatten(2), attn.out_proj)

@@ -28,6 +28,16 @@ def build(cfg, seed=0):
     for name, dim in zip(("language", "visual", "acoustic"), cfg.input_dims):
         getattr(model, f"input_mean_{name}").uniform_(-0.5, 0.5)
         getattr(model, f"input_std_{name}").uniform_(0.5, 2.0)
+    # biases start at zero and LayerNorms at the identity: perturb them, so that folding a LayerNorm's affine or a
+    # bias into another weight (the scoring path does both) is exercised, not multiplied by 1 or added as 0
+    with torch.no_grad():
+        for mod in model.modules():
+            if isinstance(mod, torch.nn.LayerNorm):
+                mod.weight.uniform_(0.5, 1.5)
+                mod.bias.uniform_(-0.2, 0.2)
+        for pname, param in model.named_parameters():
+            if pname.endswith("bias") and "norm" not in pname:  # LayerNorms done above
+                param.uniform_(-0.1, 0.1)
     return model
 
 
@@ -105,3 +115,34 @@ def test_infer_refuses_training_mode_and_bad_shapes():
     bad = [x[0], x[1][:, :, :10], x[2]]
     with pytest.raises(ValueError, match="visual input has shape"):
         model.infer(*bad)
+
+
+@pytest.mark.parametrize("name", ["mosi", "live"])
+@pytest.mark.parametrize("min_head_dim", [0, 1_000])
+def test_infer_agrees_with_either_attention_kernel(name, min_head_dim, monkeypatch):
+    # MOSI's head dim 5 takes the written-out attention and live's 8/16 SDPA; force each preset through the other
+    from dmd_model import inference
+
+    monkeypatch.setattr(inference, "SDPA_MIN_HEAD_DIM", min_head_dim)
+    cfg = small(name)
+    model = build(cfg, seed=9)
+    kw = {"lengths": lengths_for(cfg), "present": PRESENT} if cfg.use_masks else {}
+    assert_agree(model, *random_inputs(cfg, len(PRESENT), seed=10), **kw)
+
+
+def test_cross_modal_keys_values_match_each_layers_own_projection():
+    # the folded, shared projection gives every cross-modal layer the keys/values its own LayerNorm + in-projection do
+    from dmd_model.inference import _cross_keys_values, _keys_values, _ln
+
+    cfg = small("live")
+    model = build(cfg, seed=12)
+    private = [torch.randn(2, cfg.seq_lens[m], cfg.d_model) for m in range(3)]
+    with torch.inference_mode():
+        got = _cross_keys_values(model, private)
+        assert sorted(got) == sorted(model.cross_modal.keys())
+        for key, enc in model.cross_modal.items():
+            src = enc._embed(private[int(key.split("<-")[1])].transpose(0, 1)).transpose(0, 1)
+            assert len(got[key]) == len(enc.layers)
+            for (k, v), layer in zip(got[key], enc.layers):
+                k_ref, v_ref = _keys_values(layer.attn, _ln(layer.norm_attn, src))
+                assert (k - k_ref).abs().max().item() <= 1e-5 and (v - v_ref).abs().max().item() <= 1e-5

@@ -1,0 +1,48 @@
+"""The browser benchmark reads the figures the page's health strip prints (its parser is tied to `health_html`)."""
+
+import html
+import re
+import wave
+
+import pytest
+
+from benchmarks.browser_latency import parse_health, percentile, write_fake_devices
+from realtime.ui.health import health_html
+
+
+def _text(markup: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", " ", markup))
+
+
+def test_parse_health_reads_what_the_strip_prints():
+    snap = {"mode": "browser", "running": True, "video_fps": 9.8, "audio_cps": 2.0, "score_rate": 4.1, "ui_rate": 3.9,
+            "latency_ms": {"face": 14.2, "acoustic": 3.0, "transcript": 812.0, "scorer": 4.6, "capture_to_score": 131.0},
+            "stages": {"face": {"compute_per_media_s": 0.31}}, "drops": {"video": 3}}
+    got = parse_health(_text(health_html(snap)))
+    assert got == {"capture_to_score": 131.0, "face": 14.0, "acoustic": 3.0, "transcript": 812.0, "scorer": 4.6,
+                   "video": 9.8, "audio": 2.0, "scores": 4.1}
+
+
+def test_parse_health_before_any_score_has_no_latency():
+    got = parse_health(_text(health_html({"mode": "browser", "running": True})))
+    assert "capture_to_score" not in got and got["video"] == 0.0
+
+
+def test_percentile_is_nearest_rank():
+    xs = list(range(1, 11))
+    assert (percentile(xs, 50), percentile(xs, 90), percentile(xs, 100), percentile([7.0], 90)) == (5, 9, 10, 7.0)
+
+
+def test_fake_devices_from_the_bundled_clip(tmp_path):
+    pytest.importorskip("av")
+    from benchmarks.browser_latency import CLIP
+
+    y4m, wav = write_fake_devices(CLIP, tmp_path)
+    head = y4m.read_bytes()[:64].split(b"\n")[0].decode()
+    assert head == "YUV4MPEG2 W512 H512 F25:1 Ip A1:1 C420jpeg"
+    frame = 512 * 512 * 3 // 2 + len(b"FRAME\n")
+    assert (y4m.stat().st_size - len(head) - 1) % frame == 0
+    assert (y4m.stat().st_size - len(head) - 1) // frame == 200  # 8 s at 25 fps
+    with wave.open(str(wav)) as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (48000, 1, 2)
+        assert abs(w.getnframes() / 48000 - 8.0) < 0.05
