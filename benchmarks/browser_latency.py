@@ -143,16 +143,27 @@ def start_streams(page, transfers: "Transfers", tries: int = 3, wait_s: float = 
     page.get_by_text("Click to Access Webcam").click(timeout=30_000)
     page.locator('[data-testid="image"] button[aria-label="capture photo"]').click(timeout=30_000)
     mic = page.locator('[data-testid="waveform-microphone"]')
-    for _ in range(tries):
-        mic.locator("button", has_text="Record").click(timeout=30_000)
+    for i in range(tries):
+        if i:
+            restart_microphone(page)
+        else:
+            mic.locator("button", has_text="Record").click(timeout=30_000)
         t0 = time.monotonic()
         while time.monotonic() - t0 < wait_s:
             if transfers.audio_seen:
                 return
             page.wait_for_timeout(250)
-        mic.locator("button", has_text="Stop").click(timeout=30_000)
-        page.wait_for_timeout(1000)
     raise SystemExit(f"no microphone chunk reached the server after {tries} presses of its record button")
+
+
+def restart_microphone(page) -> None:
+    """Stop the microphone's recording (when it shows Stop) and press Record again."""
+    mic = page.locator('[data-testid="waveform-microphone"]')
+    stop = mic.locator("button", has_text="Stop")
+    if stop.count():
+        stop.first.click(timeout=30_000)
+        page.wait_for_timeout(1000)
+    mic.locator("button", has_text="Record").first.click(timeout=30_000)
 
 
 class Transfers:
@@ -193,11 +204,17 @@ def one_repeat(browser, url: str, seconds: int, warmup_s: float) -> dict:
     page.evaluate(RECORDER)
     start_streams(page, transfers)
     t0 = time.monotonic()
+    seen, t_seen = transfers.audio_seen, t0
     while time.monotonic() - t0 < warmup_s:
         h = parse_health(page.inner_text("#dmd-health"))
         if "capture_to_score" in h and h.get("video") and h.get("audio"):  # both streams arriving and scored
             break
         page.wait_for_timeout(250)  # (not time.sleep: Playwright delivers the request events while it waits)
+        if transfers.audio_seen != seen:
+            seen, t_seen = transfers.audio_seen, time.monotonic()
+        elif time.monotonic() - t_seen > 10.0:  # the microphone stream stopped after it started: press it again
+            restart_microphone(page)
+            t_seen = time.monotonic()
     else:
         text = page.inner_text("#dmd-health")
         ctx.close()
