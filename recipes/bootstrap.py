@@ -138,7 +138,7 @@ def text_states(out: Path, items: list[Item], seq_len: int, progress: bool) -> d
         missing = sorted({it.key: it for it in its if it.key not in cached}.values(), key=lambda it: it.key)
         if missing:
             if encoder is None:
-                from ..text_encoder import TokenStateEncoder
+                from dmd_model.text_encoder import TokenStateEncoder
 
                 encoder = TokenStateEncoder(threads=1)  # the live TextConfig.torch_threads
             log(f"text: encoding {len(missing)} {corpus} lines with MiniLM ({len(cached)} cached)")

@@ -350,13 +350,15 @@ def build_app(ui: UIConfig, base):
 
 
 def _prewarm(config) -> None:
-    """Load the default model while the first page is opening (errors are shown per session later)."""
+    """Load the default model and MiniLM while the first page is opening (errors are shown per session later)."""
 
     def go():
         try:
             from ..features.specs import feature_spec
+            from ..models import SHARED
 
             POOL.get(config.scorer, feature_spec(config.face.sample_fps))
+            SHARED.text_encoder()  # the language step's MiniLM, shared by every stream
         except Exception as e:
             log.warning("default checkpoint not loaded: %s", e)
 
