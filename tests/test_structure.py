@@ -9,9 +9,6 @@ PACKAGES = ("realtime", "dmd_model", "recipes")
 MAX_FUNCTION_LINES = 80
 CLI_MODULES = {"realtime.extract"}
 """realtime's own command-line entry points (``python -m realtime.extract``): they may parse their arguments."""
-LAZY_CYCLES_ALLOWED = {frozenset({"dmd_model.model", "dmd_model.inference"})}
-"""`DMD.infer` imports the scoring path lazily inside the method (the model and its scoring path are one concept,
-kept in two files); no module-level cycle."""
 
 
 def modules(pkg: str) -> dict[str, Path]:
@@ -26,13 +23,25 @@ def modules(pkg: str) -> dict[str, Path]:
 ALL = {name: path for pkg in PACKAGES for name, path in modules(pkg).items()}
 
 
+def _is_type_checking_block(node) -> bool:
+    if not isinstance(node, ast.If):
+        return False
+    t = node.test
+    return (isinstance(t, ast.Name) and t.id == "TYPE_CHECKING") or (
+        isinstance(t, ast.Attribute) and t.attr == "TYPE_CHECKING")
+
+
 def imported(name: str, path: Path, module_level_only: bool) -> set[str]:
     """The project modules ``name`` imports (relative imports resolved; ``from pkg import mod`` counted as mod)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     nodes = tree.body if module_level_only else ast.walk(tree)
+    type_only = {id(inner) for block in ast.walk(tree) if _is_type_checking_block(block)
+                 for stmt in block.body for inner in ast.walk(stmt)}
     out = set()
     for node in nodes:
+        if id(node) in type_only:  # `if TYPE_CHECKING:` never runs: annotations only, no import at run time
+            continue
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -92,8 +101,7 @@ def test_no_import_cycle_at_import_time():
 
 
 def test_no_import_cycle_even_through_lazy_imports():
-    found = [c for c in cycles(module_level_only=False) if frozenset(c) not in LAZY_CYCLES_ALLOWED]
-    assert found == []
+    assert cycles(module_level_only=False) == []
 
 
 def test_the_cycle_check_can_fail(tmp_path, monkeypatch):
