@@ -50,7 +50,7 @@ class FaceConfig:
 
     Attributes:
         sample_fps: visual frames per second kept, on the media clock (Hz). 10 by default: the rate at
-            which the browser webcam path delivers frames (stack.md: ~10 frames/s at
+            which the browser webcam path delivers frames (about 10 frames/s at Gradio's
             ``stream_every=0.1``), so files and live input give the same rate; face motion relevant to
             emotion is slower than 5 Hz. ``0`` keeps every frame.
         image_frames: how many frames a still image becomes (at ``sample_fps``), so an image is a short

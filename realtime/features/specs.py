@@ -54,7 +54,8 @@ TEXT_DIM = 384
 
 
 def package_dir(dist: str) -> Path:
-    """The installed directory of import package ``dist`` located without importing it (stack.md, trap 2)."""
+    """The installed directory of import package ``dist`` located without importing it (importing
+    mediapipe or faster_whisper only to find their files would load their native libraries)."""
     spec = importlib.util.find_spec(dist)
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(f"Python package '{dist}' is not installed (pip install the project)")

@@ -28,8 +28,6 @@ from dmd_model.feature_spec import Word
 from ..packets import SAMPLE_RATE
 from .specs import package_dir, whisper_tiny_en_dir
 
-BASE_MODEL_BIN_SIZE = 145_217_532
-"""Size in bytes of the joined faster-whisper ``base`` model.bin (models.md)."""
 BASE_MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 MAX_NEW_TOKENS = 220
 """Whisper decodes at most 448 tokens, and faster-whisper keeps up to 224 of them for the prompt."""
@@ -48,8 +46,8 @@ class TranscriptConfig:
             on the shared clip.
         cpu_threads: CTranslate2 threads; 2 = the cores of the target machine.
         language: spoken language code, or None to detect (only with a multilingual model).
-        beam_size: 1 (greedy): stack.md measured RTF 0.09-0.10 against 0.11-0.13 for beam 5 with the
-            same transcript.
+        beam_size: 1 (greedy): measured on the 2-core dev machine, real-time factor 0.09-0.10 against
+            0.11-0.13 for beam 5, with the same transcript.
         vad_filter: run the bundled Silero VAD first, so only speech is transcribed (no hallucinated
             words in silence).
         vad_min_silence_ms: silence (ms) that splits speech regions; 500 keeps phrases together.

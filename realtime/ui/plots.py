@@ -6,7 +6,7 @@ Why SVG/HTML strings and not matplotlib figures for the live views: the page red
 to render and ships a PNG; an SVG string costs well under a millisecond, is a few kB, stays sharp, and its labels
 are real DOM text (the browser test reads the edge labels). matplotlib is used once, for the summary PNG.
 
-Edge conventions (docs/dmd-spec.md §3): a GD-Unit matrix ``W[teacher][student]`` in order L, V, A; the diagonal is
+Edge conventions (the DMD reference specification, ../shared/docs/dmd-spec.md §3, outside this repository): a GD-Unit matrix ``W[teacher][student]`` in order L, V, A; the diagonal is
 0 and the six off-diagonal weights sum to 1 per window (softmax over all six edges jointly). The edge order used
 everywhere below is the code's: V→L, A→L, L→V, A→V, L→A, V→A (``dmd_model.config.EDGE_NAMES``).
 """
