@@ -35,9 +35,10 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
+from dmd_model.data import log_odds  # the model's own clip-and-logit of 0-1 scores (torch-free)
 
-SCORE_EPS = 1e-4
-"""As dmd_model.config.SCORE_EPS: scores are clipped to [eps, 1 - eps] before their log-odds."""
+from .checks import number
+
 
 MODALITY_INDEX = {"visual": 1, "acoustic": 2}
 
@@ -78,20 +79,12 @@ class BaselineConfig:
     score_dims: int = 52
 
     def __post_init__(self) -> None:
-        for name in ("prior_s", "cap_std", "calibration_s", "calibration_timeout_s", "calibration_cap_std"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise ValueError(f"BaselineConfig.{name} must be a finite number >= 0, got {v!r}")
-        if self.calibration_s <= 0:
-            raise ValueError("BaselineConfig.calibration_s must be > 0")
+        for name in ("prior_s", "cap_std", "calibration_timeout_s", "calibration_cap_std"):
+            number(f"BaselineConfig.{name}", getattr(self, name), lo=0)
+        number("BaselineConfig.calibration_s", self.calibration_s, lo=0, lo_open=True)
         bad = set(self.modalities) - set(MODALITY_INDEX)
         if bad:
             raise ValueError(f"BaselineConfig.modalities: unknown {sorted(bad)}; use 'visual' and/or 'acoustic'")
-
-
-def _logit(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x.astype(np.float64), SCORE_EPS, 1.0 - SCORE_EPS)
-    return np.log(x) - np.log1p(-x)
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -202,7 +195,7 @@ class SessionBaseline:
     # -- the work ----------------------------------------------------------------------------------------------------
     def _features(self, m: str, x: np.ndarray) -> np.ndarray:
         if m == "visual":
-            return _logit(x[:, : self.config.score_dims])
+            return log_odds(x[:, : self.config.score_dims])
         return x.astype(np.float64)
 
     def _new_rows(self, x: np.ndarray, dt: float) -> np.ndarray:
@@ -272,7 +265,7 @@ class SessionBaseline:
             if m == "visual":
                 k = self.config.score_dims
                 y = np.array(x, dtype=np.float32, copy=True)
-                y[:, :k] = _sigmoid(_logit(x[:, :k]) - shift).astype(np.float32)
+                y[:, :k] = _sigmoid(log_odds(x[:, :k]) - shift).astype(np.float32)
             else:
                 y = (x.astype(np.float64) - shift).astype(np.float32)
             out[m] = y

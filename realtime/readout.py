@@ -25,6 +25,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from .checks import number
+
 NO_SIGNAL = "no signal"
 UNCERTAIN = "uncertain"
 
@@ -70,14 +72,10 @@ class ReadoutConfig:
     class_valence: dict = field(default_factory=_default_class_valence)
 
     def __post_init__(self) -> None:
-        for name in ("tau_s", "switch_margin", "min_dwell_s", "uncertain_prob", "uncertain_margin", "reset_gap_s"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise ValueError(f"ReadoutConfig.{name} must be a finite number >= 0, got {v!r}")
-        if self.tau_s == 0:
-            raise ValueError("ReadoutConfig.tau_s must be > 0 (use a tiny value for no smoothing)")
-        if self.uncertain_prob > 1:
-            raise ValueError(f"ReadoutConfig.uncertain_prob must be at most 1, got {self.uncertain_prob}")
+        for name in ("switch_margin", "min_dwell_s", "uncertain_margin", "reset_gap_s"):
+            number(f"ReadoutConfig.{name}", getattr(self, name), lo=0)
+        number("ReadoutConfig.tau_s", self.tau_s, lo=0, lo_open=True, why="use a tiny value for no smoothing")
+        number("ReadoutConfig.uncertain_prob", self.uncertain_prob, lo=0, hi=1)
 
 
 @dataclass(frozen=True)
