@@ -226,6 +226,16 @@ def _mosi_inputs(model, batch=3, seed=0):
     return random_inputs(model.cfg, batch, seed)
 
 
+def _forward_with_hooks(model, hooks):
+    """One no-grad forward on random MOSI inputs while ``hooks`` (handles already registered) record; then removed."""
+    try:
+        with torch.no_grad():
+            return model(*_mosi_inputs(model))
+    finally:
+        for h in hooks:
+            h.remove()
+
+
 def test_gd_edges_score_the_student_first_at_temperature_8():
     """Hand-set edge network: z_m = [l_m], edge score = 8 * z_student + 0 * z_teacher, divided by the temperature 8,
     so e_x = softmax(l_student(x)). Logits (L, V, A) = (0, ln 2, ln 3) and students L, L, V, V, A, A give
@@ -251,12 +261,7 @@ def test_homo_head_flattens_time_major_and_margin_embedding_channel_major(mosi_m
     seen = {}
     hooks = [mosi_model.homo_heads[0].register_forward_pre_hook(lambda _m, a: seen.__setitem__("homo", a[0])),
              mosi_model.margin_proj[0].register_forward_pre_hook(lambda _m, a: seen.__setitem__("margin", a[0]))]
-    try:
-        with torch.no_grad():
-            out = mosi_model(*_mosi_inputs(mosi_model))
-    finally:
-        for h in hooks:
-            h.remove()
+    out = _forward_with_hooks(mosi_model, hooks)
     c = out.shared[0]  # (B, d, T')
     b, d, t = c.shape
     homo = seen["homo"].reshape(b, t, d)
@@ -274,12 +279,7 @@ def test_cross_modal_pairs_query_the_target_with_the_source_as_keys(mosi_model):
         hooks.append(mod.register_forward_hook(lambda _m, a, o, key=key: calls.__setitem__(key, (a[0], a[1], o))))
     for t, mod in enumerate(mosi_model.memory):
         hooks.append(mod.register_forward_pre_hook(lambda _m, a, t=t: mem_in.__setitem__(t, a[0])))
-    try:
-        with torch.no_grad():
-            out = mosi_model(*_mosi_inputs(mosi_model))
-    finally:
-        for h in hooks:
-            h.remove()
+    out = _forward_with_hooks(mosi_model, hooks)
     seq = [s.permute(2, 0, 1) for s in out.private]
     expected = {0: (2, 1), 1: (0, 2), 2: (0, 1)}  # target: sources in concat order (L=0, V=1, A=2)
     for t, sources in expected.items():

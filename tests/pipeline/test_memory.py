@@ -91,16 +91,10 @@ def test_two_streams_share_one_smile():
     assert np.array_equal(a.x, b.x) and len(a.x)
 
 
-def _rss_mb() -> float:
-    for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
-
-
 def test_release_freed_memory_gives_a_threads_fragmented_heap_back():
     import threading
 
+    from benchmarks.soak import rss_mb
     from realtime.memory import _glibc, release_freed_memory
 
     if _glibc() is None:
@@ -112,14 +106,14 @@ def test_release_freed_memory_gives_a_threads_fragmented_heap_back():
         pinned.extend(blocks[1::8])
         del blocks
 
-    base = _rss_mb()
+    base = rss_mb()
     t = threading.Thread(target=work)
     t.start()
     t.join()
-    held = _rss_mb()
+    held = rss_mb()
     assert held - base > 150  # freed, but glibc kept the pages: the growth the soak saw
     assert release_freed_memory()
-    assert held - _rss_mb() > 150
+    assert held - rss_mb() > 150
     assert len(pinned) == 500 and all(len(b) == 64 * 1024 for b in pinned)
 
 
