@@ -118,6 +118,9 @@ def resolve_config(preset_name: str, ds, text_encoder: str | None, freeze: bool)
         dims[0] = text_encoder_dim(enc)  # the encoder's hidden size replaces the preset's text dim
         cfg = cfg.replace(text_encoder=enc, finetune_text_encoder=not freeze,
                           input_dims=(dims[0], *cfg.input_dims[1:]))
+    if preset_name.startswith("live") and dims[2] != cfg.input_dims[2]:
+        # the live presets take either acoustic stream: 25 eGeMAPS LLDs, or those + 384 Whisper encoder states
+        cfg = cfg.replace(input_dims=(*cfg.input_dims[:2], dims[2]))
     for m, name in enumerate(("language", "visual", "acoustic")):
         if dims[m] != cfg.input_dims[m]:
             raise DataError(

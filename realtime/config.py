@@ -121,7 +121,21 @@ def stream_config(base: PipelineConfig, settings: StreamSettings, live: bool) ->
     transcript = replace(base.transcript, model=settings.whisper_model,
                          language=whisper_language(settings.whisper_model))
     scorer = replace(base.scorer, checkpoint=str(settings.checkpoint), device=settings.device)
-    return replace(base, window=window, transcript=transcript, scorer=scorer, live=live)
+    return checkpoint_features(replace(base, window=window, transcript=transcript, scorer=scorer, live=live))
+
+
+def checkpoint_features(config: PipelineConfig) -> PipelineConfig:
+    """``config`` with the acoustic stream its checkpoint was trained on: eGeMAPS alone, or eGeMAPS + Whisper encoder
+    states, as the checkpoint's feature spec names (``config.json``, read without torch). A checkpoint that cannot
+    be read leaves the config as it is: the scorer says what is wrong with it when it loads."""
+    from dmd_model.checkpoint_config import read_config
+
+    try:
+        spec = read_config(config.scorer.checkpoint)[1]
+    except (OSError, ValueError):
+        return config
+    acoustic = config.acoustic.for_spec(spec.acoustic.extractor if spec is not None else None)
+    return config if acoustic is config.acoustic else replace(config, acoustic=acoustic)
 
 
 @dataclass(frozen=True)

@@ -26,13 +26,13 @@ import numpy as np
 from dmd_model.feature_file import SUFFIX, ItemFeatures
 from dmd_model.feature_spec import Word
 
-from .features.acoustic import N_FEATURES as N_ACOUSTIC
 from .features.acoustic import AcousticConfig, AcousticFrames, AcousticProcessor
 from .features.face import VISUAL_DIM, FaceConfig, FaceFrame, FaceProcessor
 from .features.media import MEDIA_EXTS, MediaError, decode_audio, iter_video_frames, load_image, probe
 from .features.specs import TEXT_DIM, feature_spec
 from .features.text import TextConfig, TextEncoder
 from .features.transcript import TranscriptConfig, TranscriptProcessor, WhisperASR
+from .features.whisper_states import WhisperStatesConfig
 from .packets import SAMPLE_RATE
 
 
@@ -68,7 +68,8 @@ class Extractor:
         if config.asr_mode not in ("stream", "offline", "none"):
             raise ValueError(f"asr_mode must be 'stream', 'offline' or 'none', not {config.asr_mode!r}")
         self.config = config
-        self.spec = feature_spec(config.face.sample_fps or 0.0, config.face.task_path, config.text.model_dir)
+        self.spec = feature_spec(config.face.sample_fps or 0.0, config.face.task_path, config.text.model_dir,
+                                 config.acoustic)
         self._acoustic: AcousticProcessor | None = None
         self._asr: WhisperASR | None = None
         self._text: TextEncoder | None = None
@@ -117,7 +118,7 @@ class Extractor:
         step = max(1, int(self.config.replay_chunk_s * SAMPLE_RATE))
         parts = [ac.push(audio[i : i + step]) for i in range(0, len(audio), step)]
         parts.append(ac.flush())
-        return AcousticFrames.concat(parts)
+        return AcousticFrames.concat(parts, self.config.acoustic.dim)
 
     def _words(self, audio: np.ndarray) -> list[Word]:
         if self._asr is None:
@@ -169,7 +170,7 @@ class Extractor:
         else:
             absent["visual"] = "no video track"
 
-        acoustic, acoustic_t = empty(N_ACOUSTIC)
+        acoustic, acoustic_t = empty(self.config.acoustic.dim)
         language, language_t = empty(TEXT_DIM)
         words: list[Word] = []
         if info.has_audio:
@@ -337,7 +338,7 @@ def text_line_features(spec, row: TextRow, words: list[Word], tok) -> ItemFeatur
     no_t = np.zeros(0, np.float64)
     return ItemFeatures(
         spec=spec, language=tok.x, language_t=tok.t, visual=np.zeros((0, VISUAL_DIM), np.float32), visual_t=no_t,
-        face_present=np.zeros(0, bool), acoustic=np.zeros((0, N_ACOUSTIC), np.float32), acoustic_t=no_t,
+        face_present=np.zeros(0, bool), acoustic=np.zeros((0, spec.acoustic.dim), np.float32), acoustic_t=no_t,
         source=row.source,
         duration_s=words[-1].end if words else 0.0, words=words, labels=dict(row.labels),
         absent=dict(TEXT_LINE_ABSENT),
@@ -449,6 +450,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--asr-mode", choices=("stream", "offline", "none"), default=ExtractConfig.asr_mode,
                     help="stream: replay through the live streaming recogniser (default); offline: one call; "
                          "none: no speech recognition (language absent), e.g. for acted-speech corpora")
+    ap.add_argument("--whisper-states", action="store_true",
+                    help="add Whisper tiny.en encoder states to the acoustic stream (25 LLDs + 384 states at 50 "
+                         "frames/s), as checkpoints trained with them expect (the bundled one does: see its "
+                         "config.json's feature_spec.acoustic)")
     ap.add_argument("--language", default=TranscriptConfig.language,
                     help="spoken language code (default %(default)s); 'auto' to detect (multilingual models)")
     return ap
@@ -482,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     language = None if args.language == "auto" else args.language
     cfg = ExtractConfig(
         face=FaceConfig(sample_fps=args.fps),
+        acoustic=AcousticConfig(whisper=WhisperStatesConfig() if args.whisper_states else None),
         transcript=TranscriptConfig(model=args.asr_model, language=language),
         asr_mode=args.asr_mode,
     )

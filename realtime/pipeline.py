@@ -120,7 +120,7 @@ class Pipeline:
     def _live_spec(self):
         from .features.specs import feature_spec
 
-        return feature_spec(self.config.face.sample_fps)
+        return feature_spec(self.config.face.sample_fps, acoustic=self.config.acoustic)
 
     def _build_stages(self) -> tuple[str, ...]:
         """The stages this source needs, each with its inbox (the mode's declared overflow policy)."""

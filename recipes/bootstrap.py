@@ -87,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch intra-op threads for training and evaluation (0: torch's default; 1 avoids "
                         "oversubscription on a shared 2-core machine)")
     p.add_argument("--extract-batch", type=int, default=3000, help="files per realtime.extract call")
+    p.add_argument("--acoustic", choices=("egemaps+whisper", "egemaps"), default="egemaps+whisper",
+                   help="acoustic stream: eGeMAPS LLDs + Whisper tiny.en encoder states (default; the cross-corpus "
+                        "probes' best voice features) or the 25 LLDs alone (checkpoints before issue 14)")
+    p.add_argument("--preset", choices=("live", "live-prior-free"), default="live",
+                   help="model preset: live (hand-set GD edge prior + regulariser) or live-prior-free (edges learnt "
+                        "from the data alone)")
     p.add_argument("--no-extract", action="store_true", help="use only features already in the cache")
     p.add_argument("--stop-after", choices=("text", "extract", "pack", "train"), default=None, help="stop after this step")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -186,6 +192,8 @@ def extract_media(args, items: list[Item]) -> None:
             if CORPUS_MODALITY[corpus] == "voice":
                 # the speech corpora's fixed sentences carry no emotion: no speech recognition at all
                 cmd += ["--asr-mode", "none"]
+            if args.acoustic == "egemaps+whisper":  # faces too: every file carries the same feature spec
+                cmd.append("--whisper-states")
             before = sum(1 for it in batch if feature_path(args.out, it).exists())
             with open(logs / f"extract_{corpus}.log", "a") as lf:
                 proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=lf, stderr=subprocess.STDOUT)
@@ -262,6 +270,7 @@ def pack(args, media, text, extras, emob, tstates, seq_lens):
     units, missing, spec = load_units(args, media, seq_lens)
     if spec is None:
         raise SystemExit("error: no media features found; run without --no-extract")
+    dims = tuple(spec.dims()[m] for m in ("language", "visual", "acoustic"))
     for it in list(text) + list(extras) + list(emob):
         units.setdefault(it.key, Unit(it.key, tstates[it.key], it.emotion7, it.valence))
     pools = {s: SplitPools() for s in corpora.SPLITS}
@@ -281,13 +290,13 @@ def pack(args, media, text, extras, emob, tstates, seq_lens):
                 pick = rng.permutation(len(pool))[: int(round(args.unimodal_media * len(pool)))]
                 samples += unimodal_samples([pool[i] for i in sorted(pick)], mod)
             order = rng.permutation(len(samples))
-            splits[s] = pack_samples([samples[i] for i in order], seq_lens, rng, args.face_noise)
+            splits[s] = pack_samples([samples[i] for i in order], seq_lens, rng, args.face_noise, dims=dims)
         else:
             cap = args.eval_cap_per_class if s == "test" else args.valid_cap_per_class
             samples = composite_samples(pools[s], None, rng, 0.0, cap=cap)
             if s == "valid" and args.unimodal_valid:
                 samples += unimodal_valid_samples(pools[s], cap)
-            splits[s] = pack_samples(samples, seq_lens)
+            splits[s] = pack_samples(samples, seq_lens, dims=dims)
     stats = {"pools": {s: {mod: {c: len(v) for c, v in sorted(getattr(pools[s], mod).items())}
                            for mod in ("face", "voice", "text")} for s in corpora.SPLITS},
              "composite": {s: int(len(a)) for s, a in splits.items()},
@@ -304,9 +313,10 @@ def pack(args, media, text, extras, emob, tstates, seq_lens):
         its = [it for it in (media if mod != "text" else text) if it.corpus == corpus and it.split == "test"]
         found = [units[it.key] for it in its if it.key in units]
         path = args.out / f"anchor_{name}.npz"
-        test = pack_samples(unimodal_samples(found, mod), seq_lens)
-        save_packed(Dataset({"train": empty_split(seq_lens), "valid": empty_split(seq_lens), "test": test}, spec,
-                            emotions=EMOTIONS7, source=str(path)), path)
+        test = pack_samples(unimodal_samples(found, mod), seq_lens, dims=dims)
+        empty = empty_split(seq_lens, dims=dims)
+        save_packed(Dataset({"train": empty, "valid": empty, "test": test}, spec, emotions=EMOTIONS7, source=str(path)),
+                    path)
         anchors[name] = {"path": str(path), "n_total": len(its), "n_scored": len(found),
                          "n_no_features": len(its) - len(found)}
         log(f"pack: wrote {path} ({len(found)} of {len(its)} items have {mod} features)")
@@ -442,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
 
     ckpt = args.out / "checkpoint"
-    targs = ["--data", str(comp), "--preset", "live", "--epochs", str(args.epochs), "--out", str(ckpt),
+    targs = ["--data", str(comp), "--preset", args.preset, "--epochs", str(args.epochs), "--out", str(ckpt),
              "--seed", str(args.seed), "--device", args.device, "--modality-dropout", str(args.modality_dropout)]
     if args.lr_schedule is not None:
         targs += ["--lr-schedule", args.lr_schedule]

@@ -266,7 +266,8 @@ class CheckpointScorer:
         for s in range(0, len(seqs), chunk):
             units = [Unit(str(i), x if x is not None else np.zeros((1, dim), np.float32), "", 0.0)
                      for i, x in enumerate(seqs[s : s + chunk])]
-            split = pack_samples(unimodal_samples(units, modality), tuple(self.cfg.seq_lens))
+            split = pack_samples(unimodal_samples(units, modality), tuple(self.cfg.seq_lens),
+                                 dims=tuple(self.cfg.input_dims))
             p = self.trainer.predict(split)
             parts["fused"].append(p.prediction[:, r:])
             parts[f"homo_{name}"].append(p.homo[:, m, r:])
@@ -275,6 +276,17 @@ class CheckpointScorer:
 
 
 # -- the protocol ------------------------------------------------------------------------------------------------
+def checkpoint_acoustic(args) -> str:
+    """The acoustic stream to extract: the checkpoint's (``egemaps+whisper`` when its spec names encoder states), so
+    that its rows read the features it was trained on; ``egemaps`` without a checkpoint."""
+    from dmd_model.checkpoint_config import read_config
+
+    if args.no_checkpoint or args.checkpoint is None:
+        return "egemaps"
+    spec = read_config(args.checkpoint)[1]
+    return "egemaps+whisper" if spec is not None and "whisper" in spec.acoustic.extractor else "egemaps"
+
+
 def extract(args, items: list[Item]) -> dict:
     """Missing feature files through ``python -m realtime.extract`` (the bootstrap recipe's batches)."""
     from .bootstrap import extract_media
@@ -284,8 +296,8 @@ def extract(args, items: list[Item]) -> dict:
     t = time.perf_counter()
     if missing and args.no_extract:
         raise SystemExit(f"error: {missing} media items have no feature file in {args.cache / 'features'}")
-    extract_media(Namespace(out=args.cache, data=args.data, no_extract=args.no_extract,
-                            no_progress=args.no_progress, extract_batch=args.extract_batch), media)
+    extract_media(Namespace(out=args.cache, data=args.data, no_extract=args.no_extract, no_progress=args.no_progress,
+                            extract_batch=args.extract_batch, acoustic=checkpoint_acoustic(args)), media)
     return {"media_items": len(media), "extracted_now": missing, "seconds": round(time.perf_counter() - t, 1)}
 
 

@@ -48,7 +48,9 @@ class SplitPools:
 
 
 MODS = ("text", "face", "voice")  # packed order: language, visual, acoustic
-DIMS = preset("live").input_dims  # (language, visual, acoustic) sizes of the live features
+DIMS = preset("live").input_dims
+"""(language, visual, acoustic) sizes of the live features with eGeMAPS alone; a run with Whisper states passes its
+spec's dims (`pack_samples`'s ``dims``)."""
 SCORE_DIMS = FACE_SCORE_DIMS[1]
 """The visual vector starts with MediaPipe's 52 blendshape scores (0-1; the face spec's `SCORE_DIMS`): training noise is added to their log-odds
 (multiplicative near 0, so a score of 0.001 stays small, unlike additive noise on the score); the geometry after
@@ -72,15 +74,16 @@ class _Cycler:
         return u
 
 
-def _empty(n: int, seq_lens: tuple[int, int, int]) -> list[np.ndarray]:
-    return [np.zeros((n, seq_lens[m], DIMS[m]), np.float32) for m in range(3)]
+def _empty(n: int, seq_lens: tuple[int, int, int], dims: tuple[int, int, int] = DIMS) -> list[np.ndarray]:
+    return [np.zeros((n, seq_lens[m], dims[m]), np.float32) for m in range(3)]
 
 
 def pack_samples(samples: list[list[Unit | None]], seq_lens: tuple[int, int, int], rng: np.random.Generator | None = None,
-                 face_noise: float = 0.0, emotions: tuple[str, ...] = EMOTIONS7) -> SplitArrays:
-    """Pack samples (each a [text, face, voice] list, None = absent) into `SplitArrays`."""
+                 face_noise: float = 0.0, emotions: tuple[str, ...] = EMOTIONS7,
+                 dims: tuple[int, int, int] = DIMS) -> SplitArrays:
+    """Pack samples (each a [text, face, voice] list, None = absent) into `SplitArrays` of feature sizes ``dims``."""
     n = len(samples)
-    arrs = _empty(n, seq_lens)
+    arrs = _empty(n, seq_lens, dims)
     lengths = np.ones((n, 3), np.int64)
     present = np.zeros((n, 3), bool)
     valence = np.zeros(n, np.float32)
@@ -141,6 +144,7 @@ def unimodal_samples(units: list[Unit], modality: str) -> list[list[Unit | None]
     return [[u if k == m else None for k in range(3)] for u in units]
 
 
-def empty_split(seq_lens: tuple[int, int, int], emotions: tuple[str, ...] = EMOTIONS7) -> SplitArrays:
-    return SplitArrays(*_empty(0, seq_lens), np.ones((0, 3), np.int64), np.zeros((0, 3), bool), np.zeros(0, np.float32),
+def empty_split(seq_lens: tuple[int, int, int], emotions: tuple[str, ...] = EMOTIONS7,
+                dims: tuple[int, int, int] = DIMS) -> SplitArrays:
+    return SplitArrays(*_empty(0, seq_lens, dims), np.ones((0, 3), np.int64), np.zeros((0, 3), bool), np.zeros(0, np.float32),
                        np.zeros((0, len(emotions)), np.float32), [])

@@ -113,13 +113,27 @@ def visual_spec(sample_fps: float, task_path: str | os.PathLike | None = None) -
     )
 
 
-def acoustic_spec() -> ModalitySpec:
+def acoustic_spec(config=None) -> ModalitySpec:
+    """The acoustic stream of ``config`` (a `realtime.features.acoustic.AcousticConfig`; None = the default):
+    25 eGeMAPS LLDs at 100 Hz, or, with Whisper states, the LLDs averaged in pairs followed by 384 encoder states
+    at 50 Hz (the streaming layout is part of the version: other context or padding gives other states)."""
+    whisper = getattr(config, "whisper", None)
+    version = f"opensmile {lib_version('opensmile')}"
+    if whisper is None:
+        return ModalitySpec(dim=len(EGEMAPS_LLD_NAMES), frame_rate_hz=100.0,
+                            extractor="opensmile.eGeMAPSv02.LowLevelDescriptors", extractor_version=version,
+                            feature_names=EGEMAPS_LLD_NAMES)
+    from .acoustic import WHISPER_EXTRACTOR_TAG
+    from .whisper_states import STATE_DIM
+
+    layout = (f"blocks: hop {config.hop_s:g} s, context {config.context_s:g} s, "
+              f"lookahead {config.lookahead_s:g} s")
     return ModalitySpec(
-        dim=len(EGEMAPS_LLD_NAMES),
-        frame_rate_hz=100.0,
-        extractor="opensmile.eGeMAPSv02.LowLevelDescriptors",
-        extractor_version=f"opensmile {lib_version('opensmile')}",
-        feature_names=EGEMAPS_LLD_NAMES,
+        dim=len(EGEMAPS_LLD_NAMES) + STATE_DIM,
+        frame_rate_hz=50.0,
+        extractor="opensmile.eGeMAPSv02.LowLevelDescriptors" + WHISPER_EXTRACTOR_TAG,
+        extractor_version=f"{version}; {whisper.version()}; {layout}",
+        feature_names=EGEMAPS_LLD_NAMES + tuple(f"whisper_{i}" for i in range(STATE_DIM)),
     )
 
 
@@ -135,10 +149,11 @@ def language_spec(model_dir: str | os.PathLike | None = None) -> ModalitySpec:
     )
 
 
-def feature_spec(sample_fps: float, task_path=None, text_model_dir=None) -> FeatureSpec:
-    """The spec of the features that `realtime.extract` writes and the live pipeline produces."""
+def feature_spec(sample_fps: float, task_path=None, text_model_dir=None, acoustic=None) -> FeatureSpec:
+    """The spec of the features that `realtime.extract` writes and the live pipeline produces (``acoustic``: the
+    `AcousticConfig` in use; None = the default, eGeMAPS alone)."""
     return FeatureSpec(
         language=language_spec(text_model_dir),
         visual=visual_spec(sample_fps, task_path),
-        acoustic=acoustic_spec(),
+        acoustic=acoustic_spec(acoustic),
     )

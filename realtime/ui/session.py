@@ -119,7 +119,7 @@ class Session:
                 return
             self.source = source
         try:
-            scorer = self.pool.get(cfg.scorer, feature_spec(cfg.face.sample_fps))
+            scorer = self.pool.get(cfg.scorer, feature_spec(cfg.face.sample_fps, acoustic=cfg.acoustic))
         except (FileNotFoundError, ValueError, RuntimeError, OSError) as e:
             self._fail(gen, f"{e}", model=True)
             return
