@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,15 +25,16 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
 
     from realtime.features.specs import feature_spec
+    from realtime.config import checkpoint_features
     from realtime.pipeline import Pipeline, PipelineConfig
     from realtime.scorer import Scorer, ScorerConfig
     from realtime.sources.file_replay import FileReplaySource, ReplayConfig
     from realtime.window import WindowConfig
 
-    base = PipelineConfig(scorer=ScorerConfig(checkpoint=args.checkpoint, device="cpu"))
-    scorer = Scorer(base.scorer, live_spec=feature_spec(base.face.sample_fps)).start()
+    base = checkpoint_features(PipelineConfig(scorer=ScorerConfig(checkpoint=args.checkpoint, device="cpu")))
+    scorer = Scorer(base.scorer, live_spec=feature_spec(base.face.sample_fps, acoustic=base.acoustic)).start()
     for hop in args.hops:
-        cfg = PipelineConfig(window=WindowConfig(hop_s=hop), scorer=base.scorer)
+        cfg = replace(base, window=WindowConfig(hop_s=hop))
         source = FileReplaySource(ReplayConfig(args.clip, fast=False))
         lags = []
         p = Pipeline(cfg, source, [], scorer=scorer)

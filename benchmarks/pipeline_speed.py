@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +52,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.WARNING)
     from realtime.features.specs import feature_spec
-    from realtime.config import PipelineConfig
+    from realtime.config import PipelineConfig, checkpoint_features
     from realtime.pipeline import Pipeline
     from realtime.scorer import Scorer, ScorerConfig
     from realtime.sources.file_replay import FileReplaySource, ReplayConfig
@@ -59,7 +60,8 @@ def main(argv=None) -> int:
 
     scfg = ScorerConfig(checkpoint=args.checkpoint, device=args.device, engine=args.engine,
                         max_batch=max(int(s) for s in args.streams.split(",")))
-    scorer = Scorer(scfg, live_spec=feature_spec(10.0)).start()
+    base = checkpoint_features(PipelineConfig(scorer=scfg))  # the acoustic stream the checkpoint was trained on
+    scorer = Scorer(scfg, live_spec=feature_spec(10.0, acoustic=base.acoustic)).start()
     snaps = []
     plain_score = scorer.score
 
@@ -69,7 +71,7 @@ def main(argv=None) -> int:
 
     # 1. fast replay (models loaded before the clock starts, as a user's second run would have them)
     src = FileReplaySource(ReplayConfig(path=args.clip, fast=True))
-    pipe = Pipeline(PipelineConfig(scorer=scfg), src, scorer=scorer)
+    pipe = Pipeline(base, src, scorer=scorer)
     scorer.score = recording_score
     pipe.start()
     t0 = time.perf_counter()
@@ -84,7 +86,7 @@ def main(argv=None) -> int:
     if not args.skip_realtime:
         src = FileReplaySource(ReplayConfig(path=args.clip, fast=False))
         results = []
-        cfg = PipelineConfig(scorer=scfg, window=WindowConfig(wait_for_all=False), live=True)
+        cfg = replace(base, window=WindowConfig(wait_for_all=False), live=True)
         pipe = Pipeline(cfg, src, [results.append], scorer=scorer).start()
         pipe.wait()
         pipe.stop()

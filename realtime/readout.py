@@ -57,6 +57,10 @@ class ReadoutConfig:
             claim it.
         uncertain_margin: when the top two smoothed probabilities are within this of each other, neither leads
             (a class is not *entered* from "uncertain", nor from the start, with less than this lead). 0.05.
+        uncertain_hold: hysteresis on ``uncertain_prob``: a class is entered at ``uncertain_prob`` or more but, once
+            shown, gives way to "uncertain" only when its smoothed probability falls below ``uncertain_prob -
+            uncertain_hold``. 0.05, the wander of a steady class's probability from window to window; without it a
+            class hovering at the threshold flipped to "uncertain" and back once per dwell.
         reset_gap_s: a gap in media time longer than this (s) since the previous window (a paused capture, a seek)
             restarts the smoothing instead of blending across it. 5.0 s, longer than any normal hop.
         class_valence: the valence of each class (for the shown valence); by default the values the training
@@ -68,11 +72,12 @@ class ReadoutConfig:
     min_dwell_s: float = 1.0
     uncertain_prob: float = 0.35
     uncertain_margin: float = 0.05
+    uncertain_hold: float = 0.05
     reset_gap_s: float = 5.0
     class_valence: dict = field(default_factory=_default_class_valence)
 
     def __post_init__(self) -> None:
-        for name in ("switch_margin", "min_dwell_s", "uncertain_margin", "reset_gap_s"):
+        for name in ("switch_margin", "min_dwell_s", "uncertain_margin", "uncertain_hold", "reset_gap_s"):
             number(f"ReadoutConfig.{name}", getattr(self, name), lo=0)
         number("ReadoutConfig.tau_s", self.tau_s, lo=0, lo_open=True, why="use a tiny value for no smoothing")
         number("ReadoutConfig.uncertain_prob", self.uncertain_prob, lo=0, hi=1)
@@ -171,6 +176,6 @@ class Readout:
         # a class is shown: keep it unless another class leads it clearly, or no class has support any more
         if lead != current and s[lead] - s.get(current, 0.0) >= cfg.switch_margin - 1e-12:
             return lead if clear else UNCERTAIN
-        if s[lead] < cfg.uncertain_prob:
+        if s.get(current, 0.0) < cfg.uncertain_prob - cfg.uncertain_hold:
             return UNCERTAIN
         return current

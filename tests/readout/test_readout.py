@@ -66,11 +66,31 @@ def test_uncertain_when_no_class_leads():
     # a shown class that loses its support becomes uncertain (after the dwell), and a clear class ends it
     r = Readout(ReadoutConfig(tau_s=1e-6))
     r.push(0.0, {"a": 0.8, "b": 0.1, "c": 0.1})
-    assert r.push(0.5, {"a": 0.34, "b": 0.33, "c": 0.33}).label == "a"  # dwell
-    assert r.push(1.0, {"a": 0.34, "b": 0.33, "c": 0.33}).label == UNCERTAIN
+    assert r.push(0.5, {"a": 0.29, "b": 0.36, "c": 0.35}).label == "a"  # dwell
+    assert r.push(1.0, {"a": 0.29, "b": 0.36, "c": 0.35}).label == UNCERTAIN  # a below 0.35 - 0.05
     assert r.push(1.5, {"a": 0.1, "b": 0.8, "c": 0.1}).label == UNCERTAIN  # dwell again
     assert r.push(2.0, {"a": 0.1, "b": 0.8, "c": 0.1}).label == "b"
     assert r.changes == 2
+
+
+def test_a_shown_class_holds_inside_the_uncertainty_band():
+    """Entered at 0.35, left below 0.30: a class wandering between 0.30 and 0.37 stays shown (no smoothing; the
+    other three classes share the rest, so a always leads)."""
+
+    def probs(p):
+        return {"a": p, "b": (1 - p) / 3, "c": (1 - p) / 3, "d": (1 - p) / 3}
+
+    r = Readout(ReadoutConfig(tau_s=1e-6, min_dwell_s=0.0))
+    wander = [0.37, 0.31, 0.36, 0.32, 0.34, 0.30, 0.36]
+    labels = [r.push(0.25 * k, probs(p)).label for k, p in enumerate(wander)]
+    assert labels == ["a"] * 7 and r.changes == 0
+    assert r.push(2.0, probs(0.299)).label == UNCERTAIN  # below 0.30
+    assert r.push(2.25, probs(0.34)).label == UNCERTAIN  # from uncertain, 0.34 does not enter
+    assert r.push(2.5, probs(0.36)).label == "a"  # 0.36 does
+    # without the hold (0) the same wander flips at 0.31, 0.32 and back at the next 0.36
+    r0 = Readout(ReadoutConfig(tau_s=1e-6, min_dwell_s=0.0, uncertain_hold=0.0))
+    labels0 = [r0.push(0.25 * k, probs(p)).label for k, p in enumerate(wander)]
+    assert labels0 == ["a", UNCERTAIN, "a", UNCERTAIN, UNCERTAIN, UNCERTAIN, "a"] and r0.changes == 4
 
 
 def test_no_signal_and_restart():
