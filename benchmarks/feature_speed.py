@@ -9,7 +9,9 @@ Prints, as min and median over repeats (min is the least disturbed by other load
 
 * face: frames per second of `FaceProcessor` at 640x480 (astronaut face padded into a webcam-sized
   frame, shifted 2 px per frame), VIDEO mode, warm;
-* acoustic: real-time factor (compute / audio duration) of `AcousticProcessor` fed 20 ms chunks;
+* acoustic: real-time factor (compute / audio duration) of `AcousticProcessor` fed 20 ms chunks, with eGeMAPS alone
+  and with Whisper encoder states (the bundled checkpoint's stream), their repeats interleaved so that other load
+  falls on both alike;
 * ASR offline: real-time factor of one tiny.en int8 ``transcribe`` call on the whole clip;
 * ASR streaming: compute / audio duration of `TranscriptProcessor` fed 20 ms chunks, and the word
   latency: for each committed word, (media time of the audio end when it was committed - word end) +
@@ -65,20 +67,25 @@ def bench_face(repeats: int, n_frames: int = 100) -> list[float]:
     return fps
 
 
-def bench_acoustic(audio: np.ndarray, repeats: int) -> list[float]:
-    from realtime.features.acoustic import AcousticProcessor
+def bench_acoustic(audio: np.ndarray, repeats: int) -> dict[str, list[float]]:
+    """{"egemaps": RTFs, "egemaps+whisper": RTFs}, one of each per repeat."""
+    from realtime.features.acoustic import AcousticConfig, AcousticProcessor
+    from realtime.features.whisper_states import WhisperStatesConfig
 
-    proc = AcousticProcessor().start()
-    proc.process(audio[:32000])
+    procs = {"egemaps": AcousticProcessor().start(),
+             "egemaps+whisper": AcousticProcessor(AcousticConfig(whisper=WhisperStatesConfig())).start()}
+    for proc in procs.values():
+        proc.process(audio[:32000])
     dur = len(audio) / 16000
-    rtf = []
+    rtf = {k: [] for k in procs}
     for _ in range(repeats):
-        proc.reset()
-        t0 = time.perf_counter()
-        for i in range(0, len(audio), 320):
-            proc.push(audio[i : i + 320])
-        proc.flush()
-        rtf.append((time.perf_counter() - t0) / dur)
+        for name, proc in procs.items():
+            proc.reset()
+            t0 = time.perf_counter()
+            for i in range(0, len(audio), 320):
+                proc.push(audio[i : i + 320])
+            proc.flush()
+            rtf[name].append((time.perf_counter() - t0) / dur)
     return rtf
 
 
@@ -149,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
 
     fps = bench_face(args.repeats)
     print(f"face 640x480 VIDEO mode   frames/s: best {max(fps):.1f}  median {statistics.median(fps):.1f}")
-    rtf = bench_acoustic(audio, args.repeats)
-    print(f"acoustic eGeMAPS stream   RTF: {_stats(rtf)}")
+    for name, rtf in bench_acoustic(audio, args.repeats).items():
+        print(f"acoustic {name} stream   RTF: {_stats(rtf)}")
     offline, stream_rtf, latencies, n_words, words, cfg = bench_asr(audio, args.repeats)
     print(f"ASR tiny.en int8 offline  RTF: {_stats(offline)}")
     print(f"ASR streaming (chunk {cfg.min_chunk_s} s) compute/audio: {_stats(stream_rtf)}")

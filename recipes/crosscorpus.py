@@ -350,6 +350,8 @@ def run(args) -> dict:
         feature_sets = {"egemaps_lld" if mod == "voice" else ("face321" if mod == "face" else "minilm_mean"): "base"}
         if mod == "voice":
             feature_sets = voice_feature_sets(args, feats, voice_feats, timing)
+            if spec_box and spec_box[0].acoustic.dim != 25:  # the files hold LLDs + streamed encoder states
+                feature_sets = {("lld+whisper_stream" if k == "egemaps_lld" else k): v for k, v in feature_sets.items()}
         norms = VOICE_NORMS if mod == "voice" else ("global",)
         folds = loco_folds(names)
         from tqdm.auto import tqdm
