@@ -225,3 +225,18 @@ def test_empty_or_garbage_file_is_a_clear_error(tmp_path, capsys, content, messa
 def test_missing_file_is_a_clear_error(tmp_path, capsys):
     rc = evaluate_cli.main(["--checkpoint", str(tmp_path / "nope"), "--data", str(tmp_path / "x.pkl")])
     assert rc == 2 and "checkpoint directory not found" in capsys.readouterr().err
+
+
+def test_live_presets_take_the_acoustic_width_of_the_data(tmp_path):
+    """25 eGeMAPS LLDs or those + 384 Whisper encoder states (409): the live presets read either; a faithful preset
+    still refuses a width it was not built for, naming both."""
+    from synthetic import write_mmsa_pickle
+
+    from dmd_model import train as train_cli
+    from dmd_model.data import DataError, load_dataset
+
+    ds = load_dataset(write_mmsa_pickle(tmp_path / "w.pkl", n_train=4, n_eval=2, dims=(384, 321, 409), lens=(8, 8, 8)))
+    for name in ("live", "live-prior-free"):
+        assert train_cli.resolve_config(name, ds, None, False).input_dims == (384, 321, 409)
+    with pytest.raises(DataError, match="language feature dim is 384 but preset 'mosi' expects 768"):
+        train_cli.resolve_config("mosi", ds, None, False)
