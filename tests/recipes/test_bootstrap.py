@@ -13,6 +13,8 @@ import pytest
 
 ROOT = Path(__file__).parents[2]
 BUNDLED = ROOT / "assets" / "dmd_live"
+PRIOR_FREE = ROOT / "assets" / "dmd_live_prior_free"
+SAMPLE = ROOT / "assets" / "WDA_KatieHill_000.mp4"
 
 
 def test_help_runs():
@@ -97,23 +99,25 @@ def test_recipe_end_to_end_tiny(shared_data, tmp_path):
 
 
 @pytest.mark.slow
-def test_bundled_checkpoint_scores_shared_clip(shared_data, tmp_path):
-    if not (BUNDLED / "model.safetensors").is_file():
-        pytest.skip(f"no bundled checkpoint at {BUNDLED}")
-    clip = shared_data / "media" / "WDA_KatieHill_000.mp4"
-    if not clip.is_file():
-        pytest.skip(f"shared sample clip not found at {clip}")
+@pytest.mark.parametrize("bundled", [BUNDLED, PRIOR_FREE], ids=["live", "live-prior-free"])
+def test_bundled_checkpoint_scores_the_extracted_sample(bundled, tmp_path):
+    """``python -m realtime.extract`` with the acoustic stream the checkpoint names gives features it accepts."""
+    if not (bundled / "model.safetensors").is_file():
+        pytest.skip(f"no bundled checkpoint at {bundled}")
     import torch
 
     from dmd_model.checkpoint import load_checkpoint
+    from dmd_model.checkpoint_config import read_config
     from dmd_model.data import load_feature_dir
 
-    r = subprocess.run([sys.executable, "-m", "realtime.extract", str(clip), "--out", str(tmp_path)], cwd=ROOT,
-                       capture_output=True, text=True, timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    named = read_config(bundled)[1]
+    flags = ["--whisper-states"] if "whisper" in named.acoustic.extractor else []
+    r = subprocess.run([sys.executable, "-m", "realtime.extract", str(SAMPLE), "--out", str(tmp_path), *flags],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1"))
     assert r.returncode == 0, r.stderr[-2000:]
-    model, spec, _ = load_checkpoint(BUNDLED)
+    model, spec, _ = load_checkpoint(bundled)
     ds = load_feature_dir(tmp_path, model.cfg.seq_lens)
-    spec.check_compatible(ds.spec, what=str(clip))
+    spec.check_compatible(ds.spec, what=str(SAMPLE))
     s = next(s for s in ds.splits.values() if len(s))
     assert s.present.all(), "the sample clip has a face, a voice and words"
     with torch.inference_mode():
