@@ -13,7 +13,9 @@ Not shared:
   4 to 6 times slower (measured, 8 s sample, fast replays in one process: transcript stage mean 78-110 ms a chunk
   with a model per stream, 155 ms for the first stream and 450-610 ms for the next ones with one shared model,
   whose third stream stalled). Each stream loads its own (1.5-3 s), and since a finished pipeline is now freed
-  at once (`pipeline._weak_method`), the copies do not pile up.
+  at once (`pipeline._weak_method`), the copies do not pile up. The same holds for the acoustic stage's encoder
+  (`realtime.features.whisper_states`, when the checkpoint reads Whisper states): one per stream, loaded by its
+  `AcousticProcessor.start`.
 * MediaPipe's face landmarker: in VIDEO mode it tracks the face from frame to frame and needs each stream's
   timestamps to increase, so every stream builds its own (about 50 ms) and closes it at its end.
 """
