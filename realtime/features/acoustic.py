@@ -191,8 +191,8 @@ class AcousticProcessor:
         n = len(states)
         pairs = lld[: 2 * n].reshape(n, 2, -1).mean(axis=1)
         x = np.concatenate([pairs, states], axis=1).astype(np.float32)
-        keep = np.isfinite(x).all(axis=1)  # a pair with a NaN frame (openSMILE's padding at the very end) goes
-        # the pair's time: the mean of its two LLD stamps (frame centres 10 and 20 ms after the pair starts)
+        keep = np.isfinite(x).all(axis=1)  # drops a pair with a NaN frame (openSMILE's padding at the very end)
+        # a pair's time is the mean of its two LLD stamps (frame centres 10 and 20 ms after the pair starts)
         t = self._t0 + (k0 + 2 * np.arange(n)) * (HOP_SAMPLES / SAMPLE_RATE) + FRAME_CENTRE_S + 0.005
         return AcousticFrames(t[keep].astype(np.float64), x[keep])
 
