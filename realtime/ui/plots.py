@@ -40,7 +40,8 @@ PRIOR_CAVEAT = (
     "Caveat: the dominant edges reported in the DMD paper (HomoGD L→A and L→V; HeteroGD L→A, L→V and V→A) are "
     "exactly the edges the reference code's hand-set prior π favours, with a regulariser (weight 10) pulling the mean "
     "edges toward π. What you see here therefore mostly reflects that prior, not patterns learned from scratch. "
-    "Compare with a prior-free checkpoint (preset live-prior-free) to see what the data alone gives."
+    "Compare with the bundled prior-free checkpoint (Settings: assets/dmd_live_prior_free, preset live-prior-free, "
+    "same data) to see what the data alone gives."
 )
 
 
