@@ -20,7 +20,8 @@ fully: its mean is the speaker's neutral, so the shift is the whole distance (ca
 which only guards against a calibration taken with a hand over the camera). It replaces the running estimate until
 `reset`.
 
-Where the shift is applied: the acoustic rows as they are (25 eGeMAPS LLDs); the blendshape scores (the first
+Where the shift is applied: the 25 eGeMAPS LLDs as they are (the leading `BaselineConfig.level_dims` acoustic
+columns; Whisper encoder states after them are left alone); the blendshape scores (the first
 ``score_dims`` visual columns) in log-odds, the space the model standardises them in, mapped back to 0-1 scores, so
 the scorer is unchanged. The face geometry is left alone (it is already divided by the eye distance).
 
@@ -67,6 +68,11 @@ class BaselineConfig:
             goes beyond it.
         score_dims: how many leading visual columns are 0-1 scores (the 52 blendshapes); taken from the checkpoint
             when the baseline is built from a scorer (`from_model`).
+        level_dims: how many leading acoustic columns get a baseline: the 25 eGeMAPS LLDs, the levels a new voice or
+            microphone offsets. The Whisper encoder states that follow them in the bundled checkpoint's stream are
+            left as the encoder gives them: shifting them too by the session's mean turned the calm sample speaker
+            "sad" (looped sample, running baseline: 38.59 displayed changes a minute, against 0.94 without a
+            baseline; ``python -m benchmarks.readout_stability``).
     """
 
     enabled: bool = True
@@ -77,6 +83,7 @@ class BaselineConfig:
     calibration_timeout_s: float = 15.0
     calibration_cap_std: float = 3.0
     score_dims: int = 52
+    level_dims: int = 25
 
     def __post_init__(self) -> None:
         for name in ("prior_s", "cap_std", "calibration_timeout_s", "calibration_cap_std"):
@@ -161,6 +168,8 @@ class SessionBaseline:
             std = np.asarray(std, np.float64)
             if m == "visual":  # only the blendshape scores get a baseline
                 mean, std = mean[: config.score_dims], std[: config.score_dims]
+            else:  # only the eGeMAPS levels
+                mean, std = mean[: config.level_dims], std[: config.level_dims]
             self.tracks[m] = _Track(mean, np.where(std > 1e-6, std, 1.0))
         self._t: float | None = None
         self._cal_request = False
@@ -196,7 +205,7 @@ class SessionBaseline:
     def _features(self, m: str, x: np.ndarray) -> np.ndarray:
         if m == "visual":
             return log_odds(x[:, : self.config.score_dims])
-        return x.astype(np.float64)
+        return x[:, : self.config.level_dims].astype(np.float64)
 
     def _new_rows(self, x: np.ndarray, dt: float) -> np.ndarray:
         k = int(math.ceil(len(x) * min(1.0, dt / self.window_s) - 1e-9))
@@ -267,6 +276,8 @@ class SessionBaseline:
                 y = np.array(x, dtype=np.float32, copy=True)
                 y[:, :k] = _sigmoid(log_odds(x[:, :k]) - shift).astype(np.float32)
             else:
-                y = (x.astype(np.float64) - shift).astype(np.float32)
+                k = len(shift)
+                y = np.array(x, dtype=np.float32, copy=True)
+                y[:, :k] = (x[:, :k].astype(np.float64) - shift).astype(np.float32)
             out[m] = y
         return replace(snap, **out) if out else snap

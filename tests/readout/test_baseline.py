@@ -108,3 +108,13 @@ def test_disabled_and_absent():
     assert b.push(s) is s
     with pytest.raises(ValueError):
         BaselineConfig(modalities=("smell",))
+
+
+def test_only_the_leading_level_columns_of_the_voice_are_shifted():
+    """With Whisper states behind the LLDs, only the first ``level_dims`` acoustic columns get a baseline: the same
+    one-emotion session as above, with a third (encoder-state) column that must come out exactly as it went in."""
+    stats = {"acoustic": (np.array([0.0, 10.0, 0.0]), np.array([1.0, 2.0, 1.0])), "visual": STATS["visual"]}
+    b = SessionBaseline(BaselineConfig(prior_s=30.0, cap_std=1.0, score_dims=2, level_dims=2), stats, window_s=4.0)
+    out = run(b, 0.25, 30.0, acoustic=[1.5, 13.0, 4.0])
+    np.testing.assert_array_equal(out.acoustic[0], np.float32([0.75, 11.5, 4.0]))
+    assert b.shift_std("acoustic").shape == (2,)
