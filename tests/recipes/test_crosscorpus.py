@@ -148,12 +148,18 @@ def test_command_end_to_end_on_a_tiny_subset(shared_data, tmp_path):
                       "emovo": all7, "fer2013": all7, "ck48": [c for c in all7 if c != "neutral"],
                       "goemotions": all7, "meld": all7}
     heads = {"voice": "acoustic", "face": "visual", "text": "language"}
+    # the probe on the checkpoint's own voice features is named after what they hold
+    from dmd_model.checkpoint_config import read_config
+
+    spec = read_config(ROOT / "assets" / "dmd_live")[1]
+    base = "lld+whisper_stream" if "whisper" in spec.acoustic.extractor else "egemaps_lld"
+    voice_features = [base if v == "egemaps_lld" else v for v in cc.VOICE_FEATURES]
     for f in res["folds"]:
         held, mod = f["held_out"], f["modality"]
         assert f["classes"] == expect_classes[held] and f["n"] == len(expect_classes[held])
         assert res["corpora"][held]["counts"] == {c: 1 for c in expect_classes[held]}
         # probes: each voice feature under each norm; one probe for face and text
-        want = ([(v, n) for v in cc.VOICE_FEATURES for n in cc.VOICE_NORMS] if mod == "voice"
+        want = ([(v, n) for v in voice_features for n in cc.VOICE_NORMS] if mod == "voice"
                 else [({"face": "face321", "text": "minilm_mean"}[mod], "global")])
         assert [(p["features"], p["norm"]) for p in f["probes"]] == want
         for p in f["probes"]:
@@ -175,7 +181,7 @@ def test_command_end_to_end_on_a_tiny_subset(shared_data, tmp_path):
             assert c["classes"] == expect_classes[held]
     ravdess_test = any(it.split == "test" for it in selected["ravdess"])
     assert [(a["features"], a["norm"]) for a in res["in_corpus"]] == (
-        [(v, n) for v in cc.VOICE_FEATURES for n in ("global", "speaker")] if ravdess_test else [])
+        [(v, n) for v in voice_features for n in ("global", "speaker")] if ravdess_test else [])
     assert res["timing"]["extract"]["media_items"] == sum(len(selected[c]) for c in
                                                           cc.MODALITY_CORPORA["voice"] + cc.MODALITY_CORPORA["face"])
     assert "**held out**" in md and "| emovo (7, 7) |" in md
