@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..packets import SAMPLE_RATE
-from .specs import EGEMAPS_LLD_NAMES
+from .specs import EGEMAPS_LLD_NAMES, WHISPER_EXTRACTOR_TAG
 from .whisper_states import MEL_PER_STATE, STATE_DIM, WhisperStatesConfig
 
 HOP_SAMPLES = 160
@@ -88,9 +88,6 @@ class AcousticConfig:
             return self
         return replace(self, whisper=WhisperStatesConfig() if want else None)
 
-
-WHISPER_EXTRACTOR_TAG = "+whisper.encoder"
-"""What the acoustic spec's extractor name carries when the frames hold encoder states (`specs.acoustic_spec`)."""
 
 
 @dataclass

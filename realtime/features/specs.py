@@ -51,6 +51,10 @@ EGEMAPS_LLD_NAMES: tuple[str, ...] = (
 
 TEXT_DIM = 384
 """Hidden size of all-MiniLM-L6-v2."""
+WHISPER_STATE_DIM = 384
+"""Width of Whisper tiny.en's encoder states (`realtime.features.whisper_states`)."""
+WHISPER_EXTRACTOR_TAG = "+whisper.encoder"
+"""What the acoustic spec's extractor name carries when the frames hold encoder states (`acoustic_spec`)."""
 
 
 def package_dir(dist: str) -> Path:
@@ -123,17 +127,14 @@ def acoustic_spec(config=None) -> ModalitySpec:
         return ModalitySpec(dim=len(EGEMAPS_LLD_NAMES), frame_rate_hz=100.0,
                             extractor="opensmile.eGeMAPSv02.LowLevelDescriptors", extractor_version=version,
                             feature_names=EGEMAPS_LLD_NAMES)
-    from .acoustic import WHISPER_EXTRACTOR_TAG
-    from .whisper_states import STATE_DIM
-
     layout = (f"blocks: hop {config.hop_s:g} s, context {config.context_s:g} s, "
               f"lookahead {config.lookahead_s:g} s")
     return ModalitySpec(
-        dim=len(EGEMAPS_LLD_NAMES) + STATE_DIM,
+        dim=len(EGEMAPS_LLD_NAMES) + WHISPER_STATE_DIM,
         frame_rate_hz=50.0,
         extractor="opensmile.eGeMAPSv02.LowLevelDescriptors" + WHISPER_EXTRACTOR_TAG,
         extractor_version=f"{version}; {whisper.version()}; {layout}",
-        feature_names=EGEMAPS_LLD_NAMES + tuple(f"whisper_{i}" for i in range(STATE_DIM)),
+        feature_names=EGEMAPS_LLD_NAMES + tuple(f"whisper_{i}" for i in range(WHISPER_STATE_DIM)),
     )
 
 

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from ..packets import SAMPLE_RATE
+from .specs import WHISPER_STATE_DIM as STATE_DIM
+from .specs import lib_version, sha256_prefix, whisper_tiny_en_dir
 
-STATE_DIM = 384
-"""tiny.en's encoder width."""
 MEL_HOP = 160
 """10 ms log-mel frames at 16 kHz."""
 MEL_PER_STATE = 2
@@ -55,8 +55,6 @@ class WhisperStatesConfig:
 
     def version(self) -> str:
         """What the features depend on, for the feature spec: library, model file digest, padding."""
-        from .specs import lib_version, sha256_prefix
-
         model = Path(self.model_dir) if self.model_dir else _default_dir()
         weights = model / "model.bin"
         digest = sha256_prefix(weights) if weights.is_file() else "unknown"
@@ -65,8 +63,6 @@ class WhisperStatesConfig:
 
 
 def _default_dir() -> Path:
-    from .specs import whisper_tiny_en_dir
-
     return whisper_tiny_en_dir()
 
 
