@@ -107,10 +107,12 @@ def test_a_good_start_says_playing():
 
 def test_settings_offer_checkpoints_by_name_only(tmp_path):
     names = checkpoint_names(str(ROOT / "assets" / "dmd_live"))
-    assert names == {"assets/dmd_live": str(ROOT / "assets" / "dmd_live")}
+    # the default first, then the other bundled checkpoint (the prior-free one the edge caveat points to)
+    assert names == {"assets/dmd_live": str(ROOT / "assets" / "dmd_live"),
+                     "assets/dmd_live_prior_free": str(ROOT / "assets" / "dmd_live_prior_free")}
     elsewhere = tmp_path / "runs" / "mine"
     names = checkpoint_names(str(elsewhere))
-    assert list(names) == ["--checkpoint (mine)", "assets/dmd_live"]
+    assert list(names) == ["--checkpoint (mine)", "assets/dmd_live", "assets/dmd_live_prior_free"]
 
 
 @pytest.mark.slow
@@ -127,7 +129,7 @@ def test_page_config_shows_no_server_paths(tmp_path):
     assert len(drop) == 1
     props = drop[0]["props"]
     assert props["allow_custom_value"] is False
-    assert [c[0] for c in props["choices"]] == ["--checkpoint (ckpt)", "assets/dmd_live"]
+    assert [c[0] for c in props["choices"]] == ["--checkpoint (ckpt)", "assets/dmd_live", "assets/dmd_live_prior_free"]
 
 
 def test_server_stop_closes_every_tab_at_once_and_removes_the_files(tmp_path):
