@@ -39,6 +39,7 @@ import numpy as np
 from dmd_model.data import log_odds  # the model's own clip-and-logit of 0-1 scores (torch-free)
 
 from .checks import number
+from .features.specs import EGEMAPS_LLD_NAMES
 
 
 MODALITY_INDEX = {"visual": 1, "acoustic": 2}
@@ -83,7 +84,7 @@ class BaselineConfig:
     calibration_timeout_s: float = 15.0
     calibration_cap_std: float = 3.0
     score_dims: int = 52
-    level_dims: int = 25
+    level_dims: int = len(EGEMAPS_LLD_NAMES)
 
     def __post_init__(self) -> None:
         for name in ("prior_s", "cap_std", "calibration_timeout_s", "calibration_cap_std"):

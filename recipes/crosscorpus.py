@@ -280,11 +280,12 @@ def checkpoint_acoustic(args) -> str:
     """The acoustic stream to extract: the checkpoint's (``egemaps+whisper`` when its spec names encoder states), so
     that its rows read the features it was trained on; ``egemaps`` without a checkpoint."""
     from dmd_model.checkpoint_config import read_config
+    from realtime.features.acoustic import AcousticConfig
 
     if args.no_checkpoint or args.checkpoint is None:
         return "egemaps"
     spec = read_config(args.checkpoint)[1]
-    return "egemaps+whisper" if spec is not None and "whisper" in spec.acoustic.extractor else "egemaps"
+    return "egemaps+whisper" if spec is not None and AcousticConfig.reads_states(spec.acoustic.extractor) else "egemaps"
 
 
 def extract(args, items: list[Item]) -> dict:

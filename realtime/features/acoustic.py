@@ -81,9 +81,14 @@ class AcousticConfig:
     def frame_rate_hz(self) -> float:
         return 100.0 / (MEL_PER_STATE if self.whisper is not None else 1)
 
+    @staticmethod
+    def reads_states(extractor: str | None) -> bool:
+        """Whether an acoustic spec's ``extractor`` name is that of the stream with Whisper states."""
+        return extractor is not None and WHISPER_EXTRACTOR_TAG in extractor
+
     def for_spec(self, extractor: str | None) -> "AcousticConfig":
         """This config with Whisper states on when the checkpoint's acoustic ``extractor`` name asks for them."""
-        want = extractor is not None and WHISPER_EXTRACTOR_TAG in extractor
+        want = self.reads_states(extractor)
         if want == (self.whisper is not None):
             return self
         return replace(self, whisper=WhisperStatesConfig() if want else None)

@@ -130,8 +130,8 @@ def acoustic_spec(config=None) -> ModalitySpec:
     layout = (f"blocks: hop {config.hop_s:g} s, context {config.context_s:g} s, "
               f"lookahead {config.lookahead_s:g} s")
     return ModalitySpec(
-        dim=len(EGEMAPS_LLD_NAMES) + WHISPER_STATE_DIM,
-        frame_rate_hz=50.0,
+        dim=config.dim,
+        frame_rate_hz=config.frame_rate_hz,
         extractor="opensmile.eGeMAPSv02.LowLevelDescriptors" + WHISPER_EXTRACTOR_TAG,
         extractor_version=f"{version}; {whisper.version()}; {layout}",
         feature_names=EGEMAPS_LLD_NAMES + tuple(f"whisper_{i}" for i in range(WHISPER_STATE_DIM)),

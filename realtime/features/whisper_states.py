@@ -55,15 +55,11 @@ class WhisperStatesConfig:
 
     def version(self) -> str:
         """What the features depend on, for the feature spec: library, model file digest, padding."""
-        model = Path(self.model_dir) if self.model_dir else _default_dir()
+        model = Path(self.model_dir) if self.model_dir else whisper_tiny_en_dir()
         weights = model / "model.bin"
         digest = sha256_prefix(weights) if weights.is_file() else "unknown"
         return (f"ctranslate2 {lib_version('ctranslate2')}; faster-whisper {lib_version('faster-whisper')} log-mel; "
                 f"{model.name} model.bin sha256:{digest}; {self.compute_type}; pad {self.pad_s:g} s")
-
-
-def _default_dir() -> Path:
-    return whisper_tiny_en_dir()
 
 
 class WhisperStates:
@@ -79,7 +75,7 @@ class WhisperStates:
             import ctranslate2  # lazy: the native library
             from faster_whisper.feature_extractor import FeatureExtractor  # Whisper's own log-mel
 
-            path = Path(self.config.model_dir) if self.config.model_dir else _default_dir()
+            path = Path(self.config.model_dir) if self.config.model_dir else whisper_tiny_en_dir()
             self._model = ctranslate2.models.Whisper(str(path), device="cpu", compute_type=self.config.compute_type,
                                                      intra_threads=self.config.cpu_threads)
             self._mel = FeatureExtractor()

@@ -110,8 +110,10 @@ def test_bundled_checkpoint_scores_the_extracted_sample(bundled, tmp_path):
     from dmd_model.checkpoint_config import read_config
     from dmd_model.data import load_feature_dir
 
+    from realtime.features.acoustic import AcousticConfig
+
     named = read_config(bundled)[1]
-    flags = ["--whisper-states"] if "whisper" in named.acoustic.extractor else []
+    flags = ["--whisper-states"] if AcousticConfig.reads_states(named.acoustic.extractor) else []
     r = subprocess.run([sys.executable, "-m", "realtime.extract", str(SAMPLE), "--out", str(tmp_path), *flags],
                        cwd=ROOT, capture_output=True, text=True, timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1"))
     assert r.returncode == 0, r.stderr[-2000:]

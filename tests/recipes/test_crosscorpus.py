@@ -152,7 +152,9 @@ def test_command_end_to_end_on_a_tiny_subset(shared_data, tmp_path):
     from dmd_model.checkpoint_config import read_config
 
     spec = read_config(ROOT / "assets" / "dmd_live")[1]
-    base = "lld+whisper_stream" if "whisper" in spec.acoustic.extractor else "egemaps_lld"
+    from realtime.features.acoustic import AcousticConfig
+
+    base = "lld+whisper_stream" if AcousticConfig.reads_states(spec.acoustic.extractor) else "egemaps_lld"
     voice_features = [base if v == "egemaps_lld" else v for v in cc.VOICE_FEATURES]
     for f in res["folds"]:
         held, mod = f["held_out"], f["modality"]
