@@ -108,12 +108,16 @@ class TokenStateEncoder:
             all-MiniLM-L6-v2 was trained with (its position table allows 512).
         threads: torch intra-op threads during a call (set for the call, then restored); None leaves torch
             alone. See ``realtime.features.text.TextConfig.torch_threads`` for why the live path uses 1.
+        overlay: a safetensors file of fine-tuned layers (`save_overlay`, ``recipes.finetune_text``) applied over
+            the model after loading; None runs the model as shipped.
     """
 
-    def __init__(self, model_dir: str | Path | None = None, max_tokens: int = 256, threads: int | None = None):
+    def __init__(self, model_dir: str | Path | None = None, max_tokens: int = 256, threads: int | None = None,
+                 overlay: str | Path | None = None):
         self.model_dir = model_dir
         self.max_tokens = max_tokens
         self.threads = threads
+        self.overlay = overlay
         self.model = None
         self.tokenizer = None
 
@@ -127,7 +131,10 @@ class TokenStateEncoder:
         path = str(self.model_dir or resolve_text_encoder_path(MINILM))
         self._torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+        model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+        if self.overlay is not None:
+            apply_overlay(model, self.overlay, Path(path))
+        self.model = model
         return self
 
     @property
@@ -224,3 +231,159 @@ class TokenStateEncoder:
                 for i, e in zip(batch, self._run([words[i] for i in batch])):
                     out[i] = e
         return out  # type: ignore[return-value]
+
+
+# -- fine-tuned top layers: an overlay over the packaged model ---------------------------------------------------
+OVERLAY_FORMAT = "dmd-text-overlay/1"
+
+
+def _weights_file(model_dir: Path) -> Path:
+    return Path(model_dir) / "model.safetensors"
+
+
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_overlay(path: str | Path, tensors: dict, base_dir: Path, meta: dict) -> None:
+    """Write fine-tuned parameters (names as in the base model's state dict) as fp16 safetensors.
+
+    fp16 halves the file (2 layers: about 7 MB); the states a checkpoint is trained on are computed from the
+    rounded weights (`apply_overlay` loads them back the same way), so rounding costs nothing in agreement.
+    The base weights' sha256 travels in the metadata and is checked at load."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    md = {"format": OVERLAY_FORMAT, "base_sha256": _file_sha256(_weights_file(base_dir)), "meta": json_dumps(meta)}
+    save_file({k: v.detach().to("cpu").half().contiguous() for k, v in tensors.items()}, str(path), metadata=md)
+
+
+def json_dumps(obj) -> str:
+    import json
+
+    return json.dumps(obj, sort_keys=True)
+
+
+def overlay_metadata(path: str | Path) -> dict:
+    """The overlay's header metadata (format, base_sha256, meta as JSON text) without loading tensors."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return dict(f.metadata() or {})
+
+
+def apply_overlay(model, path: str | Path, base_dir: Path) -> None:
+    """Load an overlay into ``model`` in place (float32), refusing one made for other base weights or whose
+    names the model lacks."""
+    from safetensors.torch import load_file
+
+    md = overlay_metadata(path)
+    if md.get("format") != OVERLAY_FORMAT:
+        raise ValueError(f"{path}: not a text-encoder overlay (format {md.get('format')!r})")
+    have = _file_sha256(_weights_file(base_dir))
+    if md.get("base_sha256") != have:
+        raise ValueError(f"{path} was tuned over base weights sha256 {md.get('base_sha256')}, but "
+                         f"{_weights_file(base_dir)} has {have}")
+    tensors = load_file(str(path))
+    own = model.state_dict()
+    unknown = sorted(set(tensors) - set(own))
+    if unknown:
+        raise ValueError(f"{path}: parameters the model lacks: {unknown[:3]}")
+    for k, v in tensors.items():
+        if tuple(v.shape) != tuple(own[k].shape):
+            raise ValueError(f"{path}: {k} has shape {tuple(v.shape)}, the model {tuple(own[k].shape)}")
+    model.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=False)
+
+
+def _additive_mask(mask):
+    """(B, T) bool keep-mask -> the (B, 1, 1, T) additive float mask BERT's attention takes."""
+    import torch
+
+    return (~mask)[:, None, None, :].to(torch.float32) * torch.finfo(torch.float32).min
+
+
+def _run_layers(layers, h, mask):
+    ext = _additive_mask(mask)
+    for layer in layers:
+        out = layer(h, attention_mask=ext)
+        h = out[0] if isinstance(out, tuple) else out
+    return h
+
+
+def lower_states(model, tokenizer, lines: Sequence[str], first: int, max_tokens: int, batch_size: int = 64,
+                 progress: bool = True, desc: str = "lower layers") -> list:
+    """Per line ``(h, word)``: the states after the first ``first`` layers, (T, hidden) with [CLS]/[SEP], and a
+    (T,) bool mask of the word tokens, tokenised as `TokenStateEncoder` does (words split on white space)."""
+    import torch
+
+    words = [ln.split() for ln in lines]
+    order = sorted(range(len(words)), key=lambda i: len(words[i]))
+    out: list = [None] * len(words)
+    chunks = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+    if progress:
+        from tqdm.auto import tqdm
+
+        chunks = tqdm(chunks, desc=desc, unit="batch", leave=False, dynamic_ncols=True)
+    with torch.inference_mode():
+        for b in chunks:
+            enc = tokenizer([words[i] for i in b], is_split_into_words=True, truncation=True,
+                            max_length=max_tokens, padding=True, return_tensors="pt")
+            mask = enc["attention_mask"].bool()
+            h = model.embeddings(input_ids=enc["input_ids"], token_type_ids=enc.get("token_type_ids"))
+            h = _run_layers(model.encoder.layer[:first], h, mask)
+            for j, i in enumerate(b):
+                n = int(mask[j].sum())
+                wid = enc.word_ids(j)[:n]
+                out[i] = (h[j, :n].clone(), torch.tensor([w is not None for w in wid]))
+    return out
+
+
+def word_token_batch(rows: list):
+    """Pad ``(h, word)`` rows into (B, T, hidden) states, a (B, T) keep-mask and a (B, T) word mask."""
+    import torch
+
+    T = max(len(h) for h, _ in rows)
+    B, D = len(rows), rows[0][0].shape[1]
+    h = torch.zeros(B, T, D)
+    mask = torch.zeros(B, T, dtype=torch.bool)
+    word = torch.zeros(B, T, dtype=torch.bool)
+    for i, (x, w) in enumerate(rows):
+        h[i, : len(x)] = x
+        mask[i, : len(x)] = True
+        word[i, : len(x)] = w
+    return h, mask, word
+
+
+def _top_layers_module():
+    import torch
+
+    class TopLayers(torch.nn.Module):
+        """The top layers of a BERT-style model from layer ``first`` up (the same modules, not copies), run on
+        cached lower-layer states; `layer_state` names their parameters as the full model's state dict does."""
+
+        def __init__(self, model, first: int):
+            super().__init__()
+            self.first = first
+            self.layers = torch.nn.ModuleList(list(model.encoder.layer[first:]))
+
+        def forward(self, h, mask):
+            return _run_layers(self.layers, h, mask)
+
+        def layer_state(self) -> dict:
+            return {f"encoder.layer.{self.first + i}.{k}": v
+                    for i, layer in enumerate(self.layers) for k, v in layer.state_dict().items()}
+
+    return TopLayers
+
+
+def __getattr__(name):  # TopLayers needs torch; build the class on first use so importing this module stays cheap
+    if name == "TopLayers":
+        return _top_layers_module()
+    raise AttributeError(name)
