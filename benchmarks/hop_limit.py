@@ -24,7 +24,6 @@ def main(argv=None) -> None:
     ap.add_argument("--checkpoint", default=str(ROOT / "assets" / "dmd_live"))
     args = ap.parse_args(argv)
 
-    from realtime.features.specs import feature_spec
     from realtime.config import checkpoint_features
     from realtime.pipeline import Pipeline, PipelineConfig
     from realtime.scorer import Scorer, ScorerConfig
@@ -32,7 +31,7 @@ def main(argv=None) -> None:
     from realtime.window import WindowConfig
 
     base = checkpoint_features(PipelineConfig(scorer=ScorerConfig(checkpoint=args.checkpoint, device="cpu")))
-    scorer = Scorer(base.scorer, live_spec=feature_spec(base.face.sample_fps, acoustic=base.acoustic)).start()
+    scorer = Scorer(base.scorer, live_spec=base.feature_spec()).start()
     for hop in args.hops:
         cfg = replace(base, window=WindowConfig(hop_s=hop))
         source = FileReplaySource(ReplayConfig(args.clip, fast=False))

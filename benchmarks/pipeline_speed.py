@@ -51,7 +51,6 @@ def main(argv=None) -> int:
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     logging.basicConfig(level=logging.WARNING)
-    from realtime.features.specs import feature_spec
     from realtime.config import PipelineConfig, checkpoint_features
     from realtime.pipeline import Pipeline
     from realtime.scorer import Scorer, ScorerConfig
@@ -61,7 +60,7 @@ def main(argv=None) -> int:
     scfg = ScorerConfig(checkpoint=args.checkpoint, device=args.device, engine=args.engine,
                         max_batch=max(int(s) for s in args.streams.split(",")))
     base = checkpoint_features(PipelineConfig(scorer=scfg))  # the acoustic stream the checkpoint was trained on
-    scorer = Scorer(scfg, live_spec=feature_spec(10.0, acoustic=base.acoustic)).start()
+    scorer = Scorer(scfg, live_spec=base.feature_spec()).start()
     snaps = []
     plain_score = scorer.score
 

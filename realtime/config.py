@@ -32,6 +32,12 @@ def _default_acoustic():
     return AcousticConfig()
 
 
+def _default_text():
+    from .features.text import TextConfig
+
+    return TextConfig()
+
+
 def _default_transcript():
     from .features.transcript import TranscriptConfig
 
@@ -45,7 +51,8 @@ class PipelineConfig:
     Attributes:
         window: `WindowConfig` (window and hop lengths, emission policy).
         scorer: `ScorerConfig` (checkpoint, device, engine).
-        face, acoustic, transcript: the extractors' configs (realtime.features).
+        face, acoustic, transcript, text: the extractors' configs (realtime.features); `checkpoint_features` sets
+            the acoustic stream and the text overlay the checkpoint was trained on.
         live: live overflow policies (latest frame, drop oldest audio) instead of replay's blocking queues.
         video_queue: frames buffered before the face stage (replay; live keeps one, the latest).
         audio_queue: audio chunks buffered per audio stage (0.1 s chunks: 300 = 30 s, far more than any stage lags).
@@ -66,6 +73,7 @@ class PipelineConfig:
     face: object = field(default_factory=_default_face)
     acoustic: object = field(default_factory=_default_acoustic)
     transcript: object = field(default_factory=_default_transcript)
+    text: object = field(default_factory=_default_text)
     live: bool = False
     video_queue: int = 8
     audio_queue: int = 300
@@ -75,6 +83,13 @@ class PipelineConfig:
     text_cache: int = 64
     baseline: BaselineConfig = BaselineConfig()
     readout: ReadoutConfig = ReadoutConfig()
+
+    def feature_spec(self):
+        """The spec of the features this config's extractors produce (what the checkpoint must expect)."""
+        from .features.specs import feature_spec
+
+        return feature_spec(self.face.sample_fps, text_model_dir=self.text.model_dir, acoustic=self.acoustic,
+                            text_overlay=self.text.overlay)
 
 
 @dataclass(frozen=True)
@@ -125,9 +140,12 @@ def stream_config(base: PipelineConfig, settings: StreamSettings, live: bool) ->
 
 
 def checkpoint_features(config: PipelineConfig) -> PipelineConfig:
-    """``config`` with the acoustic stream its checkpoint was trained on: eGeMAPS alone, or eGeMAPS + Whisper encoder
-    states, as the checkpoint's feature spec names (``config.json``, read without torch). A checkpoint that cannot
-    be read leaves the config as it is: the scorer says what is wrong with it when it loads."""
+    """``config`` with the features its checkpoint was trained on, as its feature spec names (``config.json``, read
+    without torch): the acoustic stream (eGeMAPS alone, or eGeMAPS + Whisper encoder states) and MiniLM as shipped
+    or with the fine-tuned layers in the checkpoint's directory. A checkpoint that cannot be read leaves the config
+    as it is: the scorer says what is wrong with it when it loads."""
+    from pathlib import Path
+
     from dmd_model.checkpoint_config import read_config
 
     try:
@@ -135,7 +153,12 @@ def checkpoint_features(config: PipelineConfig) -> PipelineConfig:
     except (OSError, ValueError):
         return config
     acoustic = config.acoustic.for_spec(spec.acoustic.extractor if spec is not None else None)
-    return config if acoustic is config.acoustic else replace(config, acoustic=acoustic)
+    ck = Path(config.scorer.checkpoint)
+    text = config.text.for_checkpoint(spec.language.extractor if spec is not None else None,
+                                      ck if ck.is_dir() else ck.parent)
+    if acoustic is config.acoustic and text is config.text:
+        return config
+    return replace(config, acoustic=acoustic, text=text)
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,7 @@ class Extractor:
             raise ValueError(f"asr_mode must be 'stream', 'offline' or 'none', not {config.asr_mode!r}")
         self.config = config
         self.spec = feature_spec(config.face.sample_fps or 0.0, config.face.task_path, config.text.model_dir,
-                                 config.acoustic)
+                                 config.acoustic, config.text.overlay)
         self._acoustic: AcousticProcessor | None = None
         self._asr: WhisperASR | None = None
         self._text: TextEncoder | None = None
@@ -454,6 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="add Whisper tiny.en encoder states to the acoustic stream (25 LLDs + 384 states at 50 "
                          "frames/s), as checkpoints trained with them expect (the bundled one does: see its "
                          "config.json's feature_spec.acoustic)")
+    ap.add_argument("--text-overlay", type=Path, metavar="FILE",
+                    help="MiniLM's fine-tuned layers (text_encoder.safetensors in a checkpoint trained on them, "
+                         "e.g. the bundled assets/dmd_live; see its config.json's feature_spec.language)")
     ap.add_argument("--language", default=TranscriptConfig.language,
                     help="spoken language code (default %(default)s); 'auto' to detect (multilingual models)")
     return ap
@@ -485,7 +488,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cannot read labels: {e}", file=sys.stderr)
             return 2
     language = None if args.language == "auto" else args.language
+    if args.text_overlay is not None and not args.text_overlay.is_file():
+        print(f"--text-overlay {args.text_overlay}: no such file", file=sys.stderr)
+        return 2
     cfg = ExtractConfig(
+        text=TextConfig(overlay=str(args.text_overlay) if args.text_overlay else None),
         face=FaceConfig(sample_fps=args.fps),
         acoustic=AcousticConfig(whisper=WhisperStatesConfig() if args.whisper_states else None),
         transcript=TranscriptConfig(model=args.asr_model, language=language),

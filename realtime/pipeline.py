@@ -118,9 +118,7 @@ class Pipeline:
         return SHARED
 
     def _live_spec(self):
-        from .features.specs import feature_spec
-
-        return feature_spec(self.config.face.sample_fps, acoustic=self.config.acoustic)
+        return self.config.feature_spec()
 
     def _build_stages(self) -> tuple[str, ...]:
         """The stages this source needs, each with its inbox (the mode's declared overflow policy)."""
@@ -150,7 +148,7 @@ class Pipeline:
         names = self._build_stages()
         driver = "face" if "face" in names else "source"
         self.window = SlidingWindow(cfg.window, m.seq_lens, m.input_dims, names, driver=driver)
-        encoder = self._text_encoder or self._models().text_encoder()
+        encoder = self._text_encoder or self._models().text_encoder(cfg.text)
         self.language = LanguageStep(encoder, m.seq_lens[0], m.input_dims[0], cfg.text_cache)
         if self.scorer is None:
             self.scorer = Scorer(cfg.scorer, live_spec=self._live_spec()).start()

@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=("live", "live-prior-free"), default="live",
                    help="model preset: live (hand-set GD edge prior + regulariser) or live-prior-free (edges learnt "
                         "from the data alone)")
+    p.add_argument("--text-overlay", type=Path, default=None, metavar="FILE",
+                   help="MiniLM's fine-tuned top layers (python -m recipes.finetune_text): the text states are "
+                        "computed with them and the file is copied into the checkpoint, whose spec names it "
+                        "(default: MiniLM as shipped)")
     p.add_argument("--no-extract", action="store_true", help="use only features already in the cache")
     p.add_argument("--stop-after", choices=("text", "extract", "pack", "train"), default=None, help="stop after this step")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -122,9 +126,14 @@ def select_items(args) -> tuple[list[Item], list[Item], list[Item], list[Item]]:
 
 
 # -- step 1: text ------------------------------------------------------------------------------------------------
-def text_states(out: Path, items: list[Item], seq_len: int, progress: bool) -> dict[str, np.ndarray]:
-    """key -> (<= seq_len, 384) states (already fitted with `fit_length`, as packing would), cached per corpus."""
+def text_states(out: Path, items: list[Item], seq_len: int, progress: bool,
+                overlay: Path | None = None) -> dict[str, np.ndarray]:
+    """key -> (<= seq_len, 384) states (already fitted with `fit_length`, as packing would), cached per corpus
+    (and per ``overlay``, MiniLM's fine-tuned layers: the cache name carries its sha256 prefix)."""
     from dmd_model.data import fit_length
+    from realtime.features.specs import sha256_prefix
+
+    tag = f"_ov{sha256_prefix(overlay)}" if overlay is not None else ""
 
     cache_dir = out / "text"
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -134,7 +143,7 @@ def text_states(out: Path, items: list[Item], seq_len: int, progress: bool) -> d
     states: dict[str, np.ndarray] = {}
     encoder = None
     for corpus, its in sorted(by_corpus.items()):
-        path = cache_dir / f"{corpus}_L{seq_len}.npz"
+        path = cache_dir / f"{corpus}_L{seq_len}{tag}.npz"
         cached: dict[str, np.ndarray] = {}
         if path.exists():
             with np.load(path, allow_pickle=False) as z:
@@ -146,7 +155,7 @@ def text_states(out: Path, items: list[Item], seq_len: int, progress: bool) -> d
             if encoder is None:
                 from dmd_model.text_encoder import TokenStateEncoder
 
-                encoder = TokenStateEncoder(threads=1)  # the live TextConfig.torch_threads
+                encoder = TokenStateEncoder(threads=1, overlay=overlay)  # the live TextConfig.torch_threads
             log(f"text: encoding {len(missing)} {corpus} lines with MiniLM ({len(cached)} cached)")
             xs = encoder.encode_lines([it.text for it in missing], progress=progress, desc=f"MiniLM {corpus}")
             for it, x in zip(missing, xs):
@@ -270,6 +279,12 @@ def pack(args, media, text, extras, emob, tstates, seq_lens):
     units, missing, spec = load_units(args, media, seq_lens)
     if spec is None:
         raise SystemExit("error: no media features found; run without --no-extract")
+    if args.text_overlay is not None:  # the media files hold no text: the composite's states come from the overlay
+        from dataclasses import replace
+
+        from realtime.features.specs import language_spec
+
+        spec = replace(spec, language=language_spec(None, args.text_overlay))
     dims = tuple(spec.dims()[m] for m in ("language", "visual", "acoustic"))
     for it in list(text) + list(extras) + list(emob):
         units.setdefault(it.key, Unit(it.key, tstates[it.key], it.emotion7, it.valence))
@@ -434,7 +449,11 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "bootstrap_args.json").write_text(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=2))
     media, text, extras, emob = select_items(args)
     log(f"selected {len(media)} media items, {len(text)} text lines, {len(extras)} text-only, {len(emob)} EmoBank")
-    tstates = text_states(args.out, list(text) + list(extras) + list(emob), seq_lens[0], not args.no_progress)
+    if args.text_overlay is not None and not args.text_overlay.is_file():
+        print(f"error: --text-overlay {args.text_overlay}: no such file", file=sys.stderr)
+        return 2
+    tstates = text_states(args.out, list(text) + list(extras) + list(emob), seq_lens[0], not args.no_progress,
+                          args.text_overlay)
     if args.stop_after == "text":
         return 0
     extract_media(args, media)
@@ -464,6 +483,12 @@ def main(argv: list[str] | None = None) -> int:
     rc = train_main(targs)
     if rc:
         return rc
+    if args.text_overlay is not None:  # beside the weights, where the pipeline looks (its spec names the overlay)
+        import shutil
+
+        from realtime.features.specs import TEXT_OVERLAY_FILE
+
+        shutil.copyfile(args.text_overlay, ckpt / TEXT_OVERLAY_FILE)
     if args.stop_after == "train":
         return 0
     evaluate_all(ckpt, comp, anchors, args.device, args.out)

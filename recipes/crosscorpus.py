@@ -225,10 +225,20 @@ def load_media(cache: Path, its: list[Item], modality: str, seq_len: int, progre
     return x, np.array(found, bool), seqs
 
 
-def load_text(cache: Path, its: list[Item], progress: bool):
+def checkpoint_text_overlay(checkpoint: Path) -> Path | None:
+    """MiniLM's fine-tuned layers the checkpoint was trained on (its directory's overlay), or None."""
+    from dmd_model.checkpoint_config import read_config
+    from realtime.features.text import TextConfig
+
+    spec = read_config(checkpoint)[1]
+    ov = TextConfig().for_checkpoint(spec.language.extractor if spec is not None else None, checkpoint).overlay
+    return Path(ov) if ov else None
+
+
+def load_text(cache: Path, its: list[Item], progress: bool, overlay: Path | None = None):
     from .bootstrap import text_states
 
-    st = text_states(cache, its, TEXT_SEQ, progress)
+    st = text_states(cache, its, TEXT_SEQ, progress, overlay)
     seqs = [st[it.key] for it in its]
     x = np.stack([s.mean(0) for s in seqs]).astype(np.float32)
     return x, np.ones(len(its), bool), seqs
@@ -318,10 +328,12 @@ def run(args) -> dict:
     timing: dict = {"extract": extract(args, all_items)}
     log(f"features: {timing['extract']}")
     scorer = None if args.no_checkpoint else CheckpointScorer(args.checkpoint)
+    overlay = None if scorer is None else checkpoint_text_overlay(args.checkpoint)  # text states as it was trained
     result = {"protocol": "leave-one-corpus-out per modality; held-out corpus scored on all its labelled items over "
                           "its own classes; probes = standardised logistic regression on the other corpora",
               "data": str(args.data), "cache": str(args.cache), "limit": args.limit,
               "checkpoint": None if scorer is None else str(args.checkpoint), "trained_on": trained_on,
+              "text_overlay": None if overlay is None else str(overlay),
               "corpora": {}, "folds": [], "in_corpus": [], "timing": timing}
     for mod in mods:
         names = MODALITY_CORPORA[mod]
@@ -332,7 +344,7 @@ def run(args) -> dict:
         for c in names:
             its = by_corpus[c]
             if mod == "text":
-                x, found, seqs = load_text(args.cache, its, not args.no_progress)
+                x, found, seqs = load_text(args.cache, its, not args.no_progress, overlay)
             else:
                 seq_len = (scorer.cfg.seq_lens if scorer else (TEXT_SEQ, 32, 64))[PACK_INDEX[mod]]
                 x, found, seqs = load_media(args.cache, its, mod, seq_len, not args.no_progress, spec_box)

@@ -50,6 +50,11 @@ EGEMAPS_LLD_NAMES: tuple[str, ...] = (
 """The 25 eGeMAPSv02 low-level descriptors, in openSMILE's column order."""
 
 TEXT_DIM = 384
+
+TEXT_OVERLAY_TAG = "+fine-tuned layers"
+"""Suffix of the language extractor's name when MiniLM runs with a fine-tuned overlay (``recipes.finetune_text``)."""
+TEXT_OVERLAY_FILE = "text_encoder.safetensors"
+"""The overlay's file name inside a checkpoint directory, where the pipeline looks for it."""
 """Hidden size of all-MiniLM-L6-v2."""
 WHISPER_STATE_DIM = 384
 """Width of Whisper tiny.en's encoder states (`realtime.features.whisper_states`)."""
@@ -138,23 +143,26 @@ def acoustic_spec(config=None) -> ModalitySpec:
     )
 
 
-def language_spec(model_dir: str | os.PathLike | None = None) -> ModalitySpec:
+def language_spec(model_dir: str | os.PathLike | None = None, overlay: str | os.PathLike | None = None) -> ModalitySpec:
+    """MiniLM's per-token states; with ``overlay`` (fine-tuned top layers, `dmd_model.text_encoder.save_overlay`)
+    the extractor name carries `TEXT_OVERLAY_TAG` and the version the overlay's sha256 ("missing" when absent)."""
     d = Path(model_dir) if model_dir else minilm_dir()
     weights = d / "model.safetensors"
     digest = sha256_prefix(weights) if weights.is_file() else "unknown"
-    return ModalitySpec(
-        dim=TEXT_DIM,
-        frame_rate_hz=0.0,
-        extractor="transformers.AutoModel(all-MiniLM-L6-v2).last_hidden_state",
-        extractor_version=f"transformers {lib_version('transformers')}; model.safetensors sha256:{digest}",
-    )
+    extractor = "transformers.AutoModel(all-MiniLM-L6-v2).last_hidden_state"
+    version = f"transformers {lib_version('transformers')}; model.safetensors sha256:{digest}"
+    if overlay is not None:
+        ov = Path(overlay)
+        extractor += TEXT_OVERLAY_TAG
+        version += f"; overlay sha256:{sha256_prefix(ov) if ov.is_file() else 'missing'}"
+    return ModalitySpec(dim=TEXT_DIM, frame_rate_hz=0.0, extractor=extractor, extractor_version=version)
 
 
-def feature_spec(sample_fps: float, task_path=None, text_model_dir=None, acoustic=None) -> FeatureSpec:
+def feature_spec(sample_fps: float, task_path=None, text_model_dir=None, acoustic=None, text_overlay=None) -> FeatureSpec:
     """The spec of the features that `realtime.extract` writes and the live pipeline produces (``acoustic``: the
-    `AcousticConfig` in use; None = the default, eGeMAPS alone)."""
+    `AcousticConfig` in use; None = the default, eGeMAPS alone; ``text_overlay``: MiniLM's fine-tuned layers)."""
     return FeatureSpec(
-        language=language_spec(text_model_dir),
+        language=language_spec(text_model_dir, text_overlay),
         visual=visual_spec(sample_fps, task_path),
         acoustic=acoustic_spec(acoustic),
     )

@@ -10,12 +10,15 @@ The computation lives in `dmd_model.text_encoder.TokenStateEncoder`, shared with
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
 from dmd_model.feature_spec import Word
 from dmd_model.text_encoder import EncodedWords, TokenStateEncoder
+
+from .specs import TEXT_OVERLAY_FILE, TEXT_OVERLAY_TAG
 
 
 @dataclass(frozen=True)
@@ -31,11 +34,21 @@ class TextConfig:
             and MediaPipe, torch's OpenMP threads fight the others' spinning threads on 2 cores:
             measured 350-370 ms per window with torch's default 2 threads against 8-10 ms with 1
             (alone, 2 threads give 6 ms and 1 thread 7 ms).
+        overlay: fine-tuned top layers applied over the model (a safetensors file from ``recipes.finetune_text``);
+            None runs MiniLM as shipped. The checkpoint decides (`for_checkpoint`): its feature spec says whether
+            it was trained on tuned states, and the file sits in its directory.
     """
 
     model_dir: str | None = None
     max_tokens: int = 256
     torch_threads: int | None = 1
+    overlay: str | None = None
+
+    def for_checkpoint(self, extractor: str | None, checkpoint_dir: str | Path) -> "TextConfig":
+        """This config with the overlay of ``checkpoint_dir`` when the checkpoint's language ``extractor`` name
+        says it was trained on tuned states, and without one when it does not."""
+        want = str(Path(checkpoint_dir) / TEXT_OVERLAY_FILE) if extractor and TEXT_OVERLAY_TAG in extractor else None
+        return self if want == self.overlay else replace(self, overlay=want)
 
 
 @dataclass
@@ -63,7 +76,7 @@ class TextEncoder:
 
     def __init__(self, config: TextConfig = TextConfig()):
         self.config = config
-        self.core = TokenStateEncoder(config.model_dir, config.max_tokens, config.torch_threads)
+        self.core = TokenStateEncoder(config.model_dir, config.max_tokens, config.torch_threads, config.overlay)
         self._lock = threading.Lock()
 
     @property

@@ -355,12 +355,11 @@ def _prewarm(config) -> None:
     def go():
         try:
             from ..config import checkpoint_features
-            from ..features.specs import feature_spec
             from ..models import SHARED
 
             cfg = checkpoint_features(config)
-            POOL.get(cfg.scorer, feature_spec(cfg.face.sample_fps, acoustic=cfg.acoustic))
-            SHARED.text_encoder()  # the language step's MiniLM, shared by every stream
+            POOL.get(cfg.scorer, cfg.feature_spec())
+            SHARED.text_encoder(cfg.text)  # the language step's MiniLM, shared by every stream
         except Exception as e:
             log.warning("default checkpoint not loaded: %s", e)
 

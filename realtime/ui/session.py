@@ -104,7 +104,6 @@ class Session:
                          name=f"session-{self.key[:8]}-{gen}", daemon=True).start()
 
     def _run_stream(self, gen: int, make_source, live: bool) -> None:
-        from ..features.specs import feature_spec
         from ..pipeline import Pipeline
         from ..sources import SourceError
 
@@ -119,7 +118,7 @@ class Session:
                 return
             self.source = source
         try:
-            scorer = self.pool.get(cfg.scorer, feature_spec(cfg.face.sample_fps, acoustic=cfg.acoustic))
+            scorer = self.pool.get(cfg.scorer, cfg.feature_spec())
         except (FileNotFoundError, ValueError, RuntimeError, OSError) as e:
             self._fail(gen, f"{e}", model=True)
             return

@@ -62,22 +62,36 @@ def checkpoint_names(cli_checkpoint: str | None) -> dict[str, str]:
 
 
 def install_checkpoint(files: list[Path], max_mb: float, into: Path) -> Path:
-    """An uploaded checkpoint (one .safetensors and one config .json), checked from its header and config
+    """An uploaded checkpoint (one weights .safetensors, one config .json and, for a checkpoint trained on MiniLM's
+    fine-tuned layers, its ``text_encoder.safetensors``), checked from its header and config
     (`dmd_model.checkpoint.check_checkpoint`: sizes capped, every shape compared, nothing built) and copied into a
     new ``checkpoint-N`` folder under ``into``. Returns the folder; raises `UploadError`."""
     from dmd_model.checkpoint import CheckpointError, check_checkpoint
+    from dmd_model.text_encoder import OVERLAY_FORMAT, overlay_metadata
 
-    weights = [p for p in files if p.name.endswith(".safetensors")]
+    from ..features.specs import TEXT_OVERLAY_FILE
+
+    overlays = [p for p in files if p.name == TEXT_OVERLAY_FILE]
+    weights = [p for p in files if p.name.endswith(".safetensors") and p not in overlays]
     configs = [p for p in files if p.name.endswith(".json")]
-    if len(weights) != 1 or len(configs) != 1:
-        raise UploadError("upload exactly one .safetensors and one config .json")
-    if sum(p.stat().st_size for p in weights + configs) > max_mb * 1e6:
+    if len(weights) != 1 or len(configs) != 1 or len(overlays) > 1:
+        raise UploadError(f"upload exactly one .safetensors and one config .json (and {TEXT_OVERLAY_FILE} where "
+                          "the checkpoint was trained on it)")
+    if sum(p.stat().st_size for p in weights + configs + overlays) > max_mb * 1e6:
         raise UploadError(f"the checkpoint is larger than {max_mb:g} MB")
     d = into / f"checkpoint-{len(list(into.glob('checkpoint-*')))}"
     d.mkdir()
     shutil.copy(weights[0], d / "model.safetensors")
     shutil.copy(configs[0], d / "config.json")
     try:
+        if overlays:
+            try:
+                fmt = overlay_metadata(overlays[0]).get("format")
+            except Exception:  # noqa: BLE001 - any unreadable header is a bad upload
+                fmt = None
+            if fmt != OVERLAY_FORMAT:
+                raise CheckpointError(f"{TEXT_OVERLAY_FILE} is not a text-encoder overlay")
+            shutil.copy(overlays[0], d / TEXT_OVERLAY_FILE)
         check_checkpoint(d, allow_text_encoder=False)
     except CheckpointError as e:
         shutil.rmtree(d, ignore_errors=True)
