@@ -43,6 +43,11 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=5, help="repeats of the batched-scoring measurement")
     p.add_argument("--skip-realtime", action="store_true", help="skip the real-time latency run")
     p.add_argument("--concurrent", default="16,64,256", help="stream counts for the concurrent 4 Hz run")
+    from realtime.scorer import ScorerConfig  # torch-free at import
+
+    p.add_argument("--torch-threads", type=int, default=ScorerConfig.torch_threads,
+                   help="torch threads of the scorer (ScorerConfig.torch_threads; default %(default)s, the live "
+                        "page's, where extraction shares the cores; a scoring-only server can give it every core)")
     p.add_argument("--seconds", type=float, default=5.0, help="length of each concurrent run (s)")
     args = p.parse_args(argv)
 
@@ -58,6 +63,7 @@ def main(argv=None) -> int:
     from realtime.window import WindowConfig
 
     scfg = ScorerConfig(checkpoint=args.checkpoint, device=args.device, engine=args.engine,
+                        torch_threads=args.torch_threads,
                         max_batch=max(int(s) for s in args.streams.split(",")))
     base = checkpoint_features(PipelineConfig(scorer=scfg))  # the acoustic stream the checkpoint was trained on
     scorer = Scorer(scfg, live_spec=base.feature_spec()).start()
