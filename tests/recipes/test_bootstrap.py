@@ -75,19 +75,38 @@ def test_face_noise_touches_only_the_blendshape_scores():
 
 @pytest.mark.slow
 def test_recipe_end_to_end_tiny(shared_data, tmp_path):
+    """MiniLM's top layers tuned on a few lines (recipes.finetune_text), then the recipe trained on their states."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    overlay = tmp_path / "ft" / "text_encoder.safetensors"
+    ft = subprocess.run([sys.executable, "-m", "recipes.finetune_text", "--data", str(shared_data), "--out", str(overlay),
+                         "--limit", "40", "--epochs", "1", "--threads", "1", "--no-progress"],
+                        cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert ft.returncode == 0, ft.stdout[-3000:] + ft.stderr[-3000:]
+    meta = json.loads(overlay.with_suffix(".json").read_text())
+    assert meta["layers"] == [4, 5] and len(meta["history"]) == 1
+    assert 0.0 <= meta["best_valid_goemotions_macro_f1"] <= 1.0
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "recipes.bootstrap", "--data", str(shared_data), "--out", str(out),
+           "--text-overlay", str(overlay),
            "--corpora", "ravdess,fer2013", "--limit-per-class", "1", "--test-limit-per-class", "1",
            "--text-limit-per-class", "2", "--train-per-class", "4", "--eval-cap-per-class", "2", "--valid-cap-per-class", "2", "--text-only", "8",
            "--emobank", "4", "--epochs", "1", "--no-progress"]
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900, env=env)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     from dmd_model.checkpoint import load_checkpoint
     from dmd_model.data import load_packed
 
+    from realtime.config import PipelineConfig, StreamSettings, stream_config
+    from realtime.features.specs import TEXT_OVERLAY_FILE, language_spec
+
     model, spec, _ = load_checkpoint(out / "checkpoint")
     assert spec is not None and spec.visual.dim == 321
+    assert spec.language == language_spec(None, overlay)  # the spec names the overlay the states came from
+    assert (out / "checkpoint" / TEXT_OVERLAY_FILE).read_bytes() == overlay.read_bytes()
+    live = stream_config(PipelineConfig(), StreamSettings(str(out / "checkpoint")), live=False)
+    spec.check_compatible(live.feature_spec())  # the page would run MiniLM with the checkpoint's copy
+    assert sorted(p.name for p in (out / "text").iterdir()) == sorted(
+        f"{c}_L32_ov{language_spec(None, overlay).extractor_version[-12:]}.npz" for c in ("emobank", "goemotions", "meld"))
     ds = load_packed(out / "composite.npz")
     assert len(ds.split("train")) > 0 and len(ds.split("test")) > 0
     res = json.loads((out / "checkpoint" / "bootstrap_eval.json").read_text())
@@ -112,8 +131,12 @@ def test_bundled_checkpoint_scores_the_extracted_sample(bundled, tmp_path):
 
     from realtime.features.acoustic import AcousticConfig
 
+    from realtime.features.specs import TEXT_OVERLAY_FILE, TEXT_OVERLAY_TAG
+
     named = read_config(bundled)[1]
     flags = ["--whisper-states"] if AcousticConfig.reads_states(named.acoustic.extractor) else []
+    if TEXT_OVERLAY_TAG in named.language.extractor:
+        flags += ["--text-overlay", str(bundled / TEXT_OVERLAY_FILE)]
     r = subprocess.run([sys.executable, "-m", "realtime.extract", str(SAMPLE), "--out", str(tmp_path), *flags],
                        cwd=ROOT, capture_output=True, text=True, timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1"))
     assert r.returncode == 0, r.stderr[-2000:]
