@@ -128,8 +128,9 @@ def _settings_tab(gr, c, ui: UIConfig, offered: dict[str, str]) -> None:
         gr.Markdown("Settings apply to the next stream you start (replay or capture).")
         with gr.Row():
             c.ckpt = gr.Dropdown(list(offered), value=next(iter(offered)), label="DMD checkpoint")
-            c.ckpt_upload = gr.File(label="…or upload one (model.safetensors + config.json)",
-                                    file_count="multiple", file_types=[".safetensors", ".json"])
+            c.ckpt_upload = gr.File(
+                label="…or upload one (model.safetensors + config.json, + text_encoder.safetensors if it has one)",
+                file_count="multiple", file_types=[".safetensors", ".json"])
         with gr.Row():
             c.window = gr.Slider(1.0, 10.0, value=d.window_s, step=0.5, label="window (s)")
             c.hop = gr.Slider(0.1, 2.0, value=d.hop_s, step=0.05, label="hop (s)")
