@@ -309,7 +309,8 @@ def _additive_mask(mask):
     return (~mask)[:, None, None, :].to(torch.float32) * torch.finfo(torch.float32).min
 
 
-def _run_layers(layers, h, mask):
+def run_layers(layers, h, mask):
+    """BERT layers over (B, T, hidden) states with a (B, T) bool keep-mask."""
     ext = _additive_mask(mask)
     for layer in layers:
         out = layer(h, attention_mask=ext)
@@ -337,7 +338,7 @@ def lower_states(model, tokenizer, lines: Sequence[str], first: int, max_tokens:
                             max_length=max_tokens, padding=True, return_tensors="pt")
             mask = enc["attention_mask"].bool()
             h = model.embeddings(input_ids=enc["input_ids"], token_type_ids=enc.get("token_type_ids"))
-            h = _run_layers(model.encoder.layer[:first], h, mask)
+            h = run_layers(model.encoder.layer[:first], h, mask)
             for j, i in enumerate(b):
                 n = int(mask[j].sum())
                 wid = enc.word_ids(j)[:n]
@@ -361,29 +362,14 @@ def word_token_batch(rows: list):
     return h, mask, word
 
 
-def _top_layers_module():
+def top_layers(model, first: int):
+    """The model's layers from ``first`` up (the same modules, not copies) as a ``ModuleList``, to tune on cached
+    lower-layer states: ``run_layers(layers, h, mask)`` is their forward."""
     import torch
 
-    class TopLayers(torch.nn.Module):
-        """The top layers of a BERT-style model from layer ``first`` up (the same modules, not copies), run on
-        cached lower-layer states; `layer_state` names their parameters as the full model's state dict does."""
-
-        def __init__(self, model, first: int):
-            super().__init__()
-            self.first = first
-            self.layers = torch.nn.ModuleList(list(model.encoder.layer[first:]))
-
-        def forward(self, h, mask):
-            return _run_layers(self.layers, h, mask)
-
-        def layer_state(self) -> dict:
-            return {f"encoder.layer.{self.first + i}.{k}": v
-                    for i, layer in enumerate(self.layers) for k, v in layer.state_dict().items()}
-
-    return TopLayers
+    return torch.nn.ModuleList(list(model.encoder.layer[first:]))
 
 
-def __getattr__(name):  # TopLayers needs torch; build the class on first use so importing this module stays cheap
-    if name == "TopLayers":
-        return _top_layers_module()
-    raise AttributeError(name)
+def layer_state(layers, first: int) -> dict:
+    """The parameters of ``top_layers(model, first)`` named as the full model's state dict names them."""
+    return {f"encoder.layer.{first + i}.{k}": v for i, layer in enumerate(layers) for k, v in layer.state_dict().items()}

@@ -7,9 +7,8 @@ runs only the tuned layers forward and backward. The objective is 7-class cross-
 inverse square-root frequency, for macro-F1) of a mean over each line's word tokens, the tokens DMD reads.
 
 Data: GoEmotions (Ekman, single-label) and MELD train splits; the epoch kept is the one with the best GoEmotions
-validation macro-F1 (the test splits are scored once at the end, for the report only). Output: ``OUT`` (default
-``assets/dmd_live/text_encoder.safetensors``): the tuned layers' weights (fp16) with the base model's sha256, the
-layer indices and the figures in its metadata; `dmd_model.text_encoder.TokenStateEncoder` applies it over the
+validation macro-F1 (the test splits are scored once at the end, for the report only). Output: ``OUT``: the tuned
+layers' weights (fp16) with the base model's sha256, the layer indices and the figures in its metadata; `dmd_model.text_encoder.TokenStateEncoder` applies it over the
 packaged MiniLM. Then ``python -m recipes.bootstrap --text-encoder OUT ...`` trains DMD on the tuned states.
 """
 
@@ -31,8 +30,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data", type=Path, default=Path("../shared/data"), help="the shared data folder")
-    p.add_argument("--out", type=Path, default=Path("assets/dmd_live/text_encoder.safetensors"),
-                   help="where to write the overlay (safetensors)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="where to write the overlay (safetensors; its figures go beside it with a .json suffix)")
     p.add_argument("--layers", type=int, default=2, help="how many top MiniLM layers to tune (of 6)")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--batch", type=int, default=32, help="lines per step")
@@ -75,8 +74,8 @@ def main(argv=None) -> int:
     import torch
     from tqdm.auto import tqdm
 
-    from dmd_model.text_encoder import (MINILM, TopLayers, lower_states, resolve_text_encoder_path,
-                                        save_overlay, word_token_batch)
+    from dmd_model.text_encoder import (MINILM, layer_state, lower_states, resolve_text_encoder_path, run_layers,
+                                        save_overlay, top_layers, word_token_batch)
 
     torch.manual_seed(args.seed)
     random.seed(args.seed)
@@ -98,13 +97,17 @@ def main(argv=None) -> int:
     for s, rows in lines.items():
         cache[s] = lower_states(model, tok, [r[0] for r in rows], first, args.max_tokens, batch_size=64,
                                 progress=not args.no_progress, desc=f"lower layers {s}")
-    top = TopLayers(model, first)
+    layers = top_layers(model, first)
+
+    def top(h, mask):
+        return run_layers(layers, h, mask)
+
     head = torch.nn.Sequential(torch.nn.Dropout(0.1), torch.nn.Linear(model.config.hidden_size, 7))
     y_train = np.array([r[1] for r in lines["train"]])
     freq = np.bincount(y_train, minlength=7).astype(np.float64)
     w = (freq.sum() / np.maximum(freq, 1)) ** 0.5
     loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(w / w.mean(), dtype=torch.float32))
-    opt = torch.optim.AdamW([{"params": top.parameters(), "lr": args.lr},
+    opt = torch.optim.AdamW([{"params": layers.parameters(), "lr": args.lr},
                              {"params": head.parameters(), "lr": args.lr * 20}], weight_decay=0.01)
     order = list(range(len(lines["train"])))
     steps_per_epoch = math.ceil(len(order) / args.batch)
@@ -118,7 +121,7 @@ def main(argv=None) -> int:
             yield idxs[s : s + args.batch]
 
     def predict(split):
-        top.eval(); head.eval()
+        layers.eval(); head.eval()
         idxs = sorted(range(len(lines[split])), key=lambda i: len(cache[split][i][0]))
         pred = np.zeros(len(idxs), np.int64)
         with torch.inference_mode():
@@ -140,7 +143,7 @@ def main(argv=None) -> int:
 
     best, best_state, history = -1.0, None, []
     for epoch in range(1, args.epochs + 1):
-        top.train(); head.train()
+        layers.train(); head.train()
         # length buckets: sort by length within shuffled chunks, so padding stays small
         random.shuffle(order)
         chunk = args.batch * 50
@@ -157,7 +160,7 @@ def main(argv=None) -> int:
             loss = loss_fn(logits, torch.as_tensor(y_train[b]))
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(list(top.parameters()) + list(head.parameters()), 1.0)
+            torch.nn.utils.clip_grad_norm_(list(layers.parameters()) + list(head.parameters()), 1.0)
             opt.step(); sched.step()
             run_loss += loss.item()
             if not args.no_progress:
@@ -168,9 +171,9 @@ def main(argv=None) -> int:
             f"{valid['goemotions']:.4f} meld {valid['meld']:.4f}")
         if valid["goemotions"] > best:
             best = valid["goemotions"]
-            best_state = ({k: v.detach().clone() for k, v in top.state_dict().items()},
+            best_state = ({k: v.detach().clone() for k, v in layers.state_dict().items()},
                           {k: v.detach().clone() for k, v in head.state_dict().items()})
-    top.load_state_dict(best_state[0]); head.load_state_dict(best_state[1])
+    layers.load_state_dict(best_state[0]); head.load_state_dict(best_state[1])
     test = report("test")
     log(f"best valid goemotions macro-F1 {best:.4f}; test macro-F1 (report only) goemotions "
         f"{test['goemotions']:.4f} meld {test['meld']:.4f}")
@@ -178,7 +181,7 @@ def main(argv=None) -> int:
             "history": history, "best_valid_goemotions_macro_f1": best, "test_macro_f1_report_only": test,
             "objective": "7-class CE of the mean word-token state, GoEmotions+MELD train",
             "command": "python -m recipes.finetune_text " + " ".join(argv or __import__("sys").argv[1:])}
-    save_overlay(args.out, top.layer_state(), base_dir, meta)
+    save_overlay(args.out, layer_state(layers, first), base_dir, meta)
     log(f"wrote {args.out} ({args.out.stat().st_size} bytes)")
     (args.out.with_suffix(".json")).write_text(json.dumps(meta, indent=2))
     return 0

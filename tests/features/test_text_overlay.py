@@ -30,19 +30,19 @@ def overlay(minilm, tmp_path_factory):
     """An overlay of layers 4-5 with every weight perturbed, and the states a model with those (fp16) weights gives."""
     import torch
 
-    from dmd_model.text_encoder import TokenStateEncoder, TopLayers, save_overlay
+    from dmd_model.text_encoder import TokenStateEncoder, layer_state, save_overlay, top_layers
 
     d, _tok, _ = minilm
     from transformers import AutoModel
 
     tuned = AutoModel.from_pretrained(str(d), local_files_only=True).eval()
     g = torch.Generator().manual_seed(0)
-    top = TopLayers(tuned, 4)
+    top = top_layers(tuned, 4)
     with torch.no_grad():
         for p in top.parameters():
             p.add_(0.05 * torch.randn(p.shape, generator=g))
     path = tmp_path_factory.mktemp("ov") / TEXT_OVERLAY_FILE
-    save_overlay(path, top.layer_state(), d, {"note": "test"})
+    save_overlay(path, layer_state(top, 4), d, {"note": "test"})
     with torch.no_grad():  # what the overlay holds: the perturbed weights rounded to fp16
         for p in top.parameters():
             p.copy_(p.half().float())
@@ -54,20 +54,21 @@ def overlay(minilm, tmp_path_factory):
 def test_cached_lower_layers_then_top_layers_equal_the_encoder(minilm):
     import torch
 
-    from dmd_model.text_encoder import TokenStateEncoder, TopLayers, lower_states, word_token_batch
+    from dmd_model.text_encoder import (TokenStateEncoder, layer_state, lower_states, run_layers, top_layers,
+                                        word_token_batch)
 
     _d, tok, model = minilm
     rows = lower_states(model, tok, LINES, first=4, max_tokens=128, progress=False)
     h, mask, word = word_token_batch(rows)
     with torch.inference_mode():
-        top = TopLayers(model, 4).eval()(h, mask)
+        top = run_layers(top_layers(model, 4).eval(), h, mask)
     enc = TokenStateEncoder(threads=1)
     for i, line in enumerate(LINES):
         ref = enc.encode(line.split()).states
         got = top[i][word[i]].numpy()
         assert got.shape == ref.shape
         np.testing.assert_allclose(got, ref, atol=1e-4)  # padded batch: float rounding only
-    assert set(TopLayers(model, 4).layer_state()) == {k for k in model.state_dict() if k.startswith(("encoder.layer.4.", "encoder.layer.5."))}
+    assert set(layer_state(top_layers(model, 4), 4)) == {k for k in model.state_dict() if k.startswith(("encoder.layer.4.", "encoder.layer.5."))}
 
 
 def test_overlay_round_trips_and_changes_the_states(overlay):
