@@ -8,8 +8,9 @@ inverse square-root frequency, for macro-F1) of a mean over each line's word tok
 
 Data: GoEmotions (Ekman, single-label) and MELD train splits; the epoch kept is the one with the best GoEmotions
 validation macro-F1 (the test splits are scored once at the end, for the report only). Output: ``OUT``: the tuned
-layers' weights (fp16) with the base model's sha256, the layer indices and the figures in its metadata; `dmd_model.text_encoder.TokenStateEncoder` applies it over the
-packaged MiniLM. Then ``python -m recipes.bootstrap --text-encoder OUT ...`` trains DMD on the tuned states.
+layers' weights (fp16) with the base model's sha256, the layer indices and the figures in its metadata;
+`dmd_model.text_encoder.TokenStateEncoder` applies it over the packaged MiniLM. Then
+``python -m recipes.bootstrap --text-overlay OUT ...`` trains DMD on the tuned states.
 """
 
 from __future__ import annotations
@@ -26,14 +27,18 @@ import numpy as np
 from recipes import corpora
 
 
+class RawDefaults(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The module docstring as written, and every option's default."""
+
+
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m recipes.finetune_text", description=__doc__,
+                                formatter_class=RawDefaults)
     p.add_argument("--data", type=Path, default=Path("../shared/data"), help="the shared data folder")
     p.add_argument("--out", type=Path, required=True,
                    help="where to write the overlay (safetensors; its figures go beside it with a .json suffix)")
     p.add_argument("--layers", type=int, default=2, help="how many top MiniLM layers to tune (of 6)")
-    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=3, help="passes over the train lines (the best valid epoch is kept)")
     p.add_argument("--batch", type=int, default=32, help="lines per step")
     p.add_argument("--lr", type=float, default=6e-5, help="peak learning rate of the tuned layers (the head: 20x)")
     p.add_argument("--max-tokens", type=int, default=128, help="most tokens per line during tuning, specials included")
@@ -71,6 +76,9 @@ def macro_f1(y: np.ndarray, p: np.ndarray, n: int = 7) -> float:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    for d in ("goemotions_ekman", "meld"):
+        if not (args.data / "text" / d).is_dir():
+            raise SystemExit(f"error: {args.data / 'text' / d} not found (--data is the shared data folder)")
     import torch
     from tqdm.auto import tqdm
 
