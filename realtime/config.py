@@ -174,6 +174,11 @@ class UIConfig:
         host, port: where the page is served (127.0.0.1: this machine only; the next free port if taken).
         share: ask Gradio for a public share link (off by default).
         keep_session_files: keep each tab's results and uploads after it closes and the server stops.
+        frame_every_s: how often the browser sends a webcam frame (s); 0.1 = 10 frames/s, the face stage's
+            ``sample_fps``: more would be decimated away on the server.
+        audio_every_s: how much microphone audio the browser sends per upload (s). 0.5: each upload is one HTTP
+            request; a window waits for the chunk that covers its end, so shorter chunks cut that wait at the cost
+            of more requests (measure with ``python -m benchmarks.browser_latency --demo-arg=--audio-every=S``).
     """
 
     stream: StreamSettings
@@ -185,3 +190,5 @@ class UIConfig:
     port: int = 7860
     share: bool = False
     keep_session_files: bool = False
+    frame_every_s: float = 0.1
+    audio_every_s: float = 0.5

@@ -7,8 +7,8 @@ Choices, and why (Gradio 6.31, checked with ``inspect.signature`` and in headles
   streaming=True, type="numpy")`` + ``.stream(stream_every=…, time_limit=…)``**, not fastrtc/WebRTC: it needs no
   STUN/TURN server (nothing outside this machine may be contacted) and works from any machine that opens the page.
   ``webcam_options=gr.WebcamOptions(constraints=…)`` asks for 640x480; without it Chromium delivers the camera's
-  native size (1920x1440 from the fake camera), which costs the face stage for nothing. Frames every 0.1 s (10 fps,
-  the face stage's rate); audio every 0.5 s (48 kHz int16, resampled to 16 kHz by `BrowserSource`).
+  native size (1920x1440 from the fake camera), which costs the face stage for nothing. Frames every `UIConfig.frame_every_s` (0.1 s: 10 fps,
+  the face stage's rate); audio every `UIConfig.audio_every_s` (0.5 s; 48 kHz int16, resampled to 16 kHz by `BrowserSource`).
   The callbacks only push into the session's bounded `BrowserSource` (fastrtc's ``receive``), so they are cheap:
   ``concurrency_limit=None`` keeps one tab's endless stream from blocking another's, and ``time_limit`` caps a
   forgotten tab at 30 minutes.
@@ -48,8 +48,6 @@ from .workspace import Workspace
 log = logging.getLogger(__name__)
 
 POLL_S = 0.2
-FRAME_EVERY_S = 0.1
-AUDIO_EVERY_S = 0.5
 STREAM_TIME_LIMIT_S = 30 * 60
 DEFAULT_SERIES = ["fused", "homo L", "homo V", "homo A"]
 
@@ -297,9 +295,9 @@ def _wire(demo, c, h: _Handlers) -> None:
     c.calib_btn.click(h.calibrate, [state], [c.calib_msg], concurrency_limit=None)
     c.fast.change(h.set_fast, [state, c.fast], None, concurrency_limit=None)
     c.capture.change(h.set_capture, [c.capture], [c.browser_row, c.local_row])
-    c.cam.stream(h.on_frame, [c.cam, state], None, stream_every=FRAME_EVERY_S, time_limit=STREAM_TIME_LIMIT_S,
+    c.cam.stream(h.on_frame, [c.cam, state], None, stream_every=h.ui.frame_every_s, time_limit=STREAM_TIME_LIMIT_S,
                  concurrency_limit=None, show_progress=hidden)
-    c.mic.stream(h.on_audio, [c.mic, state], None, stream_every=AUDIO_EVERY_S, time_limit=STREAM_TIME_LIMIT_S,
+    c.mic.stream(h.on_audio, [c.mic, state], None, stream_every=h.ui.audio_every_s, time_limit=STREAM_TIME_LIMIT_S,
                  concurrency_limit=None, show_progress=hidden)
     c.local_start.click(h.start_local, [state], None, concurrency_limit=8)
     c.live_stop.click(h.stop_capture, [state], None, concurrency_limit=8)
