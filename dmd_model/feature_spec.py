@@ -91,13 +91,15 @@ class FeatureSpec:
     def from_json(cls, s: str) -> "FeatureSpec":
         return cls.from_dict(json.loads(s))
 
-    def check_compatible(self, other: "FeatureSpec", what: str = "features") -> None:
+    def check_compatible(self, other: "FeatureSpec", what: str = "features",
+                         modalities: tuple[str, ...] = MODALITIES) -> None:
         """Raise `FeatureSpecMismatch` naming the first field where `other` differs from this spec.
 
         Feature names are compared only when both sides have them; versions must match exactly because a
-        different model file gives different numbers for the same name.
+        different model file gives different numbers for the same name. ``modalities`` limits the check to the
+        streams that are used (e.g. voice-only files scored by a checkpoint whose text encoder they never ran).
         """
-        for m in MODALITIES:
+        for m in modalities:
             a, b = getattr(self, m), getattr(other, m)
             for f in ("dim", "frame_rate_hz", "extractor", "extractor_version"):
                 va, vb = getattr(a, f), getattr(b, f)

@@ -260,9 +260,11 @@ class CheckpointScorer:
         self.trainer = Trainer(self.model, TrainConfig(), device=device, progress=False)
         self.classes = list(EMOTIONS7)
 
-    def check_spec(self, spec) -> None:
+    def check_spec(self, spec, modality: str) -> None:
+        """The cached files' ``modality`` stream must be what the checkpoint expects (the others are not scored:
+        voice files extracted without words need not name the checkpoint's text encoder)."""
         if spec is not None and self.spec is not None:
-            self.spec.check_compatible(spec, what="the cached features")
+            self.spec.check_compatible(spec, what="the cached features", modalities=(HEAD_OF[modality],))
 
     def logits(self, seqs: list, modality: str, chunk: int = 1024) -> dict[str, np.ndarray]:
         """{head: (N, 7)} for items given as (T, D) sequences (None = no features: zeros, counted as errors)."""
@@ -356,7 +358,7 @@ def run(args) -> dict:
                                     "counts": {k: int((y == k).sum()) for k in corpus_classes(y)}}
             if scorer is not None:
                 if spec_box:
-                    scorer.check_spec(spec_box[0])
+                    scorer.check_spec(spec_box[0], mod)
                 ck_logits[c] = scorer.logits(seqs, mod)
             del seqs
         timing[f"load_{mod}_s"] = round(time.perf_counter() - t, 1)

@@ -174,3 +174,15 @@ def test_upload_takes_the_overlay_beside_the_weights(overlay, tmp_path):
     with pytest.raises(UploadError, match="not a text-encoder overlay"):
         install_checkpoint(files[:2] + [bogus], 200.0, into)
     assert sorted(p.name for p in into.iterdir()) == [d.name]  # the refused upload left nothing behind
+
+
+def test_a_voice_only_check_ignores_the_text_encoder(overlay):
+    """Cross-corpus voice folds: files extracted without words are scored by a checkpoint on tuned text states."""
+    path, _ = overlay
+    tuned, plain = feature_spec(10.0, text_overlay=path), feature_spec(10.0)
+    tuned.check_compatible(plain, modalities=("acoustic",))
+    tuned.check_compatible(plain, modalities=("visual", "acoustic"))
+    with pytest.raises(FeatureSpecMismatch, match="language.extractor"):
+        tuned.check_compatible(plain)
+    with pytest.raises(FeatureSpecMismatch, match="language.extractor"):
+        tuned.check_compatible(plain, modalities=("language",))

@@ -133,8 +133,12 @@ def test_command_end_to_end_on_a_tiny_subset(shared_data, tmp_path):
     res = json.loads((out / "crosscorpus.json").read_text())
     md = (out / "crosscorpus.md").read_text()
     assert md in r.stdout  # the printed table is the written one
-    assert set(res) == {"protocol", "data", "cache", "limit", "checkpoint", "trained_on", "corpora", "folds",
-                        "in_corpus", "timing"}
+    assert set(res) == {"protocol", "data", "cache", "limit", "checkpoint", "trained_on", "text_overlay", "corpora",
+                        "folds", "in_corpus", "timing"}
+    from realtime.features.specs import TEXT_OVERLAY_FILE
+
+    # the bundled checkpoint reads tuned text states: the text folds ran MiniLM with its overlay
+    assert res["text_overlay"] == str(Path(res["checkpoint"]) / TEXT_OVERLAY_FILE)
     assert res["limit"] == 1
     selected = cc.select(shared_data, ["voice", "face", "text"], 1)
     # folds: every corpus held out once, trained on the other corpora of its modality, in this order
