@@ -42,11 +42,15 @@ SEGMENT_S = 8.0
 REUSE = False
 CHECKPOINT: str | None = None
 """``--checkpoint``: the checkpoint every replay scores with (None: run_demo.py's default, the bundled one)."""
+WINDOW_S: float | None = None
+"""``--window``: the sliding window every replay scores (s; None: run_demo.py's default)."""
 
 
 def replay(clip: Path, jsonl: Path, *flags: str) -> list[dict]:
     if CHECKPOINT:
         flags = (*flags, "--checkpoint", CHECKPOINT)
+    if WINDOW_S is not None:
+        flags = (*flags, "--window", f"{WINDOW_S:g}")
     cmd = [sys.executable, str(ROOT / "run_demo.py"), "--replay", str(clip), "--headless", "--jsonl", str(jsonl),
            "--fast", "--log-level", "WARNING", *flags]
     shown = " ".join(["python run_demo.py", "--replay", clip.name, "--headless", "--jsonl", jsonl.name, "--fast",
@@ -196,13 +200,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-loop", action="store_true", help="skip the looped clip (the slowest part)")
     p.add_argument("--out", help="keep the clips and JSONL files here (default: a temporary folder)")
     p.add_argument("--checkpoint", help="score with this checkpoint (default: the bundled assets/dmd_live)")
+    p.add_argument("--window", type=float, default=None, metavar="S",
+                   help="sliding window of every replay (s; default: run_demo.py's, 4): a window spans this much "
+                        "media, so the raw label needs a good part of it to follow a change")
     p.add_argument("--reuse", action="store_true",
                    help="with --out: read the JSONL files a previous run left there instead of replaying again "
                         "(e.g. to print the settings table for other readout settings)")
     args = p.parse_args(argv)
-    global REUSE, CHECKPOINT
+    global REUSE, CHECKPOINT, WINDOW_S
     REUSE = bool(args.reuse and args.out)
     CHECKPOINT = args.checkpoint
+    WINDOW_S = args.window
     clip, media = Path(args.clip), Path(args.media)
     for f in (clip, media / "happy.png", media / "sad.png"):
         if not f.is_file():
