@@ -19,6 +19,7 @@ import argparse
 import json
 import math
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -98,7 +99,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"--layers must be 1..{n_layers}, got {args.layers}")
     first = n_layers - args.layers
     lines = load_lines(args.data, args.limit)
-    log(f"lines: " + ", ".join(f"{s} {len(v)}" for s, v in lines.items()) + f"; tuning layers {first}..{n_layers - 1}")
+    log("lines: " + ", ".join(f"{s} {len(v)}" for s, v in lines.items()) + f"; tuning layers {first}..{n_layers - 1}")
 
     # the frozen lower layers run once per line
     cache = {}
@@ -129,7 +130,8 @@ def main(argv=None) -> int:
             yield idxs[s : s + args.batch]
 
     def predict(split):
-        layers.eval(); head.eval()
+        layers.eval()
+        head.eval()
         idxs = sorted(range(len(lines[split])), key=lambda i: len(cache[split][i][0]))
         pred = np.zeros(len(idxs), np.int64)
         with torch.inference_mode():
@@ -151,7 +153,8 @@ def main(argv=None) -> int:
 
     best, best_state, history = -1.0, None, []
     for epoch in range(1, args.epochs + 1):
-        layers.train(); head.train()
+        layers.train()
+        head.train()
         # length buckets: sort by length within shuffled chunks, so padding stays small
         random.shuffle(order)
         chunk = args.batch * 50
@@ -169,7 +172,8 @@ def main(argv=None) -> int:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(list(layers.parameters()) + list(head.parameters()), 1.0)
-            opt.step(); sched.step()
+            opt.step()
+            sched.step()
             run_loss += loss.item()
             if not args.no_progress:
                 it.set_postfix(loss=f"{run_loss / (k + 1):.4f}")
@@ -181,14 +185,15 @@ def main(argv=None) -> int:
             best = valid["goemotions"]
             best_state = ({k: v.detach().clone() for k, v in layers.state_dict().items()},
                           {k: v.detach().clone() for k, v in head.state_dict().items()})
-    layers.load_state_dict(best_state[0]); head.load_state_dict(best_state[1])
+    layers.load_state_dict(best_state[0])
+    head.load_state_dict(best_state[1])
     test = report("test")
     log(f"best valid goemotions macro-F1 {best:.4f}; test macro-F1 (report only) goemotions "
         f"{test['goemotions']:.4f} meld {test['meld']:.4f}")
     meta = {"layers": list(range(first, n_layers)), "epochs_run": args.epochs, "max_tokens": args.max_tokens,
             "history": history, "best_valid_goemotions_macro_f1": best, "test_macro_f1_report_only": test,
             "objective": "7-class CE of the mean word-token state, GoEmotions+MELD train",
-            "command": "python -m recipes.finetune_text " + " ".join(argv or __import__("sys").argv[1:])}
+            "command": "python -m recipes.finetune_text " + " ".join(sys.argv[1:] if argv is None else argv)}
     save_overlay(args.out, layer_state(layers, first), base_dir, meta)
     log(f"wrote {args.out} ({args.out.stat().st_size} bytes)")
     (args.out.with_suffix(".json")).write_text(json.dumps(meta, indent=2))

@@ -2,7 +2,6 @@
 round-trips, is refused for other base weights, and the checkpoint's spec decides whether the pipeline uses it."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,8 +160,7 @@ def test_upload_takes_the_overlay_beside_the_weights(overlay, tmp_path):
 
     path, _ = overlay
     torch.manual_seed(0)
-    ck = save_checkpoint(DMD(preset("live")).eval(), tmp_path / "ck", feature_spec(10.0, text_overlay=path))
-    ck = Path(ck) if not isinstance(ck, Path) else ck
+    save_checkpoint(DMD(preset("live")).eval(), tmp_path / "ck", feature_spec(10.0, text_overlay=path))
     files = [tmp_path / "ck" / "model.safetensors", tmp_path / "ck" / "config.json", path]
     into = tmp_path / "into"
     into.mkdir()
