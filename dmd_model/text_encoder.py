@@ -11,6 +11,7 @@ extractor (``realtime.features.text``) and the training recipes alike.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,8 +52,6 @@ def load_text_encoder(name_or_path: str, finetune: bool = True):
 
 def text_encoder_dim(name_or_path: str) -> int:
     """Hidden size of the encoder, read from its config without loading weights."""
-    import json
-
     cfg = json.loads((resolve_text_encoder_path(name_or_path) / "config.json").read_text())
     return int(cfg["hidden_size"])
 
@@ -261,14 +260,9 @@ def save_overlay(path: str | Path, tensors: dict, base_dir: Path, meta: dict) ->
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    md = {"format": OVERLAY_FORMAT, "base_sha256": _file_sha256(_weights_file(base_dir)), "meta": json_dumps(meta)}
+    md = {"format": OVERLAY_FORMAT, "base_sha256": _file_sha256(_weights_file(base_dir)),
+          "meta": json.dumps(meta, sort_keys=True)}
     save_file({k: v.detach().to("cpu").half().contiguous() for k, v in tensors.items()}, str(path), metadata=md)
-
-
-def json_dumps(obj) -> str:
-    import json
-
-    return json.dumps(obj, sort_keys=True)
 
 
 def overlay_metadata(path: str | Path) -> dict:

@@ -117,9 +117,6 @@ class Pipeline:
 
         return SHARED
 
-    def _live_spec(self):
-        return self.config.feature_spec()
-
     def _build_stages(self) -> tuple[str, ...]:
         """The stages this source needs, each with its inbox (the mode's declared overflow policy)."""
         cfg, live = self.config, self.config.live
@@ -151,7 +148,7 @@ class Pipeline:
         encoder = self._text_encoder or self._models().text_encoder(cfg.text)
         self.language = LanguageStep(encoder, m.seq_lens[0], m.input_dims[0], cfg.text_cache)
         if self.scorer is None:
-            self.scorer = Scorer(cfg.scorer, live_spec=self._live_spec()).start()
+            self.scorer = Scorer(cfg.scorer, live_spec=cfg.feature_spec()).start()
         self.baseline = self._make_baseline()
         for st in self.stages.values():
             if self.stop_event.is_set():  # stopped during start-up: start nothing more

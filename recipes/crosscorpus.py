@@ -225,16 +225,6 @@ def load_media(cache: Path, its: list[Item], modality: str, seq_len: int, progre
     return x, np.array(found, bool), seqs
 
 
-def checkpoint_text_overlay(checkpoint: Path) -> Path | None:
-    """MiniLM's fine-tuned layers the checkpoint was trained on (its directory's overlay), or None."""
-    from dmd_model.checkpoint_config import read_config
-    from realtime.features.text import TextConfig
-
-    spec = read_config(checkpoint)[1]
-    ov = TextConfig().for_checkpoint(spec.language.extractor if spec is not None else None, checkpoint).overlay
-    return Path(ov) if ov else None
-
-
 def load_text(cache: Path, its: list[Item], progress: bool, overlay: Path | None = None):
     from .bootstrap import text_states
 
@@ -253,12 +243,22 @@ class CheckpointScorer:
         from dmd_model.config import TrainConfig
         from dmd_model.trainer import Trainer
 
+        self.path = Path(path)
         self.model, self.spec, _ = load_checkpoint(path, device)
         self.cfg = self.model.cfg
         if not self.cfg.num_classes:
             raise SystemExit(f"error: {path} has no emotion head")
         self.trainer = Trainer(self.model, TrainConfig(), device=device, progress=False)
         self.classes = list(EMOTIONS7)
+
+    @property
+    def text_overlay(self) -> Path | None:
+        """MiniLM's fine-tuned layers the checkpoint was trained on (its directory's overlay), or None."""
+        from realtime.features.text import TextConfig
+
+        extractor = self.spec.language.extractor if self.spec is not None else None
+        ov = TextConfig().for_checkpoint(extractor, self.path).overlay
+        return Path(ov) if ov else None
 
     def check_spec(self, spec, modality: str) -> None:
         """The cached files' ``modality`` stream must be what the checkpoint expects (the others are not scored:
@@ -330,7 +330,7 @@ def run(args) -> dict:
     timing: dict = {"extract": extract(args, all_items)}
     log(f"features: {timing['extract']}")
     scorer = None if args.no_checkpoint else CheckpointScorer(args.checkpoint)
-    overlay = None if scorer is None else checkpoint_text_overlay(args.checkpoint)  # text states as it was trained
+    overlay = None if scorer is None else scorer.text_overlay  # text states as the checkpoint was trained on them
     result = {"protocol": "leave-one-corpus-out per modality; held-out corpus scored on all its labelled items over "
                           "its own classes; probes = standardised logistic regression on the other corpora",
               "data": str(args.data), "cache": str(args.cache), "limit": args.limit,

@@ -50,12 +50,11 @@ EGEMAPS_LLD_NAMES: tuple[str, ...] = (
 """The 25 eGeMAPSv02 low-level descriptors, in openSMILE's column order."""
 
 TEXT_DIM = 384
-
+"""Hidden size of all-MiniLM-L6-v2."""
 TEXT_OVERLAY_TAG = "+fine-tuned layers"
 """Suffix of the language extractor's name when MiniLM runs with a fine-tuned overlay (``recipes.finetune_text``)."""
 TEXT_OVERLAY_FILE = "text_encoder.safetensors"
 """The overlay's file name inside a checkpoint directory, where the pipeline looks for it."""
-"""Hidden size of all-MiniLM-L6-v2."""
 WHISPER_STATE_DIM = 384
 """Width of Whisper tiny.en's encoder states (`realtime.features.whisper_states`)."""
 WHISPER_EXTRACTOR_TAG = "+whisper.encoder"
