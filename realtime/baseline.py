@@ -157,11 +157,15 @@ class SessionBaseline:
         stats: {modality: (mean, std)} of the model's input, in its own space (blendshapes as log-odds), for the
             modalities in ``config.modalities``; see `from_model`.
         window_s: the window length (s), to tell which rows of a window are new since the previous one.
+        visual_window_s: the span of the window's face rows (s; `WindowConfig.face_span_s`), None: ``window_s``.
     """
 
-    def __init__(self, config: BaselineConfig, stats: dict[str, tuple[np.ndarray, np.ndarray]], window_s: float):
+    def __init__(self, config: BaselineConfig, stats: dict[str, tuple[np.ndarray, np.ndarray]], window_s: float,
+                 visual_window_s: float | None = None):
         self.config = config
         self.window_s = float(window_s)
+        self.spans = {"acoustic": self.window_s,
+                      "visual": self.window_s if visual_window_s is None else float(visual_window_s)}
         self.tracks: dict[str, _Track] = {}
         for m in config.modalities:
             mean, std = stats[m]
@@ -176,14 +180,15 @@ class SessionBaseline:
         self._cal_request = False
 
     @classmethod
-    def from_model(cls, config: BaselineConfig, model, window_s: float) -> "SessionBaseline":
+    def from_model(cls, config: BaselineConfig, model, window_s: float,
+                   visual_window_s: float | None = None) -> "SessionBaseline":
         """Built from a loaded DMD: its ``input_mean_*`` / ``input_std_*`` buffers and ``cfg.score_dims``."""
         stats = {}
         for m in config.modalities:
             stats[m] = (getattr(model, f"input_mean_{m}").detach().cpu().numpy(),
                         getattr(model, f"input_std_{m}").detach().cpu().numpy())
         config = replace(config, score_dims=int(model.cfg.score_dims[MODALITY_INDEX["visual"]]))
-        return cls(config, stats, window_s)
+        return cls(config, stats, window_s, visual_window_s)
 
     # -- control -----------------------------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -208,8 +213,8 @@ class SessionBaseline:
             return log_odds(x[:, : self.config.score_dims])
         return x[:, : self.config.level_dims].astype(np.float64)
 
-    def _new_rows(self, x: np.ndarray, dt: float) -> np.ndarray:
-        k = int(math.ceil(len(x) * min(1.0, dt / self.window_s) - 1e-9))
+    def _new_rows(self, x: np.ndarray, dt: float, span_s: float) -> np.ndarray:
+        k = int(math.ceil(len(x) * min(1.0, dt / span_s) - 1e-9))
         return x[len(x) - max(1, k):]
 
     def shift_std(self, m: str) -> np.ndarray:
@@ -255,7 +260,7 @@ class SessionBaseline:
         for m, tr in self.tracks.items():
             x = arrays[m]
             if present[m] and len(x) and dt > 0:
-                tr.add(self._features(m, self._new_rows(x, dt)), dt, tr.cal_since is not None)
+                tr.add(self._features(m, self._new_rows(x, dt, self.spans[m])), dt, tr.cal_since is not None)
             if tr.cal_since is not None:
                 if tr.cal_n >= cfg.calibration_s - 1e-9:
                     d = (tr.cal_sum / tr.cal_n - tr.pop_mean) / tr.pop_std

@@ -168,7 +168,8 @@ class Pipeline:
         model = self.scorer.model
         if not all(hasattr(model, f"input_mean_{n}") for n in self.config.baseline.modalities):
             return None  # a stand-in scorer without input statistics
-        b = SessionBaseline.from_model(self.config.baseline, model, self.config.window.window_s)
+        w = self.config.window
+        b = SessionBaseline.from_model(self.config.baseline, model, w.window_s, w.face_span_s)
         if self._calibrate_first:
             b.calibrate()
         return b

@@ -36,6 +36,11 @@ class WindowConfig:
     Attributes:
         window_s: length of the scored window (s). 4 s holds a phrase of speech and several facial movements.
         hop_s: a window is scored every hop (s); 0.25 s = 4 scores per second, smooth enough for a live plot.
+        visual_window_s: the face rows of a window are those of its last ``visual_window_s`` seconds (s; at most
+            ``window_s``). 1.0 s: the length of every face sequence the model was trained on (a still image
+            becomes ``FaceConfig.image_frames`` = 10 frames at ``sample_fps`` = 10 Hz), so the face head sees the
+            kind of sequence it learned from, and a new expression fills it within a second instead of the four
+            the whole window takes (benchmarks.readout_stability measures the lag).
         text_window_s: the words scored with a window are those of the last ``text_window_s`` seconds (s); longer
             than ``window_s`` because a sentence's emotion is carried by all of it, and words come sparsely.
         min_voiced_fraction: the acoustic modality counts as present when at least this fraction of the window's
@@ -46,6 +51,7 @@ class WindowConfig:
 
     window_s: float = 4.0
     hop_s: float = 0.25
+    visual_window_s: float = 1.0
     text_window_s: float = 10.0
     min_voiced_fraction: float = 0.1
     wait_for_all: bool = True
@@ -55,8 +61,15 @@ class WindowConfig:
         # `not x > 0` rather than `x <= 0`: NaN fails every comparison and would otherwise pass
         if not (math.isfinite(self.window_s) and math.isfinite(self.hop_s) and self.window_s > 0 and self.hop_s > 0):
             raise ValueError(f"window_s and hop_s must be finite and positive (got {self.window_s}, {self.hop_s})")
+        if not (math.isfinite(self.visual_window_s) and self.visual_window_s > 0):
+            raise ValueError(f"visual_window_s must be finite and positive (got {self.visual_window_s})")
         if self.history_s < max(self.window_s, self.text_window_s):
             raise ValueError("history_s must cover window_s and text_window_s")
+
+    @property
+    def face_span_s(self) -> float:
+        """The media span of a window's face rows (s): ``visual_window_s``, never more than the window."""
+        return min(self.visual_window_s, self.window_s)
 
 
 @dataclass
@@ -65,11 +78,12 @@ class WindowSnapshot:
 
     Attributes:
         t: media time of the window end (s).
-        visual: (n, D_V) face rows of the window (frames without a face removed), fitted to the model's length.
+        visual: (n, D_V) face rows of the window's last ``face_span_s`` seconds (frames without a face removed),
+            fitted to the model's length.
         acoustic: (n, D_A) acoustic rows, fitted to the model's length.
         words: the words of the text window.
         present: (language, visual, acoustic) presence.
-        face_fraction: share of the window's video frames with a face (None without video).
+        face_fraction: share of those video frames with a face (None without video).
         voiced_fraction: share of voiced acoustic frames (None without audio).
         landmarks: the newest face landmarks (478, 3) for the overlay, or None.
         t_mono: capture time of the newest input in the window (for latency), or None.
@@ -214,7 +228,7 @@ class SlidingWindow:
     def snapshot(self, t_end: float) -> WindowSnapshot:
         cfg = self.config
         lo = t_end - cfg.window_s
-        _, vx, vp, v_mono, landmarks = self._rows("visual", lo, t_end)
+        _, vx, vp, v_mono, landmarks = self._rows("visual", t_end - cfg.face_span_s, t_end)
         _, ax, _, a_mono, _ = self._rows("acoustic", lo, t_end)
         d_l, d_v, d_a = self.dims
         face_fraction = voiced = None

@@ -136,3 +136,25 @@ def test_each_committed_word_is_new_in_exactly_one_window():
     assert [s.t for s in out] == [0.5, 1.0, 1.5]
     assert [[x.text for x in s.new_words] for s in out] == [["no"], ["no"], ["no", "way"]]
     assert [x.text for x in out[2].words] == ["no", "no", "no", "way"]
+
+
+def test_face_rows_come_from_the_last_visual_window_s_only():
+    # window (0, 2]; face span 0.5 s: only the faces of (1.5, 2.0] are scored, the voice over the whole window
+    w = SlidingWindow(WindowConfig(window_s=2.0, hop_s=0.5, visual_window_s=0.5, text_window_s=2.0, history_s=3.0),
+                      (4, 8, 400), DIMS, ("face", "acoustic"), driver="face")
+    for i in range(20):  # 10 Hz faces, value = their index, every third without a face
+        w.push(visual(0.05 + 0.1 * i, float(i), face=i % 3 != 0))
+    w.push(acoustic(np.arange(0.01, 2.0, 0.01)))
+    for s in ("source", "face", "acoustic"):
+        w.push(Watermark(s, 2.0))
+    snap = w.snapshot(2.0)
+    assert snap.visual[:, 0].tolist() == [16.0, 17.0, 19.0]  # 15 and 18 had no face; 0 to 14 are older than 0.5 s
+    assert snap.face_fraction == pytest.approx(3 / 5)
+    assert snap.acoustic.shape[0] == 199
+
+
+def test_face_span_never_exceeds_the_window():
+    assert WindowConfig(window_s=0.5, visual_window_s=1.0).face_span_s == 0.5
+    assert WindowConfig(window_s=4.0).face_span_s == 1.0
+    with pytest.raises(ValueError, match="visual_window_s"):
+        WindowConfig(visual_window_s=float("nan"))

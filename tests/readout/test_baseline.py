@@ -100,6 +100,26 @@ def test_only_the_new_rows_of_a_window_count():
     np.testing.assert_allclose(b.shift_std("acoustic"), [4.25 * 0.25 / 4.25, 0.0], rtol=0, atol=1e-12)
 
 
+def test_the_face_rows_span_the_face_window_not_the_whole_window():
+    """The window's face rows cover only its last second (`WindowConfig.face_span_s`): a window 0.25 s after the
+    previous one brings its newest quarter of them (2 of 8), not 1/16 as the 4 s voice rows do."""
+    z = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 3.0])  # blendshape log-odds of the 8 face rows, oldest first
+    rows = np.zeros((8, 3), np.float32)
+    rows[:, 0] = 1.0 / (1.0 + np.exp(-z))
+    rows[:, 1], rows[:, 2] = 0.5, 5.0
+    shifts = {}
+    for span in (1.0, None):
+        b = SessionBaseline(BaselineConfig(prior_s=0.0, cap_std=10.0, score_dims=2), STATS, window_s=4.0,
+                            visual_window_s=span)
+        b.push(snap(4.0, visual=[0.5, 0.5, 5.0]))  # 4 s of population-level face (log-odds 0)
+        b.push(WindowSnapshot(t=4.25, visual=rows, acoustic=np.zeros((0, 2), np.float32), words=[],
+                              present=(False, True, False)))
+        shifts[span] = b.shift_std("visual")
+    # the 0.25 s hop is weighed 0.25 of 4.25 s: its rows' mean log-odds, (1 + 3) / 2 with the 1 s span, 3 without
+    np.testing.assert_allclose(shifts[1.0], [2.0 * 0.25 / 4.25, 0.0], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(shifts[None], [3.0 * 0.25 / 4.25, 0.0], rtol=0, atol=1e-6)
+
+
 def test_disabled_and_absent():
     b = SessionBaseline(BaselineConfig(enabled=False, score_dims=2), STATS, window_s=4.0)
     s = snap(1.0, acoustic=[3.0, 3.0])
