@@ -34,6 +34,15 @@ class AudioChunk:
 
 
 @dataclass(frozen=True)
+class ClockTick:
+    """From a live source: every packet with media time before ``t`` has been delivered. The face stage passes it
+    on as its watermark when it has no frame waiting, so a live window is scored as soon as its end has passed,
+    not when the next camera frame (up to 1 / fps later) has been read."""
+
+    t: float
+
+
+@dataclass(frozen=True)
 class EndOfStream:
     """The source has no more data (end of file, or stop)."""
 

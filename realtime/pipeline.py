@@ -24,7 +24,7 @@ from .baseline import SessionBaseline
 from .clock import monotonic
 from .config import PipelineConfig
 from .language import LanguageStep
-from .packets import AudioChunk, CalibrateRequest, EndOfStream, SourceEnd, VideoFrame, Watermark
+from .packets import AudioChunk, CalibrateRequest, ClockTick, EndOfStream, SourceEnd, VideoFrame, Watermark
 from .queues import BoundedQueue, Policy, consume
 from .readout import Readout
 from .scorer import Scorer, ScoreResult, model_config
@@ -207,6 +207,13 @@ class Pipeline:
                 if n in self.queues:
                     self._put(self.queues[n], packet)
             self._emit_event(Watermark("source", packet.end))
+        elif isinstance(packet, ClockTick):
+            # only into an empty face queue: a waiting frame moves the watermark itself, and in the live queue
+            # (one slot, latest wins) a tick must never push a frame out
+            q = self.queues.get("face")
+            if q is not None and not len(q):
+                self._put(q, packet)
+            self._emit_event(Watermark("source", packet.t))
 
     def _source_loop(self) -> None:
         self.source_status = "running"

@@ -17,7 +17,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from .packets import AudioChunk, EndOfStream, FeatureEvent, VideoFrame, Watermark
+from .packets import AudioChunk, ClockTick, EndOfStream, FeatureEvent, VideoFrame, Watermark
 from .queues import BoundedQueue, consume
 
 log = logging.getLogger(__name__)
@@ -45,9 +45,13 @@ class FaceStage:
     def start(self) -> None:
         self.processor.start()
 
+    def advance(self, t: float) -> None:
+        """No frame before media time ``t`` will come (a live source's `ClockTick`): the watermark moves there."""
+        self.watermark = max(self.watermark, t)
+
     def push(self, frame: VideoFrame) -> list[FeatureEvent]:
         out = self.processor.push(frame.t, frame.rgb)
-        self.watermark = frame.t
+        self.watermark = max(self.watermark, frame.t)
         if not out:
             return []
         f = out[0]
@@ -196,6 +200,11 @@ class StageThread:
                     self.stats.status = "finished"
                 self.emit(Watermark(self.name, math.inf))
                 break
+            if isinstance(packet, ClockTick):  # not a packet of work: no latency or load is counted for it
+                if not failed and hasattr(self.core, "advance"):
+                    self.core.advance(packet.t)
+                    self.emit(Watermark(self.name, self.core.watermark))
+                continue
             if not failed:  # after a failure the inbox is drained, so producers never block
                 failed = not self._call(self._push, packet)
         if self.stats.status in ("running", "starting"):

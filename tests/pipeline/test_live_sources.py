@@ -51,3 +51,32 @@ def test_missing_microphone_is_a_clear_error():
         assert "microphone" in str(e)
     else:
         pytest.skip("this machine has a usable input device 97")
+
+
+def test_browser_source_ticks_its_clock_in_order_with_the_packets():
+    """While nothing arrives the source says how far its clock has got (`ClockTick`), never before the first
+    packet (no clock yet), and every tick comes after all packets stamped before it."""
+    from realtime.packets import ClockTick
+    from realtime.sources.live import BrowserConfig
+
+    src = BrowserSource(BrowserConfig(tick_s=0.01))
+    got = []
+    stop = threading.Event()
+    th = threading.Thread(target=lambda: src.run(got.append, stop))
+    th.start()
+    time.sleep(0.1)
+    assert got == []  # no packet yet: nothing to tick
+    for _ in range(5):
+        src.push_frame(np.zeros((4, 4, 3), np.uint8))
+        time.sleep(0.05)
+    stop.set()
+    th.join(2)
+    ticks = [p.t for p in got if isinstance(p, ClockTick)]
+    assert len(ticks) >= 5
+    assert ticks == sorted(ticks)
+    newest = -1.0
+    for p in got:
+        if isinstance(p, ClockTick):
+            assert p.t >= newest
+        else:
+            newest = max(newest, p.t)

@@ -1,0 +1,73 @@
+"""Live windows are scored once their end has passed, not when the next camera frame arrives: the browser source's
+`ClockTick`s move the face stage's watermark when it has no frame waiting."""
+
+import math
+import threading
+import time
+
+import numpy as np
+import pytest
+from fakes import FakeCore, FakeText, fake_scorer, wait_until
+
+from realtime.packets import AudioChunk, ClockTick, Watermark
+from realtime.pipeline import Pipeline, PipelineConfig
+from realtime.queues import BoundedQueue
+from realtime.sources.live import BrowserConfig, BrowserSource
+from realtime.stages import FaceStage, StageThread
+from realtime.window import WindowConfig
+
+
+class NoFaceProcessor:
+    def start(self):
+        pass
+
+    def push(self, t, rgb):
+        return []
+
+    def reset(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def test_a_tick_moves_the_face_watermark_without_counting_as_work():
+    inbox, out, stop = BoundedQueue(8), [], threading.Event()
+    th = StageThread(FaceStage(NoFaceProcessor()), inbox, out.append, stop)
+    th.start()
+    inbox.put(ClockTick(1.25))
+    inbox.put(ClockTick(0.5))  # never backwards
+    assert wait_until(lambda: len(out) >= 2, 5)
+    stop.set()
+    assert th.join(2)
+    assert out == [Watermark("face", 1.25), Watermark("face", 1.25)]
+    assert th.stats.packets == 0 and th.stats.busy_s == 0.0
+
+
+@pytest.fixture(scope="module")
+def scorer(live_checkpoint):
+    return fake_scorer(live_checkpoint)
+
+
+def test_microphone_only_browser_stream_is_scored(scorer):
+    """The camera off, the microphone on: before the ticks, no face frame ever moved the face watermark, so the
+    live window (paced by the face stage) never scored a window; now every hop is scored from the voice alone."""
+    src = BrowserSource(BrowserConfig(tick_s=0.01))
+    cfg = PipelineConfig(window=WindowConfig(window_s=1.0, hop_s=0.25, wait_for_all=False), live=True)
+    cores = {"face": FaceStage(NoFaceProcessor()), "acoustic": FakeCore("acoustic"),
+             "transcript": FakeCore("transcript")}
+    results = []
+    p = Pipeline(cfg, src, [results.append], scorer=scorer, cores=cores, text_encoder=FakeText())
+    p.start()
+    try:
+        for _ in range(8):  # 0.1 s chunks in real time: 0.8 s of audio
+            src.push_audio(16000, np.zeros(1600, np.int16))
+            time.sleep(0.1)
+        assert wait_until(lambda: len(results) >= 2, 5), p.metrics()
+    finally:
+        p.stop()
+    ts = [r.t for r in results]
+    assert ts[:2] == [0.25, 0.5]
+    assert all(r.present["visual"] is False and r.present["acoustic"] is True for r in results)
+    assert all(math.isfinite(r.valence) for r in results)
+    assert p.metrics()["stages"]["face"]["packets"] == 0
