@@ -193,7 +193,11 @@ class Scorer:
         torch = self._torch
         t0 = time.perf_counter()
         n = len(snaps)
-        host = [np.zeros((n, self.cfg.seq_lens[m], self.cfg.input_dims[m]), np.float32) for m in range(3)]
+        on_cpu = self._buf[0].device.type == "cpu"
+        # on the CPU the resident buffers are filled in place through numpy views (no staging copy of ~12 MB per
+        # batch of 64); on a GPU a host batch is built and copied over
+        host = ([b[:n].numpy() for b in self._buf] if on_cpu else
+                [np.empty((n, self.cfg.seq_lens[m], self.cfg.input_dims[m]), np.float32) for m in range(3)])
         lengths = np.ones((n, 3), np.int64)
         present = np.zeros((n, 3), bool)
         for i, s in enumerate(snaps):
@@ -205,10 +209,12 @@ class Scorer:
                 if k:
                     host[m][i, :k] = x[:k]
                     lengths[i, m] = k
+                host[m][i, k:] = 0.0
             present[i] = s.present
         with torch.inference_mode():
-            for m in range(3):
-                self._buf[m][:n].copy_(torch.from_numpy(host[m]), non_blocking=True)
+            if not on_cpu:
+                for m in range(3):
+                    self._buf[m][:n].copy_(torch.from_numpy(host[m]), non_blocking=True)
             self._lengths[:n].copy_(torch.from_numpy(lengths))
             self._present[:n].copy_(torch.from_numpy(present))
             out = self._run(*(b[:n] for b in self._buf), lengths=self._lengths[:n], present=self._present[:n])
@@ -218,33 +224,51 @@ class Scorer:
             hm = out.homo_edge_matrix.float().cpu().numpy()
             xm = out.hetero_edge_matrix.float().cpu().numpy()
         self.last_ms = (time.perf_counter() - t0) * 1e3
-        return [self._result(s, pred[i], homo[i], het[i], hm[i], xm[i]) for i, s in enumerate(snaps)]
+        return self._results(snaps, pred, homo, het, hm, xm)
 
-    def _split(self, logits: np.ndarray) -> tuple[float | None, np.ndarray | None]:
+    def _split(self, logits: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(..., out) logits -> valences (...) or None, and class probabilities (..., C) or None: over the whole
+        batch at once (a per-window loop cost about 0.1 ms a window, an eighth of a batch of 64)."""
         r = int(self.cfg.regression)
-        valence = float(logits[0]) if r else None
+        valence = logits[..., 0] if r else None
         probs = None
         if self.cfg.num_classes:
-            z = logits[r:] - logits[r:].max()
+            z = logits[..., r:] - logits[..., r:].max(-1, keepdims=True)
             e = np.exp(z)
-            probs = e / e.sum()
+            probs = e / e.sum(-1, keepdims=True)
         return valence, probs
 
-    def _result(self, s: WindowSnapshot, pred, homo, het, hm, xm) -> ScoreResult:
+    def _results(self, snaps, pred, homo, het, hm, xm) -> list[ScoreResult]:
         valence, probs = self._split(pred)
-        heads: dict = {"homo": {}, "hetero": {}}
+        heads_v, heads_c = {}, {}
         for name, block in (("homo", homo), ("hetero", het)):
-            for m, short in enumerate(MODALITY_SHORT):
-                v, p = self._split(block[m])
-                heads[name][short] = {"valence": v, "emotion": self.emotions[int(np.argmax(p))] if p is not None else None}
-        pr = {e: float(p) for e, p in zip(self.emotions, probs)} if probs is not None else {}
+            v, p = self._split(block)
+            heads_v[name] = v.tolist() if v is not None else None
+            heads_c[name] = p.argmax(-1).tolist() if p is not None else None
+        valence = valence.tolist() if valence is not None else None
+        probs = probs.tolist() if probs is not None else None
+        hm, xm = hm.round(6).tolist(), xm.round(6).tolist()
+        out = []
+        for i, s in enumerate(snaps):
+            heads: dict = {"homo": {}, "hetero": {}}
+            for name in ("homo", "hetero"):
+                for m, short in enumerate(MODALITY_SHORT):
+                    heads[name][short] = {
+                        "valence": heads_v[name][i][m] if heads_v[name] is not None else None,
+                        "emotion": self.emotions[heads_c[name][i][m]] if heads_c[name] is not None else None}
+            out.append(self._result(s, None if valence is None else valence[i], None if probs is None else probs[i],
+                                    heads, hm[i], xm[i]))
+        return out
+
+    def _result(self, s: WindowSnapshot, valence, probs, heads, hm, xm) -> ScoreResult:
+        pr = dict(zip(self.emotions, probs)) if probs is not None else {}
         emotion = max(pr, key=pr.get) if pr else ""
         if not any(s.present):  # nothing to judge: the output is the model's prior, so claim nothing
             pr, emotion, valence = {}, NO_SIGNAL, float("nan")
         return ScoreResult(
             t=s.t, valence=valence if valence is not None else 0.0,
             emotion=emotion, probs=pr, heads=heads,
-            homo_edges=hm.round(6).tolist(), hetero_edges=xm.round(6).tolist(),
+            homo_edges=hm, hetero_edges=xm,
             present=dict(zip(MODALITIES, map(bool, s.present))),
             words=[w.text for w in s.words], face_fraction=s.face_fraction, voiced_fraction=s.voiced_fraction,
             landmarks=s.landmarks, new_words=[w.text for w in s.new_words],

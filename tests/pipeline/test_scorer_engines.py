@@ -71,3 +71,24 @@ def test_the_model_shapes_are_read_without_torch():
                          cwd=DEFAULT_CHECKPOINT.parents[1], timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split(") ")[-1].strip() == "False" and "(32, 32, 64)" in out.stdout
+
+
+def test_resident_buffers_keep_nothing_from_an_earlier_batch():
+    """The CPU scorer fills its resident input buffers in place: a short window scored after long ones must score
+    exactly as it does in a fresh scorer (the rows the long windows left behind are cleared), and a batch scores
+    each window as it scores alone."""
+    if not (DEFAULT_CHECKPOINT / "model.safetensors").is_file():
+        pytest.skip(f"no bundled checkpoint at {DEFAULT_CHECKPOINT}")
+    used = Scorer(ScorerConfig(device="cpu", max_batch=4), live_spec=None).start()
+    snaps = windows(used.cfg)
+    used.score(snaps[:1] * 4)  # every row of every buffer filled
+    short = snaps[2]  # 17 acoustic rows, no face
+    after = used.score([short])[0]
+    # what the model was handed: zero padding past each length, as the training packs it
+    assert not used._buf[2][0, 17:].any() and not used._buf[1][0].any()
+    fresh = Scorer(ScorerConfig(device="cpu", max_batch=4), live_spec=None).start().score([short])[0]
+    assert after.emotion == fresh.emotion
+    np.testing.assert_array_equal(flat(after), flat(fresh))
+    batch = used.score(snaps[:4])
+    for i, r in enumerate(batch):
+        np.testing.assert_allclose(flat(r), flat(used.score([snaps[i]])[0]), rtol=0, atol=TOL)
