@@ -46,20 +46,30 @@ def gd_priors(cfg) -> tuple[tuple[float, ...], tuple[float, ...]]:
 
 class BatchingScorer:
     """Args:
-    scorer: a started `realtime.scorer.Scorer` (its ``max_batch`` bounds one pass).
+    scorer: a started `realtime.scorer.Scorer` (its ``max_batch`` bounds one pass), or a list of them: one worker
+        thread each, all taking batches from the same queue. Torch releases the GIL inside its kernels, so on a
+        machine with a core per worker the workers' forward passes run side by side (each scorer keeps its own
+        resident buffers and lock; load them from the same checkpoint).
     max_wait_s: how long the first window of a batch waits for company (s); 5 ms adds little latency at 4 Hz.
     max_pending: submitted windows waiting to be scored; callers block beyond it (backpressure, nothing lost).
     """
 
     def __init__(self, scorer, max_wait_s: float = 0.005, max_pending: int = 8192):
-        self.scorer = scorer
-        self.model = scorer.model
+        scorers = list(scorer) if isinstance(scorer, (list, tuple)) else [scorer]
+        if not scorers:
+            raise ValueError("BatchingScorer needs at least one scorer")
+        self.scorers = scorers
+        self.scorer = scorers[0]
+        self.model = self.scorer.model
         self.max_wait_s = max_wait_s
         self.queue = BoundedQueue(max_pending, Policy.BLOCK, "batching")
         self.batches = 0
         self.windows = 0
-        self._thread = threading.Thread(target=self._run, name="batching-scorer", daemon=True)
-        self._thread.start()
+        self._count = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, args=(sc,), name=f"batching-scorer-{i}", daemon=True)
+                         for i, sc in enumerate(scorers)]
+        for t in self._threads:
+            t.start()
 
     @property
     def last_ms(self) -> float:
@@ -79,8 +89,8 @@ class BatchingScorer:
             futures.append(f)
         return [f.result() for f in futures]
 
-    def _run(self) -> None:
-        cap = self.scorer.config.max_batch
+    def _run(self, scorer) -> None:
+        cap = scorer.config.max_batch
         while True:
             try:
                 first = self.queue.get()
@@ -93,16 +103,18 @@ class BatchingScorer:
                 except (Empty, Closed):
                     break
             try:
-                results = self.scorer.score([s for s, _ in batch])
+                results = scorer.score([s for s, _ in batch])
             except Exception as e:  # every caller of this batch gets the error, the thread goes on
                 for _, f in batch:
                     f.set_exception(e)
                 continue
-            self.batches += 1
-            self.windows += len(batch)
+            with self._count:
+                self.batches += 1
+                self.windows += len(batch)
             for (_, f), r in zip(batch, results):
                 f.set_result(r)
 
     def stop(self, timeout: float = 1.0) -> None:
         self.queue.close()
-        self._thread.join(timeout)
+        for t in self._threads:
+            t.join(timeout)

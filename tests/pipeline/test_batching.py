@@ -71,3 +71,40 @@ def test_an_error_reaches_only_that_batch_and_the_scorer_goes_on():
     b.stop()
     with pytest.raises(RuntimeError, match="stopped"):
         b.score(["late"])
+
+
+def test_two_workers_score_side_by_side_and_each_caller_gets_its_own_results():
+    """Two scorers behind one queue: while the first is held inside a pass, the second takes the next batch (so
+    the passes overlap), and every caller still gets exactly its own results."""
+    first, second = EchoScorer(), EchoScorer()
+    inside, release = threading.Event(), threading.Event()
+    plain = first.score
+
+    def held(snaps):
+        inside.set()
+        release.wait(5)
+        return plain(snaps)
+
+    first.score = held
+    b = BatchingScorer([first, second], max_wait_s=0.0)
+    out = {}
+
+    def call(k):
+        out[k] = b.score([f"{k}"])
+
+    t0 = threading.Thread(target=call, args=(0,))
+    t0.start()
+    assert inside.wait(5)  # worker 0 is busy with caller 0's window
+    others = [threading.Thread(target=call, args=(k,)) for k in range(1, 6)]
+    for t in others:
+        t.start()
+    for t in others:
+        t.join(5)
+    assert {k: out.get(k) for k in range(1, 6)} == {k: [f"result-{k}"] for k in range(1, 6)}  # all by worker 1
+    assert 0 not in out and sum(second.sizes) == 5
+    release.set()
+    t0.join(5)
+    b.stop()
+    assert out[0] == ["result-0"] and b.windows == 6
+    with pytest.raises(ValueError, match="at least one"):
+        BatchingScorer([])
