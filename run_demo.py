@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-upload-mb", type=float, default=200.0, help="largest file the replay tab accepts (MB)")
     p.add_argument("--audio-every", type=float, default=UIConfig.audio_every_s, metavar="S",
                    help="seconds of microphone audio per browser upload (default %(default)s; UIConfig.audio_every_s)")
+    p.add_argument("--webcam-size", default="320x240", metavar="WxH",
+                   help="the webcam size the page asks the browser for (default %(default)s; UIConfig.webcam_size)")
     p.add_argument("--keep-session-files", action="store_true",
                    help="keep each tab's results (JSONL with transcripts, CSV, PNG) and uploads after the tab closes "
                         "and the server stops (default: deleted then; their folder is logged at exit)")
@@ -75,6 +77,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-json", action="store_true",
                    help="log one JSON object per line (with per-stage latency and drop counters every 5 s)")
     return p
+
+
+def webcam_size(text: str) -> tuple[int, int]:
+    """``WxH`` (e.g. 640x480) as two whole numbers of pixels from 64 to 4096, else `realtime.checks.SettingError`."""
+    from realtime import checks
+
+    try:
+        w, h = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise checks.SettingError(f"--webcam-size {text}: give it as WxH, e.g. 640x480") from None
+    for v in (w, h):
+        checks.number("--webcam-size", v, 64, 4096, why="pixels")
+    return w, h
 
 
 def check_args(args) -> str | None:
@@ -87,6 +102,7 @@ def check_args(args) -> str | None:
         args.max_upload_mb = checks.number("--max-upload-mb", args.max_upload_mb, 0.0, lo_open=True, why="MB")
         checks.number("--port", args.port, 1, 65535, why="a TCP port")
         args.audio_every = checks.number("--audio-every", args.audio_every, 0.05, 5.0, why="seconds per upload")
+        args.webcam_size = webcam_size(args.webcam_size)
         args.face_window = checks.number("--face-window", args.face_window, 0.0, checks.WINDOW_MAX_S, lo_open=True,
                                          why="seconds of face per window")
     except checks.SettingError as e:
@@ -131,7 +147,8 @@ def ui_config(args):
 
     return UIConfig(stream=stream_settings(args), replay=args.replay, fast=args.fast, start_at=args.start_at,
                     max_upload_mb=args.max_upload_mb, host=args.host, port=args.port, share=args.share,
-                    keep_session_files=args.keep_session_files, audio_every_s=args.audio_every)
+                    keep_session_files=args.keep_session_files, audio_every_s=args.audio_every,
+                    webcam_size=args.webcam_size)
 
 
 def run_page(args, stopper) -> int:

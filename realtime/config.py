@@ -176,6 +176,12 @@ class UIConfig:
         keep_session_files: keep each tab's results and uploads after it closes and the server stops.
         frame_every_s: how often the browser sends a webcam frame (s); 0.1 = 10 frames/s, the face stage's
             ``sample_fps``: more would be decimated away on the server.
+        webcam_size: the (width, height) the page asks the browser's webcam for (pixels; a request, the camera may
+            give another size). 320 x 240: a face at a laptop's distance still spans about 100 pixels, which
+            MediaPipe's landmark model resamples to 256 x 256 anyway; against 640 x 480 each frame is 62 kB instead
+            of 136 kB to encode, send and decode on the same cores, and capture-to-score p50 fell from 256 / 294 ms
+            to 193 / 214 ms in two alternating pairs, with the sample clip's face found in every frame and the same
+            fused labels (docs/speed.md 5h).
         audio_every_s: how much microphone audio the browser sends per upload (s). 0.5: each upload is one HTTP
             request; a window waits for the chunk that covers its end, so shorter chunks cut that wait at the cost
             of more requests (measure with ``python -m benchmarks.browser_latency --demo-arg=--audio-every=S``).
@@ -191,4 +197,5 @@ class UIConfig:
     share: bool = False
     keep_session_files: bool = False
     frame_every_s: float = 0.1
+    webcam_size: tuple[int, int] = (320, 240)
     audio_every_s: float = 0.5

@@ -90,14 +90,15 @@ def free_port(host: str, start: int, tries: int = 100) -> int:
 
 # -- the page's components ------------------------------------------------------------------------------------------
 
-def _live_tab(gr, c) -> None:
+def _live_tab(gr, c, ui: UIConfig) -> None:
     with gr.Tab("Live", id="live"):
         c.capture = gr.Radio(["browser", "local devices"], value="browser", label="Capture from",
                              info="browser: the webcam and microphone of the machine that opens this page; "
                                   "local devices: the camera and microphone of the machine running the server")
         with gr.Row(visible=True) as c.browser_row:
             c.cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="webcam", height=240,
-                             webcam_options=gr.WebcamOptions(constraints={"video": {"width": 640, "height": 480}}))
+                             webcam_options=gr.WebcamOptions(constraints={"video": {"width": ui.webcam_size[0],
+                                                                               "height": ui.webcam_size[1]}}))
             c.mic = gr.Audio(sources=["microphone"], streaming=True, type="numpy", label="microphone")
         with gr.Row(visible=False) as c.local_row:
             c.local_start = gr.Button("Start local webcam + microphone", variant="primary")
@@ -340,7 +341,7 @@ def build_app(ui: UIConfig, base):
                     "Decoupled Multimodal Distilling (CVPR 2023). Models run on this machine; nothing is uploaded "
                     "anywhere.")
         with gr.Tabs(selected="replay" if ui.replay else "live"):
-            _live_tab(gr, c)
+            _live_tab(gr, c, ui)
             _replay_tab(gr, c, ui)
             _settings_tab(gr, c, ui, offered)
         _result_views(gr, c)

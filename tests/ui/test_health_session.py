@@ -267,6 +267,24 @@ def test_the_cli_and_the_page_derive_the_same_stream_config():
     assert (ui.replay, ui.stream.window_s, ui.stream.hop_s, ui.stream.device) == ("x.mp4", 5.0, 0.5, "cpu")
 
 
+def test_face_window_and_webcam_size_flags_reach_the_configs():
+    import run_demo
+
+    args = run_demo.build_parser().parse_args(["--face-window", "0.5", "--webcam-size", "640x480"])
+    assert run_demo.check_args(args) is None
+    assert run_demo.base_config(args).window.visual_window_s == 0.5
+    assert run_demo.ui_config(args).webcam_size == (640, 480)
+    default = run_demo.build_parser().parse_args([])
+    assert run_demo.check_args(default) is None
+    assert run_demo.ui_config(default).webcam_size == (320, 240)
+    assert run_demo.base_config(default).window.face_span_s == 1.0
+    for bad, why in (("640", "give it as WxH"), ("32x32", "at least 64")):
+        a = run_demo.build_parser().parse_args(["--webcam-size", bad])
+        assert why in run_demo.check_args(a)
+    a = run_demo.build_parser().parse_args(["--face-window", "0"])
+    assert "must be above 0" in run_demo.check_args(a)
+
+
 def test_playout_buffer_spreads_bursts_at_media_pace():
     """Scores that arrive in bursts of four once a second are shown one by one, 0.25 s apart."""
     v = StreamView()
