@@ -6,7 +6,7 @@ Choices, and why (Gradio 6.31, checked with ``inspect.signature`` and in headles
 * **Browser capture with plain ``gr.Image(sources=["webcam"], streaming=True)`` and ``gr.Audio(sources=["microphone"],
   streaming=True, type="numpy")`` + ``.stream(stream_every=…, time_limit=…)``**, not fastrtc/WebRTC: it needs no
   STUN/TURN server (nothing outside this machine may be contacted) and works from any machine that opens the page.
-  ``webcam_options=gr.WebcamOptions(constraints=…)`` asks for 640x480; without it Chromium delivers the camera's
+  ``webcam_options=gr.WebcamOptions(constraints=…)`` asks for `UIConfig.webcam_size` (320x240); without it Chromium delivers the camera's
   native size (1920x1440 from the fake camera), which costs the face stage for nothing. Frames every
   `UIConfig.frame_every_s` (0.1 s: 10 fps, the face stage's rate); audio every `UIConfig.audio_every_s` (0.5 s;
   48 kHz int16, resampled to 16 kHz by `BrowserSource`).
