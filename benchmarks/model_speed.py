@@ -10,7 +10,8 @@
     eval forward under ``torch.inference_mode``: theirs, our training forward ``DMD.forward``, our scoring path
     ``DMD.infer`` and its TorchScript trace ``TracedScores`` (both also compute the two GD-Units' edges, which
     theirs leaves to the trainer).
-(b) ``live``: ``DMD.forward`` against ``DMD.infer`` and ``TracedScores`` (what the live scorer runs), called the
+(b) ``live``: ``DMD.forward`` against ``DMD.infer`` and ``TracedScores`` (what the live scorer runs; on CUDA also
+    ``GraphedScores``, its CUDA-graph replay), called the
     way the scorer calls them (lengths and presence given): batch 1 p50 and batch-64 windows/s.
 
 Prints min and p50 per batch size and the ratio of p50s (>1: ours faster). On a shared machine absolute times
@@ -121,12 +122,13 @@ def bench_live(args, torch, dev, sync) -> None:
     from dmd_model.config import preset
     from dmd_model.model import DMD
 
-    from dmd_model.compiled import TracedScores
+    from dmd_model.compiled import GraphedScores, TracedScores
 
     cfg = preset("live")
     torch.manual_seed(0)
     model = DMD(cfg).to(dev).eval()
     traced = TracedScores(model)
+    graphed = GraphedScores(model) if dev.type == "cuda" else None  # CUDA graphs: on a GPU only
     print(f"(b) live: {model.num_parameters():,} parameters, seq_lens (L, V, A) {cfg.seq_lens}; inputs with "
           "lengths and presence, as the scorer passes them")
     rows = []
@@ -137,6 +139,8 @@ def bench_live(args, torch, dev, sync) -> None:
               "present": torch.ones(b, 3, dtype=torch.bool, device=dev)}
         cands = {"forward": lambda: model(*x, **kw), "infer": lambda: model.infer(*x, **kw),
                  "traced": lambda: traced(*x, **kw)}
+        if graphed is not None:
+            cands["graphed"] = lambda: graphed(*x, **kw)
         rows.append((b, timed(cands, reps_for(b, args.repeats), 3, sync)))
     table("  (ratio: forward p50 / candidate p50):", rows, "forward")
     for b, times in rows:

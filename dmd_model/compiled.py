@@ -89,3 +89,66 @@ class TracedScores:
         with torch.inference_mode():
             out = self.graph(language, visual, acoustic, lengths.to(dev, torch.long), present.to(dev, torch.bool))
         return DMDScores(**dict(zip(FIELDS, out)))
+
+
+class GraphedScores:
+    """`TracedScores` replayed as CUDA graphs: one graph per batch size, captured on first use, so a live window
+    costs one graph launch instead of ~1,000 kernel launches (on a GPU, batch 1 is launch-bound).
+
+    CUDA only (a CPU model raises `ValueError`). A graph reads and writes fixed memory: each call copies the
+    inputs into the graph's own static buffers and returns views of its static outputs, valid until the next call
+    with the same batch size (the live scorer copies them to the host at once). `max_graphs` bounds the captured
+    sizes (each holds its activations); beyond it the frozen graph runs directly.
+
+    Not yet measured: no GPU was lent to this project's sessions; tests/dmd/test_gpu.py holds it to the training
+    forward to 1e-5 on a machine with CUDA and skips with the reason elsewhere.
+    """
+
+    def __init__(self, model: "DMD", max_graphs: int = 8, warmup: int = 3):
+        if model.device.type != "cuda":
+            raise ValueError(f"GraphedScores needs a model on CUDA (this one is on {model.device}); use TracedScores")
+        self.traced = TracedScores(model)
+        self.cfg, self.device, self.seq_lens = self.traced.cfg, self.traced.device, self.traced.seq_lens
+        self.max_graphs, self.warmup = max_graphs, warmup
+        self._graphs: dict[int, tuple] = {}  # batch size -> (graph, static inputs, static outputs)
+
+    def _capture(self, bsz: int) -> tuple:
+        cfg = self.cfg
+        static = [torch.zeros(bsz, cfg.seq_lens[m], cfg.input_dims[m], device=self.device) for m in range(3)]
+        static += [torch.tensor([list(cfg.seq_lens)] * bsz, device=self.device),
+                   torch.ones(bsz, 3, dtype=torch.bool, device=self.device)]
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.inference_mode(), torch.cuda.stream(side):
+            for _ in range(self.warmup):  # the allocator and the profiling executor settle before capture
+                self.traced.graph(*static)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.inference_mode(), torch.cuda.graph(graph):
+            outputs = self.traced.graph(*static)
+        return graph, static, outputs
+
+    def __call__(self, language, visual, acoustic, lengths=None, present=None) -> DMDScores:
+        bsz = language.shape[0]
+        if bsz not in self._graphs and len(self._graphs) >= self.max_graphs:
+            return self.traced(language, visual, acoustic, lengths, present)
+        if bsz not in self._graphs:
+            self._graphs[bsz] = self._capture(bsz)
+        graph, static, outputs = self._graphs[bsz]
+        for m, x in enumerate((language, visual, acoustic)):
+            if x.shape != static[m].shape:
+                raise ValueError(f"{NAMES[m]} input has shape {tuple(x.shape)}; the graph takes "
+                                 f"{tuple(static[m].shape)}")
+        with torch.inference_mode():
+            for m, x in enumerate((language, visual, acoustic)):
+                static[m].copy_(x)
+            if lengths is None:
+                static[3].copy_(torch.tensor([list(self.seq_lens)] * bsz, device=self.device))
+            else:
+                static[3].copy_(lengths)
+            if present is None:
+                static[4].fill_(True)
+            else:
+                static[4].copy_(present)
+            graph.replay()
+        return DMDScores(**dict(zip(FIELDS, outputs)))

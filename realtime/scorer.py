@@ -41,7 +41,9 @@ class ScorerConfig:
         check_spec: refuse a checkpoint whose feature spec differs from the live extractors'.
         engine: how a batch is scored: ``"traced"`` (default: `dmd_model.compiled.TracedScores`, the scoring path
             frozen with TorchScript, fastest at every batch size measured, docs/speed.md), ``"infer"`` (the eager
-            scoring path `DMD.infer`) or ``"forward"`` (the training forward, the reference). All three agree to 1e-5.
+            scoring path `DMD.infer`), ``"forward"`` (the training forward, the reference), or on CUDA ``"graphed"``
+            (`dmd_model.compiled.GraphedScores`: the frozen graph replayed as CUDA graphs, not yet measured on a GPU).
+            All agree to 1e-5.
     """
 
     checkpoint: str = str(DEFAULT_CHECKPOINT)
@@ -173,11 +175,15 @@ class Scorer:
             from dmd_model.compiled import TracedScores
 
             return TracedScores(self.model)
+        if name == "graphed":
+            from dmd_model.compiled import GraphedScores
+
+            return GraphedScores(self.model)  # CUDA only: says so on another device
         if name == "infer":
             return self.model.infer
         if name == "forward":
             return self.model
-        raise ValueError(f"unknown scorer engine {name!r}; choose traced, infer or forward")
+        raise ValueError(f"unknown scorer engine {name!r}; choose traced, graphed (CUDA), infer or forward")
 
     def score(self, snaps: list[WindowSnapshot]) -> list[ScoreResult]:
         """Score any number of windows (split into `max_batch` batches), each with its ``language`` input made.

@@ -37,3 +37,12 @@ def test_traced_refuses_other_lengths_and_training_mode():
         traced(x[0][:, :10], x[1], x[2])
     with pytest.raises(RuntimeError, match="eval"):
         TracedScores(model.train())
+
+
+def test_cuda_graphs_refuse_a_cpu_model_with_the_reason():
+    from dmd_model.compiled import GraphedScores
+    from dmd_model.config import preset
+    from dmd_model.model import DMD
+
+    with pytest.raises(ValueError, match="needs a model on CUDA.*use TracedScores"):
+        GraphedScores(DMD(preset("live")).eval())
