@@ -90,6 +90,19 @@ class Extractor:
             self._acoustic = AcousticProcessor(self.config.acoustic).start()
         return self
 
+    def close(self) -> None:
+        """Close the still-image landmarker in this thread. Left to the garbage collector, MediaPipe closes it
+        wherever a collection happens to run, and that can deadlock (seen: inside a later test's torch trace)."""
+        if self._still is not None:
+            self._still.close()
+            self._still = None
+
+    def __enter__(self) -> "Extractor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     # -- modalities ---------------------------------------------------------------------------------
     def _visual(self, path: Path, kind: str) -> tuple[list[FaceFrame], float]:
         """Face frames of a video, or of an image shown for ``image_frames`` frames; and the last time."""
@@ -464,8 +477,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from tqdm import tqdm
-
     if not args.inputs and not args.text_lines:
         print("nothing to extract: give media INPUTs and/or --text-lines FILE", file=sys.stderr)
         return 2
@@ -499,7 +510,16 @@ def main(argv: list[str] | None = None) -> int:
         asr_mode=args.asr_mode,
     )
     args.out.mkdir(parents=True, exist_ok=True)
-    extractor = Extractor(cfg)
+    with Extractor(cfg) as extractor:
+        ok, failed = _extract_all(args, inputs, rows, table, extractor)
+    print(f"{ok} written to {args.out}, {failed} skipped", file=sys.stderr)
+    return 0 if ok else 1
+
+
+def _extract_all(args, inputs, rows, table, extractor) -> tuple[int, int]:
+    """Every input file (and --text-lines row) through ``extractor``: (written, skipped)."""
+    from tqdm import tqdm
+
     ok, failed, seen = 0, 0, set()
     bar = tqdm(inputs, unit="file", desc="extract", file=sys.stderr, disable=not inputs)
     for path in bar:
@@ -525,8 +545,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.text_lines:
         n_ok, n_failed = extract_text_lines(rows, extractor, args.out, table, args.labels, seen)
         ok, failed = ok + n_ok, failed + n_failed
-    print(f"{ok} written to {args.out}, {failed} skipped", file=sys.stderr)
-    return 0 if ok else 1
+    return ok, failed
 
 
 if __name__ == "__main__":

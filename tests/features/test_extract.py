@@ -174,3 +174,14 @@ def test_asr_mode_none_skips_speech_recognition(shared_data, tmp_path):
     assert ex._asr is None  # Whisper was never loaded
     assert item.absent == {"visual": "no video track", "language": "speech recognition off (--asr-mode none)"}
     assert item.words == [] and item.language.shape == (0, 384) and item.acoustic.shape == (796, 25)
+
+
+def test_the_still_image_landmarker_is_closed_with_the_extractor(shared_data):
+    """A still's landmarker must be closed in the thread that used it: left to the garbage collector, MediaPipe's
+    close ran inside a later test's torch trace and deadlocked the suite."""
+    image = shared_data / "media" / "happy.png"
+    with extract.Extractor(extract.ExtractConfig(asr_mode="none")) as ex:
+        frames, _ = ex._visual(image, "image")
+        still = ex._still
+        assert still is not None and any(f.present for f in frames)
+    assert ex._still is None and still._landmarker is None and still._still == {}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from fakes import FakeCore, FakeText, fake_scorer, wait_until
 
-from realtime.packets import AudioChunk, ClockTick, Watermark
+from realtime.packets import ClockTick, Watermark
 from realtime.pipeline import Pipeline, PipelineConfig
 from realtime.queues import BoundedQueue
 from realtime.sources.live import BrowserConfig, BrowserSource
