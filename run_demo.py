@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-upload-mb", type=float, default=200.0, help="largest file the replay tab accepts (MB)")
     p.add_argument("--audio-every", type=float, default=UIConfig.audio_every_s, metavar="S",
                    help="seconds of microphone audio per browser upload (default %(default)s; UIConfig.audio_every_s)")
-    p.add_argument("--webcam-size", default="320x240", metavar="WxH",
+    p.add_argument("--webcam-size", default="x".join(map(str, UIConfig.webcam_size)), metavar="WxH",
                    help="the webcam size the page asks the browser for (default %(default)s; UIConfig.webcam_size)")
     p.add_argument("--keep-session-files", action="store_true",
                    help="keep each tab's results (JSONL with transcripts, CSV, PNG) and uploads after the tab closes "

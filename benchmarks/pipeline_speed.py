@@ -128,13 +128,12 @@ def main(argv=None) -> int:
 
     from realtime.batching import BatchingScorer
 
-    extra = [Scorer(replace(scorer.config), live_spec=None).start() for _ in range(max(0, args.workers - 1))]
+    extra = [Scorer(scorer.config, live_spec=None).start() for _ in range(max(0, args.workers - 1))]
     batching = BatchingScorer([scorer, *extra])
     if extra:
         print(f"concurrent runs: {len(extra) + 1} scorer workers")
     for n in (int(s) for s in args.concurrent.split(",")):
-        lat: list[float] = []
-        submitted: list[float] = []
+        lat: list[tuple[float, float]] = []  # (submitted at, seconds to its result)
         stop = threading.Event()
         lock = threading.Lock()
 
@@ -151,8 +150,7 @@ def main(argv=None) -> int:
                 t = time.perf_counter()
                 batching.score([per_stream[(k + i) % len(per_stream)]])
                 with lock:
-                    lat.append(time.perf_counter() - t)
-                    submitted.append(t)
+                    lat.append((t, time.perf_counter() - t))
                 i += 1
                 nxt += 0.25
 
@@ -169,11 +167,11 @@ def main(argv=None) -> int:
         elapsed = time.perf_counter() - t0
         done = batching.windows - w0
         mean_batch = done / max(1, batching.batches - b0)
-        ms = [x * 1e3 for x in lat]
+        ms = [x * 1e3 for _, x in lat]
         # the windows the streams' schedules hold before the stop (phases included): a scorer that keeps up scores
         # all of them, less at most the one each stream has in flight at the stop
         scheduled = sum(int((t_stop - s0) // 0.25) + 1 for s0 in starts.values() if s0 <= t_stop)
-        in_time = sum(t <= t_stop for t in submitted)  # not the ones a stream woke up for after the stop
+        in_time = sum(t <= t_stop for t, _ in lat)  # not the ones a stream woke up for after the stop
         kept_up = in_time >= scheduled - n and pct(ms, 99) < 250.0
         print(f"{n:5d} concurrent streams at 4 Hz: {done / elapsed:9.1f} windows/s scored (needed {4 * n}); "
               f"latency ms p50 {pct(ms, 50):.3f} p99 {pct(ms, 99):.3f}; mean batch {mean_batch:.1f}; "

@@ -135,12 +135,11 @@ class GraphedScores:
         if bsz not in self._graphs:
             self._graphs[bsz] = self._capture(bsz)
         graph, static, outputs = self._graphs[bsz]
-        for m, x in enumerate((language, visual, acoustic)):
-            if x.shape != static[m].shape:
-                raise ValueError(f"{NAMES[m]} input has shape {tuple(x.shape)}; the graph takes "
-                                 f"{tuple(static[m].shape)}")
         with torch.inference_mode():
             for m, x in enumerate((language, visual, acoustic)):
+                if x.shape != static[m].shape:
+                    raise ValueError(f"{NAMES[m]} input has shape {tuple(x.shape)}; the graph takes "
+                                     f"{tuple(static[m].shape)}")
                 static[m].copy_(x)
             if lengths is None:
                 static[3].copy_(torch.tensor([list(self.seq_lens)] * bsz, device=self.device))
