@@ -6,7 +6,8 @@ import pytest
 
 from realtime.readout import NO_SIGNAL, UNCERTAIN, Readout, ReadoutConfig
 
-CFG = ReadoutConfig(tau_s=1.0, switch_margin=0.15, min_dwell_s=1.0, uncertain_prob=0.35, uncertain_margin=0.05)
+CFG = ReadoutConfig(tau_s=1.0, switch_margin=0.15, min_dwell_s=1.0, lead_hold_s=1e9, uncertain_prob=0.35,
+                    uncertain_margin=0.05)  # held-lead rule off: the margin alone
 
 
 def test_exponential_smoothing_over_irregular_hops():
@@ -49,6 +50,28 @@ def test_a_challenger_below_the_margin_does_not_switch():
     assert st.label == "a" and st.top == "b" and r.changes == 0
 
 
+def test_a_held_clear_lead_below_the_margin_switches_after_lead_hold():
+    """b leads a by 0.10 (< 0.15) from 0.25 s on, clearly (0.52 >= 0.35, lead >= 0.05): shown after 1.0 s on top."""
+    r = Readout(ReadoutConfig(tau_s=1e-6, switch_margin=0.15, min_dwell_s=0.0, lead_hold_s=1.0))
+    labels = [r.push(0.0, {"a": 0.5, "b": 0.4, "c": 0.1}).label]
+    labels += [r.push(0.25 * k, {"a": 0.42, "b": 0.52, "c": 0.06}).label for k in range(1, 7)]
+    assert labels == ["a", "a", "a", "a", "a", "b", "b"] and r.changes == 1
+
+
+def test_a_lead_traded_back_and_forth_never_counts_as_held():
+    r = Readout(ReadoutConfig(tau_s=1e-6, switch_margin=0.15, min_dwell_s=0.0, lead_hold_s=0.5))
+    r.push(0.0, {"a": 0.5, "b": 0.4, "c": 0.1})
+    for k in range(1, 40):  # b on top at odd windows, a at even ones: the top never holds for 0.5 s
+        p = {"a": 0.42, "b": 0.52, "c": 0.06} if k % 2 else {"a": 0.5, "b": 0.44, "c": 0.06}
+        st = r.push(0.25 * k, p)
+    assert st.label == "a" and r.changes == 0
+    # a held lead that is not clear (0.02 < uncertain_margin) does not switch either
+    r = Readout(ReadoutConfig(tau_s=1e-6, switch_margin=0.15, min_dwell_s=0.0, lead_hold_s=0.5))
+    r.push(0.0, {"a": 0.5, "b": 0.4, "c": 0.1})
+    labels = {r.push(0.25 * k, {"a": 0.36, "b": 0.38, "c": 0.26}).label for k in range(1, 12)}
+    assert labels == {"a"} and r.changes == 0
+
+
 def test_minimum_dwell():
     """With almost no smoothing the raw leader moves to b at 0.25 s, but a was shown at 0.0: b waits until 1.0 s."""
     r = Readout(ReadoutConfig(tau_s=1e-6, min_dwell_s=1.0))
@@ -64,7 +87,7 @@ def test_uncertain_when_no_class_leads():
     r = Readout(CFG)
     assert r.push(0.0, {"a": 0.45, "b": 0.39, "c": 0.16}).label == "a"  # 0.06 lead, above 0.35
     # a shown class that loses its support becomes uncertain (after the dwell), and a clear class ends it
-    r = Readout(ReadoutConfig(tau_s=1e-6))
+    r = Readout(ReadoutConfig(tau_s=1e-6, min_dwell_s=1.0, lead_hold_s=1e9))
     r.push(0.0, {"a": 0.8, "b": 0.1, "c": 0.1})
     assert r.push(0.5, {"a": 0.29, "b": 0.36, "c": 0.35}).label == "a"  # dwell
     assert r.push(1.0, {"a": 0.29, "b": 0.36, "c": 0.35}).label == UNCERTAIN  # a below 0.35 - 0.05
@@ -119,6 +142,7 @@ def test_gap_restarts_and_bad_config():
     r.push(0.0, {"a": 0.9, "b": 0.1})
     st = r.push(10.0, {"a": 0.1, "b": 0.9})  # 10 s > reset_gap_s: no blending across the gap
     assert st.probs == {"a": 0.1, "b": 0.9} and st.label == "b"
-    for bad in ({"tau_s": 0.0}, {"tau_s": float("nan")}, {"switch_margin": -0.1}, {"uncertain_prob": 1.5}):
+    for bad in ({"tau_s": 0.0}, {"tau_s": float("nan")}, {"switch_margin": -0.1}, {"uncertain_prob": 1.5},
+                {"lead_hold_s": -1.0}, {"lead_hold_s": float("inf")}):
         with pytest.raises(ValueError):
             ReadoutConfig(**bad)
