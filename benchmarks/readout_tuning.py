@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     speech = tmp / "validation-speech.mkv"
     if not (rs.REUSE and speech.is_file()):
         speech_clip(wavs, args.loops, speech)
-    print(f"2. steady speech: {' + '.join(w.name for w in wavs)}, looped {args.loops} times")
+    print(f"2. speech: {' + '.join(w.name for w in wavs)}, looped {args.loops} times")
     speech_rows = replay(speech, tmp / "speech.jsonl")
 
     from realtime.readout import ReadoutConfig
