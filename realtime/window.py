@@ -7,7 +7,12 @@ when it is *ready*:
 * ``wait_for_all=True`` (replay): every running stage has consumed its input up to T (its watermark). The result
   depends only on the media, never on thread timing, so replaying a file twice gives identical scores.
 * ``wait_for_all=False`` (live): as soon as the driver stream (the face stage, or the raw audio when there is no
-  video) has reached T; slower stages contribute what they have delivered so far.
+  video) has reached the next hop; slower stages contribute what they have delivered so far. A live window ends at
+  the newest media time the driver has reached (the frame it has just processed), not at the hop before it: a
+  window on the hop grid holds a frame captured on average half a frame interval before its end and is scored only
+  once the driver passes that end, so its newest frame was already that old when scoring began. One window per
+  hop is emitted, the newest: after a hiccup live shows now instead of catching up on stale windows. Replay keeps
+  the grid, so its results stay a function of the media alone.
 
 A stage that fails or ends sends an infinite watermark, so the window never waits for it.
 """
@@ -173,12 +178,14 @@ class SlidingWindow:
     def _ready(self) -> list[WindowSnapshot]:
         out = []
         limit = self.limit()
+        live = not self.config.wait_for_all and math.isfinite(limit)
         while self.next_end <= limit + 1e-9:
-            snap = self.snapshot(self.next_end)
-            snap.new_words = self._report_words(self.next_end)
+            t_end = limit if live else self.next_end  # live: end at the newest frame (module docstring)
+            snap = self.snapshot(t_end)
+            snap.new_words = self._report_words(t_end)
             out.append(snap)
             self.emitted += 1
-            self.next_end = self.config.hop_s * (self.emitted + 1)
+            self.next_end = self.config.hop_s * (math.floor(t_end / self.config.hop_s + 1e-9) + 1)
         if out:
             self._prune(out[-1].t)
         return out

@@ -67,7 +67,8 @@ def test_microphone_only_browser_stream_is_scored(scorer):
     finally:
         p.stop()
     ts = [r.t for r in results]
-    assert ts[:2] == [0.25, 0.5]
+    # each live window ends at the newest tick once its hop is due (within a few 10 ms ticks of it)
+    assert 0.25 <= ts[0] < 0.35 and 0.5 <= ts[1] < 0.6
     assert all(r.present["visual"] is False and r.present["acoustic"] is True for r in results)
     assert all(math.isfinite(r.valence) for r in results)
     assert p.metrics()["stages"]["face"]["packets"] == 0

@@ -96,7 +96,23 @@ def test_live_mode_is_driven_by_the_face_stage():
     w = make(wait_for_all=False)
     w.push(Watermark("source", 2.0))
     out = w.push(Watermark("face", 1.0))  # acoustic lags; live does not wait for it
-    assert [s.t for s in out] == [0.5, 1.0]
+    assert [s.t for s in out] == [1.0]  # one window, the newest: no catching up on the 0.5 s one
+
+
+def test_live_windows_end_at_the_newest_frame_once_a_hop_is_due():
+    """Hop 0.5 s, faces at 0.3, 0.6, 0.9, 1.2, 1.5 s: each window ends at the first frame at or after the next hop
+    (0.6, 1.2, 1.5), holds that frame, and the hop after it is the next grid point (1.0, 1.5, 2.0)."""
+    w = make(wait_for_all=False)
+    w.push(Watermark("source", 5.0))
+    ends, newest = [], []
+    for k in range(1, 6):
+        t = round(0.3 * k, 6)  # captured (monotonic clock) at 100 + t
+        w.push(FeatureEvent("visual", np.array([t]), np.ones((1, 52), np.float32), t, 100.0 + t,
+                            present=np.array([True])))
+        for s in w.push(Watermark("face", t)):
+            ends.append(s.t)
+            newest.append(round(s.t_mono - 100.0, 6))
+    assert ends == [0.6, 1.2, 1.5] and newest == [0.6, 1.2, 1.5] and w.next_end == 2.0
 
 
 def test_a_finished_or_failed_stage_is_not_waited_for():
