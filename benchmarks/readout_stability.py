@@ -112,13 +112,18 @@ def loop_clip(src: Path, loops: int, out: Path) -> Path:
     return out
 
 
-def still_clip(images: list[Path], seconds: float, out: Path, fps: int = 25) -> Path:
-    """A video of still images, ``seconds`` each, in order (no audio)."""
+def still_clip(images: list[Path], seconds: float, out: Path, fps: int = 25, size: int | None = None) -> Path:
+    """A video of still images, ``seconds`` each, in order (no audio); ``size``: each resized to size x size first
+    (bicubic; for stills of different sizes, or small ones)."""
     import av
     import numpy as np
     from PIL import Image
 
-    stills = [np.asarray(Image.open(p).convert("RGB")) for p in images]
+    def load(p: Path):
+        img = Image.open(p).convert("RGB")
+        return np.asarray(img if size is None else img.resize((size, size), Image.BICUBIC))
+
+    stills = [load(p) for p in images]
     with av.open(str(out), "w") as o:
         v = o.add_stream("mpeg4", rate=fps)
         v.width, v.height, v.pix_fmt = stills[0].shape[1], stills[0].shape[0], "yuv420p"

@@ -37,7 +37,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.readout_stability import ROOT, changes, per_minute, relabel, replay
+from benchmarks.readout_stability import ROOT, changes, per_minute, relabel, replay, still_clip
 
 FOLLOW_S = 1.5
 """Issue 14's target: the displayed label follows a real change within this many seconds."""
@@ -99,24 +99,9 @@ def _no_repeats(segs: list[Segment]) -> list[Segment]:
     return out
 
 
-def face_clip(segs: list[Segment], seconds: float, out: Path, fps: int = 25) -> Path:
+def face_clip(segs: list[Segment], seconds: float, out: Path) -> Path:
     """A video of the faces, ``seconds`` each, enlarged to FACE_SIZE and made RGB (no audio)."""
-    import av
-    import numpy as np
-    from PIL import Image
-
-    with av.open(str(out), "w") as o:
-        v = o.add_stream("mpeg4", rate=fps)
-        v.width = v.height = FACE_SIZE
-        v.pix_fmt, v.bit_rate = "yuv420p", 2_000_000
-        for s in segs:
-            img = np.asarray(Image.open(s.path).convert("RGB").resize((FACE_SIZE, FACE_SIZE), Image.BICUBIC))
-            for _ in range(int(round(seconds * fps))):
-                for pkt in v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                    o.mux(pkt)
-        for pkt in v.encode():
-            o.mux(pkt)
-    return out
+    return still_clip([s.path for s in segs], seconds, out, size=FACE_SIZE)
 
 
 def speech_clip(wavs: list[Path], loops: int, out: Path, rate: int = 16000) -> Path:
