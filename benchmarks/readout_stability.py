@@ -171,7 +171,7 @@ def relabel(rows: list[dict], cfg) -> list[str]:
     from realtime.readout import Readout
 
     r = Readout(cfg)
-    return [r.push(d["t"], d["probs"], any(d["present"].values())).label for d in rows]
+    return [r.push(d["t"], d["probs"], d["present"]).label for d in rows]
 
 
 def splice_lags(rows: list[dict], shown: list[str], t_splice: float) -> dict:

@@ -290,7 +290,7 @@ class Pipeline:
 
     def _complete(self, r: ScoreResult, snap, status, now: float, drops: dict) -> ScoreResult:
         """The scorer's result with what the pipeline knows added: readout, votes, baseline, latencies, drops."""
-        shown = self.readout.push(r.t, r.probs, any(r.present.values()))
+        shown = self.readout.push(r.t, r.probs, r.present)
         latency = {"scorer": round(self.scorer.last_ms, 3)}
         if snap.t_mono is not None:
             latency["capture_to_score"] = round((now - snap.t_mono) * 1e3, 3)

@@ -4,9 +4,12 @@ The scorer's per-window probabilities move with every 250 ms hop (a 4 s window s
 voice), so the raw top class flips often even when the person's expression barely changes. `Readout` turns the raw
 stream into what a person should read:
 
-* **Smoothed probabilities**: an exponential moving average over a declared time constant ``tau_s`` in *media*
-  seconds, so irregular hops (a live window that came late, a replay at any speed) weigh by the time they cover:
-  ``s <- s + a (p - s)`` with ``a = 1 - exp(-dt / tau_s)``.
+* **Smoothed probabilities**: an exponential moving average over a declared time constant in *media* seconds, so
+  irregular hops (a live window that came late, a replay at any speed) weigh by the time they cover:
+  ``s <- s + a (p - s)`` with ``a = 1 - exp(-dt / tau)``. The time constant follows the fastest input present:
+  ``tau_s`` with a face (read over the window's last second), ``tau_voice_s`` with a voice and no face (read over
+  the whole 4 s window), ``tau_words_s`` with words alone (the 10 s text window); each is half its input's span, so
+  a steady voice is not shown flickering with every hop of the window sliding over it.
 * **A label with hysteresis**: the shown class changes only when another class leads it by ``switch_margin`` in the
   smoothed probabilities, or has led it without a break for ``lead_hold_s`` (a weak but steady new reading, common
   on real faces, must not wait for a margin it never reaches), and never sooner than ``min_dwell_s`` after the last
@@ -25,6 +28,7 @@ The raw per-window scores are never changed; the readout is a separate record (`
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .checks import number
@@ -64,6 +68,12 @@ class ReadoutConfig:
             scored alike there, their faces being read clearly) but for a failure seen on the benchmark's spliced
             clip (splice at 8 s): with the margin alone, sad.png (read as angry 0.387 against neutral 0.30) kept
             "neutral" shown from 9.25 s, when angry took the lead, to 12.75 s.
+        tau_voice_s: the time constant when the window has a voice but no face (s). 2.0 s, half the 4 s over which
+            the voice is read, as ``tau_s`` is half the face's 1 s; set by that rule, not tuned. A steady voice's
+            per-window reading wanders as the window slides: on RAVDESS's validation actors speaking one emotion at
+            a time the shown label changes 14.68 times a minute at 2 s against 26.47 at 0.5 s, and shows a new
+            emotion after 4.43 s (median) against 3.21 s (`python -m benchmarks.readout_tuning`, part 4).
+        tau_words_s: the time constant when words are the only input (s). 5.0 s, half the 10 s text window.
         uncertain_prob: below this top smoothed probability no class leads: "uncertain". 0.35, about 2.5 times
             chance (1/7 = 0.14): a class at 0.35 is still beaten by the other six together, so the page should not
             claim it.
@@ -80,6 +90,8 @@ class ReadoutConfig:
     """
 
     tau_s: float = 0.5
+    tau_voice_s: float = 2.0
+    tau_words_s: float = 5.0
     switch_margin: float = 0.1
     min_dwell_s: float = 0.5
     lead_hold_s: float = 1.0
@@ -93,7 +105,9 @@ class ReadoutConfig:
         for name in ("switch_margin", "min_dwell_s", "lead_hold_s", "uncertain_margin", "uncertain_hold",
                      "reset_gap_s"):
             number(f"ReadoutConfig.{name}", getattr(self, name), lo=0)
-        number("ReadoutConfig.tau_s", self.tau_s, lo=0, lo_open=True, why="use a tiny value for no smoothing")
+        for name in ("tau_s", "tau_voice_s", "tau_words_s"):
+            number(f"ReadoutConfig.{name}", getattr(self, name), lo=0, lo_open=True,
+                   why="use a tiny value for no smoothing")
         number("ReadoutConfig.uncertain_prob", self.uncertain_prob, lo=0, hi=1)
 
 
@@ -129,7 +143,8 @@ class Readout:
     """Push one window's raw probabilities at a time; get what the page shows.
 
     ``push(t, probs, present)``: ``t`` media time (s), ``probs`` {class: probability} of the fused prediction,
-    ``present`` whether any modality was present in the window. Windows must come in media-time order.
+    ``present`` the window's modalities ({"visual": bool, "acoustic": bool, "language": bool}, which also pick the
+    time constant) or just whether any was present (then ``tau_s``). Windows must come in media-time order.
     """
 
     def __init__(self, config: ReadoutConfig = ReadoutConfig()):
@@ -145,11 +160,18 @@ class Readout:
         self._top_since: float | None = None
         self.changes = 0
 
-    def push(self, t: float, probs: dict, present: bool = True) -> ReadoutState:
+    def tau(self, present: bool | Mapping[str, bool]) -> float:
+        """The time constant for a window with these modalities present (module docstring)."""
+        cfg = self.config
+        if not isinstance(present, Mapping) or present.get("visual", False):
+            return cfg.tau_s
+        return cfg.tau_voice_s if present.get("acoustic", False) else cfg.tau_words_s
+
+    def push(self, t: float, probs: dict, present: bool | Mapping[str, bool] = True) -> ReadoutState:
         cfg = self.config
         t = float(t)
         previous = self.label
-        if not present or not probs:
+        if not (any(present.values()) if isinstance(present, Mapping) else present) or not probs:
             self._s = None  # the prior is not evidence: restart the smoothing when a modality returns
             self._t = t
             self._top = self._top_since = None
@@ -161,7 +183,7 @@ class Readout:
                 self._s = dict(p)
                 fresh = True
             else:
-                a = 1.0 - math.exp(-max(dt, 0.0) / cfg.tau_s)
+                a = 1.0 - math.exp(-max(dt, 0.0) / self.tau(present))
                 self._s = {k: s + a * (p[k] - s) for k, s in self._s.items()}
                 fresh = False
             self._t = t

@@ -22,20 +22,20 @@ def test_splices_count_only_changes_the_raw_label_shows():
     # three 2 s segments, one row every 0.5 s: happy | sad | sad (the third reads as the second: not counted)
     labels = ["happy"] * 4 + ["happy", "sad", "sad", "sad"] + ["sad"] * 4
     rows = [_row(0.5 * k, lab) for k, lab in enumerate(labels)]
-    assert splices(rows, 3, 2.0) == [{"t": 2.0, "old": "happy", "new": "sad"}]
+    assert splices(rows, [0.0, 2.0, 4.0, 6.0]) == [{"t": 2.0, "end": 4.0, "old": "happy", "new": "sad"}]
 
 
 def test_splices_skip_a_segment_without_a_face():
     rows = [_row(0.5 * k, "happy") for k in range(4)] + [_row(2.0 + 0.5 * k, "neutral", face=False) for k in range(4)]
-    assert splices(rows, 2, 2.0) == []
+    assert splices(rows, [0.0, 2.0, 4.0]) == []
 
 
 def test_lag_is_the_first_displayed_new_label_inside_the_new_segment():
     rows = [_row(0.5 * k, "x") for k in range(8)]
-    cuts = [{"t": 2.0, "old": "happy", "new": "sad"}]
+    cuts = [{"t": 2.0, "end": 4.0, "old": "happy", "new": "sad"}]
     shown = ["happy"] * 5 + ["uncertain", "sad", "sad"]
-    assert lags(rows, shown, cuts, 2.0) == [1.0]
-    assert lags(rows, ["happy"] * 8, cuts, 2.0) == [None]
+    assert lags(rows, shown, cuts) == [1.0]
+    assert lags(rows, ["happy"] * 8, cuts) == [None]
 
 
 def test_choose_takes_the_most_followed_among_the_steady_then_the_smaller_median_lag():

@@ -28,6 +28,26 @@ def test_exponential_smoothing_over_irregular_hops():
     assert last.probs["a"] == pytest.approx(r1.push(1.0, {"a": 0.0, "b": 1.0}).probs["a"], abs=1e-12)
 
 
+def test_the_time_constant_follows_the_fastest_input_present():
+    """2 s after a swap, the old class keeps exp(-2 / tau): tau 1 with a face, 2 with a voice, 4 with words alone."""
+    cfg = ReadoutConfig(tau_s=1.0, tau_voice_s=2.0, tau_words_s=4.0)
+    kept = {}
+    for name, present in (("face", {"visual": True, "acoustic": True, "language": True}),
+                          ("voice", {"visual": False, "acoustic": True, "language": True}),
+                          ("words", {"visual": False, "acoustic": False, "language": True}),
+                          ("bool", True)):
+        r = Readout(cfg)
+        r.push(0.0, {"a": 1.0, "b": 0.0}, present)
+        kept[name] = r.push(2.0, {"a": 0.0, "b": 1.0}, present).probs["a"]
+    assert kept["face"] == pytest.approx(math.exp(-2.0), abs=1e-12)
+    assert kept["voice"] == pytest.approx(math.exp(-1.0), abs=1e-12)
+    assert kept["words"] == pytest.approx(math.exp(-0.5), abs=1e-12)
+    assert kept["bool"] == kept["face"]  # a bare "something present" smooths as with a face
+    r = Readout(cfg)
+    none = {"visual": False, "acoustic": False, "language": False}
+    assert r.push(0.0, {"a": 1.0, "b": 0.0}, none).label == NO_SIGNAL
+
+
 def test_label_switches_when_the_new_class_leads_by_the_margin():
     """a 0.8 / b 0.2 until t = 5, then swapped. s_b - s_a = 0.6 - 1.2 exp(-(t - 5)): it first reaches 0.15 at
     t - 5 >= ln(1.2 / 0.45) = 0.981 s, i.e. at the window t = 6.0 (t = 5.75 gives 0.033)."""
@@ -143,6 +163,7 @@ def test_gap_restarts_and_bad_config():
     st = r.push(10.0, {"a": 0.1, "b": 0.9})  # 10 s > reset_gap_s: no blending across the gap
     assert st.probs == {"a": 0.1, "b": 0.9} and st.label == "b"
     for bad in ({"tau_s": 0.0}, {"tau_s": float("nan")}, {"switch_margin": -0.1}, {"uncertain_prob": 1.5},
-                {"lead_hold_s": -1.0}, {"lead_hold_s": float("inf")}):
+                {"lead_hold_s": -1.0}, {"lead_hold_s": float("inf")}, {"tau_voice_s": 0.0},
+                {"tau_words_s": float("nan")}):
         with pytest.raises(ValueError):
             ReadoutConfig(**bad)
