@@ -289,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     d = ReadoutConfig()
     default = (d.tau_s, d.switch_margin, d.min_dwell_s, d.lead_hold_s)
     for tau, margin, dwell, hold in (default, *(k for k in SWEEP if k != default)):
-        cfg = ReadoutConfig(tau_s=tau, switch_margin=margin, min_dwell_s=dwell, lead_hold_s=hold)
+        cfg = d if (tau, margin, dwell, hold) == default else ReadoutConfig(  # the others: one tau for every window
+            tau_s=tau, tau_voice_s=tau, tau_words_s=tau, switch_margin=margin, min_dwell_s=dwell, lead_hold_s=hold)
         line = f"  {tau:5.2f}  {margin:6.2f}  {dwell:7.2f}  {'off' if hold >= 1e9 else f'{hold:.2f}':>6s} |"
         n, _, span = changes(runs["baseline running (default)"], relabel(runs["baseline running (default)"], cfg))
         line += f" {per_minute(n, span):18.2f}"
