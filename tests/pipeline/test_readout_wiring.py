@@ -64,3 +64,20 @@ def test_calibrate_through_the_pipeline(scorer, tmp_path):
     assert states == ["calibrating"] * 11 + ["calibrated"] * 5
     assert lines[-1]["baseline"]["acoustic"]["max_shift_std"] == 1.0
     assert lines[-1]["baseline"]["visual"]["state"] == "calibrated"
+
+
+def test_a_voice_without_a_face_is_smoothed_with_the_voice_time_constant(scorer, tmp_path):
+    """The pipeline hands the readout each window's modalities: with no video, the smoothed probabilities are the
+    exponential average of the raw ones with `ReadoutConfig.tau_voice_s` (2 s), not the face's 0.5 s."""
+    import math
+
+    from realtime.readout import ReadoutConfig
+
+    results, lines = run(scorer, FakeSource(duration=2.0, video=False), tmp_path)
+    voiced = [d for d in lines if d["present"]["acoustic"]]
+    assert voiced and not any(d["present"]["visual"] for d in lines)
+    first, second = voiced[0], voiced[1]
+    a = 1 - math.exp(-(second["t"] - first["t"]) / ReadoutConfig.tau_voice_s)
+    for k, p in second["probs"].items():
+        expected = first["probs"][k] + a * (p - first["probs"][k])
+        assert second["readout"]["probs"][k] == pytest.approx(expected, abs=2e-6)
