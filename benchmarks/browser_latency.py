@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT / "assets" / "WDA_KatieHill_000.mp4"
 CHROMIUM = "/usr/bin/chromium"
-STAGES = ("face", "acoustic", "transcript", "scorer")
+STAGES = ("face", "acoustic", "transcript", "language", "scorer")
 RATES = (("video", r"video ([\d.]+) fps"), ("audio", r"audio ([\d.]+) chunks/s"), ("scores", r"scores ([\d.]+)/s"))
 
 # every change of the shown window time, stamped with the browser's clock (as tests/ui/test_browser.py records it)

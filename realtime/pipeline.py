@@ -82,6 +82,7 @@ class Pipeline:
         self.error: str | None = None
         self.count = 0
         self._last_capture: float | None = None
+        self._language_ms = 0.0
         self._stopped = False
         self._lock = threading.Lock()
         self.stages: dict[str, StageThread] = {}
@@ -271,7 +272,9 @@ class Pipeline:
     def _score(self, snaps) -> None:
         if not snaps:
             return
+        t0 = monotonic()
         snaps = self.language.push(snaps)
+        self._language_ms = (monotonic() - t0) * 1e3  # MiniLM runs here when a window's words changed
         statuses = [None] * len(snaps)
         if self.baseline is not None:
             shifted = []
@@ -291,7 +294,7 @@ class Pipeline:
     def _complete(self, r: ScoreResult, snap, status, now: float, drops: dict) -> ScoreResult:
         """The scorer's result with what the pipeline knows added: readout, votes, baseline, latencies, drops."""
         shown = self.readout.push(r.t, r.probs, r.present)
-        latency = {"scorer": round(self.scorer.last_ms, 3)}
+        latency = {"scorer": round(self.scorer.last_ms, 3), "language": round(self._language_ms, 3)}
         if snap.t_mono is not None:
             latency["capture_to_score"] = round((now - snap.t_mono) * 1e3, 3)
             self._last_capture = max(self._last_capture or -math.inf, snap.t_mono)

@@ -89,7 +89,7 @@ def health_html(snap: dict) -> str:
     lat = snap.get("latency_ms") or {}
     stages = snap.get("stages") or {}
     lat_parts = []
-    for name in ("face", "acoustic", "transcript", "scorer"):
+    for name in ("face", "acoustic", "transcript", "language", "scorer"):
         if name in lat or name in stages:
             st = stages.get(name, {})
             load = st.get("compute_per_media_s")
