@@ -118,6 +118,9 @@ def parse_health(text: str) -> dict:
     m = re.search(r"capture→score ([\d.]+) ms", text)
     if m:
         out["capture_to_score"] = float(m.group(1))
+    m = re.search(r"face wait ([\d.]+) ms", text)
+    if m:
+        out["face_wait"] = float(m.group(1))
     for name in STAGES:
         m = re.search(rf"\b{name} ([\d.]+) ms", text)
         if m:
@@ -240,7 +243,7 @@ def one_repeat(browser, url: str, seconds: int, warmup_s: float) -> dict:
             res[f"{name}_kb"] = statistics.median(n for n, _ in xs) / 1e3  # base64 JSON body for frames
             res[f"{name}_ms"] = statistics.median(ms for _, ms in xs)
             res[f"{name}_n"] = len(xs)
-    for key in STAGES + tuple(n for n, _ in RATES):
+    for key in STAGES + ("face_wait",) + tuple(n for n, _ in RATES):
         xs = [s[key] for s in samples if key in s]
         if xs:
             res[key] = statistics.median(xs)
@@ -307,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
     if len(results) > 1:
-        for key in ("p50", "p90", "updates_per_s") + STAGES + ("frame_ms", "audio_chunk_ms"):
+        for key in ("p50", "p90", "updates_per_s") + STAGES + ("face_wait", "frame_ms", "audio_chunk_ms"):
             xs = [r[key] for r in results if key in r]
             if xs:
                 print(f"over {len(xs)} repeats: {key} min {min(xs):.1f} median {statistics.median(xs):.1f}")
@@ -317,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
 def format_repeat(i: int, r: dict) -> str:
     lat = (f"capture-to-score p50 {r['p50']:.0f} ms p90 {r['p90']:.0f} ms ({r['n_lat']} of {r['n']} samples)"
            if "p50" in r else f"no capture-to-score figure in {r['n']} samples")
-    stages = ", ".join(f"{k} {r[k]:.1f} ms" for k in STAGES if k in r)
+    stages = ", ".join(f"{k} {r[k]:.1f} ms" for k in STAGES + ("face_wait",) if k in r)
     rates = ", ".join(f"{k} {r[k]:.1f}/s" for k, _ in RATES if k in r)
     up = []
     if "frame_n" in r:

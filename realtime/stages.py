@@ -17,6 +17,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from .clock import monotonic
 from .packets import AudioChunk, ClockTick, EndOfStream, FeatureEvent, VideoFrame, Watermark
 from .queues import BoundedQueue, consume
 
@@ -151,6 +152,7 @@ class StageStats:
     packets: int = 0
     events: int = 0
     last_ms: float = 0.0
+    last_wait_ms: float = 0.0  # capture (the packet's t_mono) to this stage starting on it: the hand-offs before it
     mean_ms: float = 0.0
     busy_s: float = 0.0
     media_s: float = 0.0
@@ -230,6 +232,8 @@ class StageThread:
             self.emit(ev)
 
     def _push(self, packet) -> None:
+        if getattr(packet, "t_mono", None) is not None:
+            self.stats.last_wait_ms = (monotonic() - packet.t_mono) * 1e3
         t0 = time.perf_counter()
         events = self.core.push(packet)
         self._account(packet, time.perf_counter() - t0, len(events))

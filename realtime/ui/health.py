@@ -95,6 +95,8 @@ def health_html(snap: dict) -> str:
             load = st.get("compute_per_media_s")
             extra = f" (load {load:.2f})" if load else ""
             lat_parts.append(f"{name} {_fmt_ms(lat.get(name))}{extra}")
+    if "face_wait" in lat:
+        lat_parts.append(f"face wait {_fmt_ms(lat['face_wait'])}")
     if "capture_to_score" in lat:
         lat_parts.append(f"capture→score {_fmt_ms(lat['capture_to_score'])}")
     drops = snap.get("drops") or {}

@@ -72,3 +72,18 @@ def test_microphone_only_browser_stream_is_scored(scorer):
     assert all(r.present["visual"] is False and r.present["acoustic"] is True for r in results)
     assert all(math.isfinite(r.valence) for r in results)
     assert p.metrics()["stages"]["face"]["packets"] == 0
+
+
+def test_a_stage_reports_how_long_a_frame_waited_before_it():
+    """`StageStats.last_wait_ms`: from the frame's capture (its t_mono) to the stage starting on it."""
+    from realtime.clock import monotonic
+    from realtime.packets import VideoFrame
+
+    inbox, out, stop = BoundedQueue(8), [], threading.Event()
+    th = StageThread(FaceStage(NoFaceProcessor()), inbox, out.append, stop)
+    th.start()
+    inbox.put(VideoFrame(t=0.1, t_mono=monotonic() - 0.3, rgb=np.zeros((4, 4, 3), np.uint8)))
+    assert wait_until(lambda: th.stats.packets == 1, 5)
+    stop.set()
+    assert th.join(2)
+    assert 300.0 <= th.stats.last_wait_ms < 2300.0  # at least the 0.3 s it was old when queued

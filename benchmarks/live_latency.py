@@ -1,0 +1,105 @@
+"""The browser path's pipeline without a browser: where live capture-to-score goes when Chromium is not on the cores.
+
+    python -m benchmarks.live_latency [--clip assets/WDA_KatieHill_000.mp4] [--seconds 45] [--checkpoint DIR]
+
+The page's `BrowserSource` is fed by two threads at the page's own rates (webcam frames every 0.1 s at 320x240, the
+`UIConfig.webcam_size`; microphone chunks of 0.5 s, `UIConfig.audio_every_s`), both from the clip, looped; the real
+stages (MediaPipe, openSMILE, Whisper), the language step and the scorer run with the live policies, as a page's
+stream does. Prints, over the windows after the first 5 s: capture-to-score p50 / p90, the stage medians (face,
+face_wait: capture to the face stage starting on the frame, language: MiniLM on the window's words, scorer) and how
+many windows had to encode their words. Set beside `benchmarks.browser_latency` (the same path with Chromium and the
+page server on the same cores), the difference is what the browser costs on this host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def clip_media(clip: Path, size: tuple[int, int]):
+    """The clip's frames at about 10 fps (every n-th, resized) and its audio as 16 kHz int16."""
+    import av
+    import numpy as np
+
+    from realtime.features.media import decode_audio
+
+    with av.open(str(clip)) as c:
+        rate = float(c.streams.video[0].average_rate or 25)
+        step = max(1, round(rate / 10))
+        frames = [np.asarray(f.to_image().resize(size)) for k, f in enumerate(c.decode(video=0)) if k % step == 0]
+    audio = (np.clip(decode_audio(str(clip), 16000), -1, 32767 / 32768) * 32767).astype(np.int16)
+    return frames, audio
+
+
+def feed(src, frames, audio, chunk_s: float, stop: threading.Event) -> list[threading.Thread]:
+    def video():
+        k = 0
+        while not stop.wait(0.1):
+            src.push_frame(frames[k % len(frames)])
+            k += 1
+
+    def microphone():
+        n, k = int(16000 * chunk_s), 0
+        while not stop.wait(chunk_s):
+            i = (k * n) % max(1, len(audio) - n)
+            src.push_audio(16000, audio[i:i + n])
+            k += 1
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (video, microphone)]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.live_latency", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__.split("\n\n", 1)[1])
+    p.add_argument("--clip", default=str(ROOT / "assets" / "WDA_KatieHill_000.mp4"), help="video with audio")
+    p.add_argument("--seconds", type=float, default=45.0, help="how long the stream runs (s, default 45)")
+    p.add_argument("--checkpoint", default=None, help="DMD checkpoint (default: the bundled one)")
+    args = p.parse_args(argv)
+    if args.seconds <= 10:
+        p.error("--seconds must be above 10 (the first 5 s are left out)")
+    from realtime.config import PipelineConfig, StreamSettings, UIConfig, stream_config
+    from realtime.paths import DEFAULT_CHECKPOINT
+    from realtime.pipeline import Pipeline
+    from realtime.sources.live import BrowserSource
+
+    frames, audio = clip_media(Path(args.clip), tuple(UIConfig.webcam_size))
+    cfg = stream_config(PipelineConfig(), StreamSettings(checkpoint=args.checkpoint or str(DEFAULT_CHECKPOINT)),
+                        live=True)
+    src, results, stop = BrowserSource(), [], threading.Event()
+    pipe = Pipeline(cfg, src, [results.append]).start()
+    threads = feed(src, frames, audio, UIConfig.audio_every_s, stop)
+    time.sleep(args.seconds)
+    stop.set()
+    for t in threads:
+        t.join(2)
+    pipe.stop()
+    rows = [r for r in results if r.t > 5.0]
+    cap = sorted(r.latency_ms["capture_to_score"] for r in rows if "capture_to_score" in r.latency_ms)
+    if not cap:
+        print("no window was scored with a capture time", file=sys.stderr)
+        return 1
+
+    def med(key: str) -> float:
+        return statistics.median(r.latency_ms.get(key, 0.0) for r in rows)
+
+    encoded = sum(r.latency_ms.get("language", 0.0) > 1.0 for r in rows)
+    print(f"{len(rows)} windows after the first 5 s: capture-to-score p50 {statistics.median(cap):.1f} ms, "
+          f"p90 {cap[round(0.9 * (len(cap) - 1))]:.1f} ms; medians: face {med('face'):.1f} ms, face_wait "
+          f"{med('face_wait'):.1f} ms, language {med('language'):.1f} ms, scorer {med('scorer'):.1f} ms; "
+          f"{encoded} of {len(rows)} windows encoded their words (language > 1 ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
