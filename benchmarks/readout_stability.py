@@ -20,6 +20,12 @@ is what the page shows):
    smoothing adds; the raw lag is the window's face span (``--face-window``, 1 s) filling with the new face. Target: the displayed label follows a
    real change within 1.5 s.
 
+4. **Other readout settings** on the same raw scores (recomputed from the JSONL).
+5. **A voice without a face** (``--skip-voice`` leaves it out): RAVDESS's test actors (19-24, never used to set the
+   readout), three clips of one emotion after another, emotion by emotion: displayed changes a minute on one-emotion
+   speech and the lag to a new emotion, for the raw label, the default readout (``tau_voice_s`` for these windows)
+   and the face's time constant for every window.
+
 No timed assertions: this is a benchmark, run by hand; the figures go into docs/ui.md.
 """
 
@@ -29,6 +35,7 @@ import argparse
 import collections
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -194,6 +201,35 @@ def lag_text(t, t_splice) -> str:
     return "never" if t is None else f"{t - t_splice:.2f} s"
 
 
+def voice_section(data: Path, tmp: Path, per_class: int = 3) -> None:
+    """Section 5: a voice without a face on RAVDESS's test actors (never used to set the readout)."""
+    from dataclasses import replace as with_
+
+    from benchmarks.readout_tuning import VOICE_FOLLOW_S, lags, splices, validation_voices, voice_clip
+    from realtime.readout import ReadoutConfig
+
+    voices = validation_voices(data, per_class, split="test")
+    clip = tmp / "test-voices.mkv"
+    bounds = voice_clip(voices, clip)
+    print(f"\n5. a voice without a face: RAVDESS's test actors (19-24), {per_class} clips of one emotion after "
+          f"another, emotion by emotion ({len(voices)} segments, {bounds[-1]:.2f} s; words too, no face)")
+    rows = replay(clip, tmp / "voices.jsonl")
+    cuts = splices(rows, bounds, "acoustic")
+    d = ReadoutConfig()
+    one_tau = with_(d, tau_voice_s=d.tau_s, tau_words_s=d.tau_s)
+    print(f"  {len(cuts)} of {len(voices) - 1} splices counted (the others: the same raw label on both sides)")
+    for name, shown in (("raw per-window label", [r["emotion"] for r in rows]),
+                        ("displayed (default)", [r["readout"]["label"] for r in rows]),
+                        (f"displayed with tau {d.tau_s:g} s for every window", relabel(rows, one_tau))):
+        lag = lags(rows, shown, cuts)
+        seen = sorted(x for x in lag if x is not None)
+        n, _, span = changes(rows, shown)
+        med = f"{statistics.median(seen):.2f} s" if seen else "-"
+        print(f"  {name}: {per_minute(n, span):.2f} changes/min; new emotion after {med} (median), "
+              f"{sum(x <= VOICE_FOLLOW_S + 1e-9 for x in seen)} of {len(cuts)} within {VOICE_FOLLOW_S:g} s, "
+              f"{len(lag) - len(seen)} never")
+
+
 SWEEP = ((1.0, 0.15, 1.0, 1e9), (0.5, 0.1, 0.5, 1e9), (0.5, 0.1, 0.5, 0.5), (0.5, 0.1, 0.5, 1.5), (2.0, 0.15, 1.0, 1e9),
          (1.0, 0.3, 1.0, 1e9))
 """(tau_s, switch_margin, min_dwell_s, lead_hold_s; 1e9: no held-lead rule) settings compared on the same replays,
@@ -209,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="shared media folder with happy.png and sad.png")
     p.add_argument("--loops", type=int, default=8, help="how many times the steady clip is looped (default 8)")
     p.add_argument("--skip-loop", action="store_true", help="skip the looped clip (the slowest part)")
+    p.add_argument("--skip-voice", action="store_true",
+                   help="skip section 5 (a voice without a face, RAVDESS's test actors: about 8 minutes)")
     p.add_argument("--out", help="keep the clips and JSONL files here (default: a temporary folder)")
     p.add_argument("--checkpoint", help="score with this checkpoint (default: the bundled assets/dmd_live)")
     p.add_argument("--window", type=float, default=None, metavar="S",
@@ -303,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
                                   for g, ts in zip(lags, (SEGMENT_S, 2 * SEGMENT_S)))
         line += "   (default)" if (tau, margin, dwell, hold) == default else ""
         print(line)
+    if not args.skip_voice:
+        voice_section(media.parent, tmp)
     print(f"\nfiles: {tmp}")
     return 0
 

@@ -116,12 +116,13 @@ def face_clip(segs: list[Segment], seconds: float, out: Path) -> Path:
     return still_clip([s.path for s in segs], seconds, out, size=FACE_SIZE)
 
 
-def validation_voices(data: Path, per_class: int = 4) -> list[tuple[Segment, list[Path]]]:
-    """RAVDESS's validation actors, each speaking ``per_class`` of its clips of one class after another, class by
-    class: a steady voice within a segment, a change of emotion (or of speaker) at each splice."""
+def validation_voices(data: Path, per_class: int = 4, split: str = "valid") -> list[tuple[Segment, list[Path]]]:
+    """RAVDESS's validation actors (``split="test"``: its test actors, for `readout_stability`), each speaking
+    ``per_class`` of its clips of one class after another, class by class: a steady voice within a segment, a change
+    of emotion (or of speaker) at each splice."""
     from recipes.corpora import media_items, stable_key
 
-    items = [i for i in media_items(data) if i.split == "valid" and i.corpus == "ravdess"]
+    items = [i for i in media_items(data) if i.split == split and i.corpus == "ravdess"]
     items.sort(key=lambda i: stable_key(i.key))
     groups: dict[tuple[str, str], list[Path]] = collections.defaultdict(list)
     for i in items:
