@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--loops", type=int, default=8, help="how many times the steady clip is looped (default 8)")
     p.add_argument("--skip-loop", action="store_true", help="skip the looped clip (the slowest part)")
     p.add_argument("--skip-voice", action="store_true",
-                   help="skip section 5 (a voice without a face, RAVDESS's test actors: about 8 minutes)")
+                   help="skip section 5 (a voice without a face, RAVDESS's test actors: about 5 minutes of replay)")
     p.add_argument("--out", help="keep the clips and JSONL files here (default: a temporary folder)")
     p.add_argument("--checkpoint", help="score with this checkpoint (default: the bundled assets/dmd_live)")
     p.add_argument("--window", type=float, default=None, metavar="S",
