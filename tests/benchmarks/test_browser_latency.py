@@ -48,3 +48,14 @@ def test_fake_devices_from_the_bundled_clip(tmp_path):
     with wave.open(str(wav)) as w:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (48000, 1, 2)
         assert abs(w.getnframes() / 48000 - 8.0) < 0.05
+
+
+def test_niced_chromium_is_a_wrapper_only_when_asked(tmp_path):
+    import subprocess
+
+    from benchmarks.browser_latency import niced
+
+    assert niced("/usr/bin/chromium", 0, tmp_path) == "/usr/bin/chromium"
+    wrapper = niced("/bin/sh", 7, tmp_path)
+    out = subprocess.run([wrapper, "-c", "nice"], capture_output=True, text=True, check=True).stdout
+    assert int(out) == 7 + int(subprocess.run(["nice"], capture_output=True, text=True).stdout)
