@@ -42,6 +42,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT / "assets" / "WDA_KatieHill_000.mp4"
 CHROMIUM = "/usr/bin/chromium"
 STAGES = ("face", "acoustic", "transcript", "language", "scorer")
+FIGURES = STAGES + ("face_wait",)
+"""The per-window figures read off the strip: the stages' latencies and the face stage's wait (capture to start)."""
 RATES = (("video", r"video ([\d.]+) fps"), ("audio", r"audio ([\d.]+) chunks/s"), ("scores", r"scores ([\d.]+)/s"))
 
 # every change of the shown window time, stamped with the browser's clock (as tests/ui/test_browser.py records it)
@@ -243,7 +245,7 @@ def one_repeat(browser, url: str, seconds: int, warmup_s: float) -> dict:
             res[f"{name}_kb"] = statistics.median(n for n, _ in xs) / 1e3  # base64 JSON body for frames
             res[f"{name}_ms"] = statistics.median(ms for _, ms in xs)
             res[f"{name}_n"] = len(xs)
-    for key in STAGES + ("face_wait",) + tuple(n for n, _ in RATES):
+    for key in FIGURES + tuple(n for n, _ in RATES):
         xs = [s[key] for s in samples if key in s]
         if xs:
             res[key] = statistics.median(xs)
@@ -328,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
     if len(results) > 1:
-        for key in ("p50", "p90", "updates_per_s") + STAGES + ("face_wait", "frame_ms", "audio_chunk_ms"):
+        for key in ("p50", "p90", "updates_per_s") + FIGURES + ("frame_ms", "audio_chunk_ms"):
             xs = [r[key] for r in results if key in r]
             if xs:
                 print(f"over {len(xs)} repeats: {key} min {min(xs):.1f} median {statistics.median(xs):.1f}")
@@ -338,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
 def format_repeat(i: int, r: dict) -> str:
     lat = (f"capture-to-score p50 {r['p50']:.0f} ms p90 {r['p90']:.0f} ms ({r['n_lat']} of {r['n']} samples)"
            if "p50" in r else f"no capture-to-score figure in {r['n']} samples")
-    stages = ", ".join(f"{k} {r[k]:.1f} ms" for k in STAGES + ("face_wait",) if k in r)
+    stages = ", ".join(f"{k} {r[k]:.1f} ms" for k in FIGURES if k in r)
     rates = ", ".join(f"{k} {r[k]:.1f}/s" for k, _ in RATES if k in r)
     up = []
     if "frame_n" in r:

@@ -35,15 +35,19 @@ import argparse
 import collections
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.readout_media import (changes, follow_summary, loop_clip, per_minute, splices, still_clip,
+                                      validation_voices, voice_clip)
+
 ROOT = Path(__file__).resolve().parents[1]
 SEGMENT_S = 8.0
+VOICE_FOLLOW_S = 4.0
+"""Section 5's follow figure: within the 4 s over which the voice is read."""
 
 
 REUSE = False
@@ -82,68 +86,6 @@ def replay(clip: Path, jsonl: Path, *flags: str) -> list[dict]:
 
 # -- clips made from shared media ------------------------------------------------------------------------------------
 
-def loop_clip(src: Path, loops: int, out: Path) -> Path:
-    """``src`` played ``loops`` times in a row (video re-encoded as MPEG-4, audio as 16 kHz mono PCM, in .mkv)."""
-    import av
-    import numpy as np
-
-    from realtime.features.media import decode_audio
-
-    with av.open(str(src)) as c:
-        vs = c.streams.video[0]
-        rate = vs.average_rate or 25
-        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-    audio = decode_audio(str(src), 16000)
-    with av.open(str(out), "w") as o:
-        v = o.add_stream("mpeg4", rate=int(round(float(rate))))
-        v.width, v.height, v.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        v.bit_rate = 2_000_000
-        a = o.add_stream("pcm_s16le", rate=16000, layout="mono")
-        for _ in range(loops):
-            for fr in frames:
-                for pkt in v.encode(av.VideoFrame.from_ndarray(fr, format="rgb24")):
-                    o.mux(pkt)
-        for pkt in v.encode():
-            o.mux(pkt)
-        pcm = (np.clip(np.tile(np.asarray(audio, np.float32), loops), -1, 32767 / 32768) * 32768).astype(np.int16)
-        pts = 0
-        for i in range(0, len(pcm), 1600):
-            chunk = pcm[i:i + 1600]
-            af = av.AudioFrame.from_ndarray(chunk[None, :], format="s16", layout="mono")
-            af.sample_rate, af.pts = 16000, pts
-            pts += len(chunk)
-            for pkt in a.encode(af):
-                o.mux(pkt)
-        for pkt in a.encode():
-            o.mux(pkt)
-    return out
-
-
-def still_clip(images: list[Path], seconds: float, out: Path, fps: int = 25, size: int | None = None) -> Path:
-    """A video of still images, ``seconds`` each, in order (no audio); ``size``: each resized to size x size first
-    (bicubic; for stills of different sizes, or small ones)."""
-    import av
-    import numpy as np
-    from PIL import Image
-
-    def load(p: Path):
-        img = Image.open(p).convert("RGB")
-        return np.asarray(img if size is None else img.resize((size, size), Image.BICUBIC))
-
-    stills = [load(p) for p in images]
-    with av.open(str(out), "w") as o:
-        v = o.add_stream("mpeg4", rate=fps)
-        v.width, v.height, v.pix_fmt = stills[0].shape[1], stills[0].shape[0], "yuv420p"
-        v.bit_rate = 2_000_000
-        for img in stills:
-            for _ in range(int(round(seconds * fps))):
-                for pkt in v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                    o.mux(pkt)
-        for pkt in v.encode():
-            o.mux(pkt)
-    return out
-
-
 # -- figures ---------------------------------------------------------------------------------------------------------
 
 def voice_table(rows: list[dict]) -> list[str]:
@@ -156,20 +98,6 @@ def voice_table(rows: list[dict]) -> list[str]:
         top = ", ".join(f"{k} {v}" for k, v in counts.most_common())
         out.append(f"    {unit:6s} A: {top}  (of {len(voiced)} voiced windows; mean valence {mean_v:+.3f})")
     return out
-
-
-def changes(rows: list[dict], shown: list[str] | None = None) -> tuple[int, int, float]:
-    """(displayed-label changes, raw-label changes, media seconds covered)."""
-    shown = shown if shown is not None else [d["readout"]["label"] for d in rows]
-    raw = [d["emotion"] for d in rows]
-    n_shown = sum(a != b for a, b in zip(shown, shown[1:]))
-    n_raw = sum(a != b for a, b in zip(raw, raw[1:]))
-    span = rows[-1]["t"] - rows[0]["t"] if len(rows) > 1 else 0.0
-    return n_shown, n_raw, span
-
-
-def per_minute(n: int, span: float) -> float:
-    return n / span * 60.0 if span > 0 else float("nan")
 
 
 def relabel(rows: list[dict], cfg) -> list[str]:
@@ -205,7 +133,6 @@ def voice_section(data: Path, tmp: Path, per_class: int = 3) -> None:
     """Section 5: a voice without a face on RAVDESS's test actors (never used to set the readout)."""
     from dataclasses import replace as with_
 
-    from benchmarks.readout_tuning import VOICE_FOLLOW_S, lags, splices, validation_voices, voice_clip
     from realtime.readout import ReadoutConfig
 
     voices = validation_voices(data, per_class, split="test")
@@ -221,13 +148,9 @@ def voice_section(data: Path, tmp: Path, per_class: int = 3) -> None:
     for name, shown in (("raw per-window label", [r["emotion"] for r in rows]),
                         ("displayed (default)", [r["readout"]["label"] for r in rows]),
                         (f"displayed with tau {d.tau_s:g} s for every window", relabel(rows, one_tau))):
-        lag = lags(rows, shown, cuts)
-        seen = sorted(x for x in lag if x is not None)
-        n, _, span = changes(rows, shown)
-        med = f"{statistics.median(seen):.2f} s" if seen else "-"
-        print(f"  {name}: {per_minute(n, span):.2f} changes/min; new emotion after {med} (median), "
-              f"{sum(x <= VOICE_FOLLOW_S + 1e-9 for x in seen)} of {len(cuts)} within {VOICE_FOLLOW_S:g} s, "
-              f"{len(lag) - len(seen)} never")
+        f = follow_summary(rows, shown, cuts, VOICE_FOLLOW_S)
+        print(f"  {name}: {f['per_min']:.2f} changes/min; new emotion after {f['median']:.2f} s (median), "
+              f"{f['within']} of {len(cuts)} within {VOICE_FOLLOW_S:g} s, {f['missed']} never")
 
 
 SWEEP = ((1.0, 0.15, 1.0, 1e9), (0.5, 0.1, 0.5, 1e9), (0.5, 0.1, 0.5, 0.5), (0.5, 0.1, 0.5, 1.5), (2.0, 0.15, 1.0, 1e9),

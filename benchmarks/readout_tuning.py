@@ -36,15 +36,14 @@ by a rule (half the voice's 4 s span), not chosen on this table.
 from __future__ import annotations
 
 import argparse
-import collections
 import itertools
-import statistics
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.readout_stability import ROOT, changes, per_minute, relabel, replay, still_clip
+from benchmarks.readout_media import (Segment, follow_summary, speech_clip, splices, still_clip,
+                                      validation_faces, validation_voices, voice_clip)
+from benchmarks.readout_stability import ROOT, VOICE_FOLLOW_S, relabel, replay
 
 FOLLOW_S = 1.5
 """Issue 14's target: the displayed label follows a real change within this many seconds."""
@@ -62,53 +61,8 @@ faces are read clearly enough that the margin decides every splice, so all of th
 TAU_VOICES = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
 """``tau_voice_s`` values of part 4 (shown, not chosen: the default is half the voice's 4 s span, as ``tau_s`` is
 half the face's 1 s)."""
-VOICE_FOLLOW_S = 4.0
-"""Part 4's follow figure: within the 4 s over which the voice is read."""
 PREVIOUS = (1.0, 0.15, 1.0, OFF)
 """The defaults before this tuning (issue 14, rounds 1 to 4): the bound on the speech's changes a minute."""
-
-
-@dataclass(frozen=True)
-class Segment:
-    path: Path
-    emotion: str
-    who: str
-
-
-def validation_faces(data: Path, fer_per_class: int = 2) -> list[Segment]:
-    """CK+48 validation subjects' expressions (one image per class, subject by subject), then FER2013 validation
-    images (``fer_per_class`` per class), ordered so that no two neighbours share a class."""
-    from recipes.corpora import media_items, stable_key
-
-    items = [i for i in media_items(data) if i.split == "valid" and i.corpus in ("ck48", "fer2013")]
-    items.sort(key=lambda i: stable_key(i.key))
-    ck: dict[str, dict[str, Path]] = collections.defaultdict(dict)
-    for i in items:
-        if i.corpus == "ck48":
-            ck[i.group].setdefault(i.emotion7, data / i.key)
-    segs: list[Segment] = []
-    for who in sorted(ck):
-        for emotion in sorted(ck[who]):
-            segs.append(Segment(ck[who][emotion], emotion, f"ck48:{who}"))
-    fer: dict[str, list[Path]] = collections.defaultdict(list)
-    for i in items:
-        if i.corpus == "fer2013" and len(fer[i.emotion7]) < fer_per_class:
-            fer[i.emotion7].append(data / i.key)
-    for k in range(fer_per_class):
-        for emotion in sorted(fer):
-            if k < len(fer[emotion]):
-                segs.append(Segment(fer[emotion][k], emotion, f"fer2013:{fer[emotion][k].name}"))
-    return _no_repeats(segs)
-
-
-def _no_repeats(segs: list[Segment]) -> list[Segment]:
-    """Greedy reorder so that neighbouring segments differ in class (a splice between equal classes shows no change);
-    keeps the given order where it can."""
-    left, out = list(segs), []
-    while left:
-        k = next((j for j, s in enumerate(left) if not out or s.emotion != out[-1].emotion), 0)
-        out.append(left.pop(k))
-    return out
 
 
 def face_clip(segs: list[Segment], seconds: float, out: Path) -> Path:
@@ -116,102 +70,11 @@ def face_clip(segs: list[Segment], seconds: float, out: Path) -> Path:
     return still_clip([s.path for s in segs], seconds, out, size=FACE_SIZE)
 
 
-def validation_voices(data: Path, per_class: int = 4, split: str = "valid") -> list[tuple[Segment, list[Path]]]:
-    """RAVDESS's validation actors (``split="test"``: its test actors, for `readout_stability`), each speaking
-    ``per_class`` of its clips of one class after another, class by class: a steady voice within a segment, a change
-    of emotion (or of speaker) at each splice."""
-    from recipes.corpora import media_items, stable_key
-
-    items = [i for i in media_items(data) if i.split == split and i.corpus == "ravdess"]
-    items.sort(key=lambda i: stable_key(i.key))
-    groups: dict[tuple[str, str], list[Path]] = collections.defaultdict(list)
-    for i in items:
-        if len(groups[i.group, i.emotion7]) < per_class:
-            groups[i.group, i.emotion7].append(data / i.key)
-    segs = [(Segment(paths[0], emotion, who), paths) for (who, emotion), paths in sorted(groups.items())]
-    order = _no_repeats([seg for seg, _ in segs])
-    by_path = {seg.path: paths for seg, paths in segs}
-    return [(seg, by_path[seg.path]) for seg in order]
-
-
-def write_audio(audio, out: Path, rate: int = 16000) -> Path:
-    """Float audio in [-1, 1] as 16-bit mono PCM in a Matroska file."""
-    import av
-    import numpy as np
-
-    pcm = (np.clip(audio, -1, 32767 / 32768) * 32768).astype(np.int16)
-    with av.open(str(out), "w") as o:
-        a = o.add_stream("pcm_s16le", rate=rate, layout="mono")
-        for pts in range(0, len(pcm), 1600):
-            af = av.AudioFrame.from_ndarray(pcm[None, pts:pts + 1600], format="s16", layout="mono")
-            af.sample_rate, af.pts = rate, pts
-            for pkt in a.encode(af):
-                o.mux(pkt)
-        for pkt in a.encode():
-            o.mux(pkt)
-    return out
-
-
-def speech_clip(wavs: list[Path], loops: int, out: Path, rate: int = 16000) -> Path:
-    """The audio files one after another, the whole looped ``loops`` times (16 kHz mono PCM in .mkv)."""
-    import numpy as np
-
-    from realtime.features.media import decode_audio
-
-    return write_audio(np.tile(np.concatenate([decode_audio(str(w), rate) for w in wavs]), loops), out, rate)
-
-
-def voice_clip(segs: list[tuple[Segment, list[Path]]], out: Path, rate: int = 16000) -> list[float]:
-    """Each segment's clips one after another, the segments in order; returns the segment boundaries (s)."""
-    import numpy as np
-
-    from realtime.features.media import decode_audio
-
-    parts, bounds = [], [0.0]
-    for _, paths in segs:
-        audio = np.concatenate([decode_audio(str(p), rate) for p in paths])
-        parts.append(audio)
-        bounds.append(bounds[-1] + len(audio) / rate)
-    write_audio(np.concatenate(parts), out, rate)
-    return bounds
-
-
-def dominant(labels: list[str]) -> str | None:
-    return collections.Counter(labels).most_common(1)[0][0] if labels else None
-
-
-def splices(rows: list[dict], bounds: list[float], modality: str = "visual") -> list[dict]:
-    """The countable splices between the segments ``bounds[k]`` to ``bounds[k + 1]`` (s): {t, end, old, new}, with
-    ``old``/``new`` the raw labels that dominate the second halves of the old and new segments (windows with
-    ``modality`` present) and ``end`` the end of the new segment."""
-    def second_half(k: int) -> list[str]:
-        lo, hi = (bounds[k] + bounds[k + 1]) / 2, bounds[k + 1]
-        return [d["emotion"] for d in rows if lo - 1e-9 <= d["t"] < hi - 1e-9 and d["present"].get(modality)]
-
-    out = []
-    for k in range(1, len(bounds) - 1):
-        old, new = dominant(second_half(k - 1)), dominant(second_half(k))
-        if old is not None and new is not None and old != new:
-            out.append({"t": bounds[k], "end": bounds[k + 1], "old": old, "new": new})
-    return out
-
-
-def lags(rows: list[dict], shown: list[str], cuts: list[dict]) -> list[float | None]:
-    """Per splice, seconds until ``shown`` first holds the new label inside the new segment (None: never)."""
-    out = []
-    for c in cuts:
-        t = next((d["t"] for d, lab in zip(rows, shown) if c["t"] - 1e-9 <= d["t"] < c["end"] - 1e-9
-                  and lab == c["new"]), None)
-        out.append(None if t is None else t - c["t"])
-    return out
-
-
 def score(cfg, face_rows, cuts, speech_rows) -> dict:
-    lag = lags(face_rows, relabel(face_rows, cfg), cuts)
-    seen = sorted(x for x in lag if x is not None)
-    n, _, span = changes(speech_rows, relabel(speech_rows, cfg))
-    return {"within": sum(x <= FOLLOW_S + 1e-9 for x in seen), "missed": len(lag) - len(seen),
-            "median": statistics.median(seen) if seen else float("inf"), "per_min": per_minute(n, span)}
+    """The face splices followed under ``cfg``, and the speech's changes a minute (``per_min``)."""
+    faces = follow_summary(face_rows, relabel(face_rows, cfg), cuts, FOLLOW_S)
+    speech = follow_summary(speech_rows, relabel(speech_rows, cfg), [], FOLLOW_S)
+    return {**faces, "per_min": speech["per_min"]}
 
 
 def config(key: tuple, tau_voice: float | None = None):
@@ -228,23 +91,18 @@ def voice_table(face_key: tuple, voice_rows: list[dict], cuts: list[dict], speec
     """Part 4: the time constant of windows with a voice and no face, on the validation voices and the speech."""
     from realtime.readout import ReadoutConfig
 
-    raw = lags(voice_rows, [d["emotion"] for d in voice_rows], cuts)
-    seen = [x for x in raw if x is not None]
-    lines = [f"  raw per-window label: new label after {statistics.median(seen):.2f} s (median), "
-             f"{sum(x <= VOICE_FOLLOW_S + 1e-9 for x in seen)} of {len(cuts)} within {VOICE_FOLLOW_S:g} s",
+    raw = follow_summary(voice_rows, [d["emotion"] for d in voice_rows], cuts, VOICE_FOLLOW_S)
+    lines = [f"  raw per-window label: new label after {raw['median']:.2f} s (median), "
+             f"{raw['within']} of {len(cuts)} within {VOICE_FOLLOW_S:g} s",
              f"  tau_voice_s | changes/min voices  within {VOICE_FOLLOW_S:g} s  missed  median lag | "
              "changes/min speech"]
     for tv in TAU_VOICES:
         cfg = config(face_key, tv)
-        lag = lags(voice_rows, relabel(voice_rows, cfg), cuts)
-        seen = [x for x in lag if x is not None]
-        n, _, span = changes(voice_rows, relabel(voice_rows, cfg))
-        m, _, span2 = changes(speech_rows, relabel(speech_rows, cfg))
-        median = statistics.median(seen) if seen else float("inf")
+        v = follow_summary(voice_rows, relabel(voice_rows, cfg), cuts, VOICE_FOLLOW_S)
+        speech = follow_summary(speech_rows, relabel(speech_rows, cfg), [], VOICE_FOLLOW_S)["per_min"]
         mark = "  (default)" if tv == ReadoutConfig.tau_voice_s else ""
-        within = sum(x <= VOICE_FOLLOW_S + 1e-9 for x in seen)
-        lines.append(f"  {tv:11.2f} | {per_minute(n, span):18.2f}  {within:5d} of {len(cuts):<3d} "
-                     f"{len(lag) - len(seen):6d}  {median:8.2f} s | {per_minute(m, span2):18.2f}{mark}")
+        lines.append(f"  {tv:11.2f} | {v['per_min']:18.2f}  {v['within']:5d} of {len(cuts):<3d} "
+                     f"{v['missed']:6d}  {v['median']:8.2f} s | {speech:18.2f}{mark}")
     return lines
 
 

@@ -82,7 +82,6 @@ class Pipeline:
         self.error: str | None = None
         self.count = 0
         self._last_capture: float | None = None
-        self._language_ms = 0.0
         self._stopped = False
         self._lock = threading.Lock()
         self.stages: dict[str, StageThread] = {}
@@ -274,7 +273,7 @@ class Pipeline:
             return
         t0 = monotonic()
         snaps = self.language.push(snaps)
-        self._language_ms = (monotonic() - t0) * 1e3  # MiniLM runs here when a window's words changed
+        language_ms = (monotonic() - t0) * 1e3  # MiniLM runs here when a window's words changed
         statuses = [None] * len(snaps)
         if self.baseline is not None:
             shifted = []
@@ -286,15 +285,15 @@ class Pipeline:
         now = monotonic()
         drops = {q.name: q.drops for q in self.queues.values()}
         for snap, r, status in zip(snaps, results, statuses):
-            r = self._complete(r, snap, status, now, drops)
+            r = self._complete(r, snap, status, now, drops, language_ms)
             self.count += 1
             for sink in self.sinks:
                 sink(r)
 
-    def _complete(self, r: ScoreResult, snap, status, now: float, drops: dict) -> ScoreResult:
+    def _complete(self, r: ScoreResult, snap, status, now: float, drops: dict, language_ms: float) -> ScoreResult:
         """The scorer's result with what the pipeline knows added: readout, votes, baseline, latencies, drops."""
         shown = self.readout.push(r.t, r.probs, r.present)
-        latency = {"scorer": round(self.scorer.last_ms, 3), "language": round(self._language_ms, 3)}
+        latency = {"scorer": round(self.scorer.last_ms, 3), "language": round(language_ms, 3)}
         if snap.t_mono is not None:
             latency["capture_to_score"] = round((now - snap.t_mono) * 1e3, 3)
             self._last_capture = max(self._last_capture or -math.inf, snap.t_mono)

@@ -218,7 +218,7 @@ class Readout:
         # lead_hold_s, or no class has support any more
         if lead != current and s[lead] - s.get(current, 0.0) >= cfg.switch_margin - 1e-12:
             return lead if clear else UNCERTAIN
-        held = self._top == lead and self._top_since is not None and t - self._top_since >= cfg.lead_hold_s - 1e-9
+        held = t - self._top_since >= cfg.lead_hold_s - 1e-9  # push set _top (= lead) and since when, just before
         if lead != current and held and clear:
             return lead
         if s.get(current, 0.0) < cfg.uncertain_prob - cfg.uncertain_hold:

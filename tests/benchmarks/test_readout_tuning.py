@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.readout_tuning import Segment, _no_repeats, choose, lags, splices, validation_faces
+from benchmarks.readout_media import Segment, _no_repeats, lags, splices, validation_faces
+from benchmarks.readout_tuning import choose
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
