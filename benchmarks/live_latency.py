@@ -18,6 +18,7 @@ import statistics
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clip", default=str(ROOT / "assets" / "WDA_KatieHill_000.mp4"), help="video with audio")
     p.add_argument("--seconds", type=float, default=45.0, help="how long the stream runs (s, default 45)")
     p.add_argument("--checkpoint", default=None, help="DMD checkpoint (default: the bundled one)")
+    p.add_argument("--words-first", action="store_true",
+                   help="encode a window's new words before scoring it, as replay does (before round 6, live did "
+                        "too); default: the live policy, words encoded after the score (PipelineConfig.defer_words)")
     args = p.parse_args(argv)
     if args.seconds <= 10:
         p.error("--seconds must be above 10 (the first 5 s are left out)")
@@ -76,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     frames, audio = clip_media(Path(args.clip), tuple(UIConfig.webcam_size))
     cfg = stream_config(PipelineConfig(), StreamSettings(checkpoint=args.checkpoint or str(DEFAULT_CHECKPOINT)),
                         live=True)
+    if args.words_first:
+        cfg = replace(cfg, defer_words=False)
     src, results, stop = BrowserSource(), [], threading.Event()
     pipe = Pipeline(cfg, src, [results.append]).start()
     threads = feed(src, frames, audio, UIConfig.audio_every_s, stop)
@@ -94,10 +100,14 @@ def main(argv: list[str] | None = None) -> int:
         return statistics.median(r.latency_ms.get(key, 0.0) for r in rows)
 
     encoded = sum(r.latency_ms.get("language", 0.0) > 1.0 for r in rows)
-    print(f"{len(rows)} windows after the first 5 s: capture-to-score p50 {statistics.median(cap):.1f} ms, "
+    print(f"{len(rows)} windows after the first 5 s ({'words first' if args.words_first else 'words deferred'}): "
+          f"capture-to-score p50 {statistics.median(cap):.1f} ms, "
           f"p90 {cap[round(0.9 * (len(cap) - 1))]:.1f} ms; medians: face {med('face'):.1f} ms, face_wait "
           f"{med('face_wait'):.1f} ms, language {med('language'):.1f} ms, scorer {med('scorer'):.1f} ms; "
-          f"{encoded} of {len(rows)} windows encoded their words (language > 1 ms)")
+          f"{encoded} of {len(rows)} windows encoded their words before scoring (language > 1 ms)"
+          + (f"; {pipe.language.behind} windows scored with the previous words while {pipe.language.caught_up} "
+             f"word lists were encoded after a score (median {med('language_deferred'):.1f} ms)"
+             if pipe.language.defer else ""))
     return 0
 
 

@@ -63,6 +63,10 @@ class PipelineConfig:
         join_timeout_s: how long `stop()` waits for each thread (s).
         text_cache: distinct word lists whose MiniLM states the language step keeps (`realtime.language`): words
             change far less often than windows, so most windows reuse the previous encoding.
+        defer_words: a window whose words are not encoded yet is scored with the newest encoded words, and MiniLM
+            runs after its result has gone out (`realtime.language`): MiniLM leaves the capture-to-score path, and
+            new words reach the scores one window later. `stream_config` turns it on for live streams only, so a
+            replay's scores stay exact and reproducible.
         baseline: `BaselineConfig`, the per-session baseline applied to each window before scoring
             (`realtime.baseline`); `Pipeline.calibrate` starts its calibration.
         readout: `ReadoutConfig`, the smoothed readout added to each result (`realtime.readout`).
@@ -81,6 +85,7 @@ class PipelineConfig:
     stall_timeout_s: float = 15.0
     join_timeout_s: float = 1.0
     text_cache: int = 64
+    defer_words: bool = False
     baseline: BaselineConfig = BaselineConfig()
     readout: ReadoutConfig = ReadoutConfig()
 
@@ -125,7 +130,8 @@ def whisper_language(model: str) -> str | None:
 
 def stream_config(base: PipelineConfig, settings: StreamSettings, live: bool) -> PipelineConfig:
     """The pipeline config for one stream: ``base`` with the user's settings and the mode's policies (replay: wait
-    for every stage, deterministic; live: score as soon as the face stream reaches the hop).
+    for every stage, encode the words first, deterministic; live: score as soon as the face stream reaches the hop,
+    encode new words after the score).
 
     Raises `realtime.checks.SettingError` (a ValueError) for a window or hop that is not a finite number in range."""
     from .checks import window_and_hop
@@ -136,7 +142,8 @@ def stream_config(base: PipelineConfig, settings: StreamSettings, live: bool) ->
     transcript = replace(base.transcript, model=settings.whisper_model,
                          language=whisper_language(settings.whisper_model))
     scorer = replace(base.scorer, checkpoint=str(settings.checkpoint), device=settings.device)
-    return checkpoint_features(replace(base, window=window, transcript=transcript, scorer=scorer, live=live))
+    return checkpoint_features(replace(base, window=window, transcript=transcript, scorer=scorer, live=live,
+                                       defer_words=live))
 
 
 def checkpoint_features(config: PipelineConfig) -> PipelineConfig:

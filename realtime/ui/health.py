@@ -95,6 +95,8 @@ def health_html(snap: dict) -> str:
             load = st.get("compute_per_media_s")
             extra = f" (load {load:.2f})" if load else ""
             lat_parts.append(f"{name} {_fmt_ms(lat.get(name))}{extra}")
+    if "language_deferred" in lat:  # live: MiniLM ran after the result went out, off capture-to-score
+        lat_parts.append(f"words encoded after the score {_fmt_ms(lat['language_deferred'])}")
     if "face_wait" in lat:
         lat_parts.append(f"face wait {_fmt_ms(lat['face_wait'])}")
     if "capture_to_score" in lat:

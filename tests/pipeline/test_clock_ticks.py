@@ -53,7 +53,8 @@ def test_microphone_only_browser_stream_is_scored(scorer):
     """The camera off, the microphone on: before the ticks, no face frame ever moved the face watermark, so the
     live window (paced by the face stage) never scored a window; now every hop is scored from the voice alone."""
     src = BrowserSource(BrowserConfig(tick_s=0.01))
-    cfg = PipelineConfig(window=WindowConfig(window_s=1.0, hop_s=0.25, wait_for_all=False), live=True)
+    cfg = PipelineConfig(window=WindowConfig(window_s=1.0, hop_s=0.25, wait_for_all=False), live=True,
+                         defer_words=True)
     cores = {"face": FaceStage(NoFaceProcessor()), "acoustic": FakeCore("acoustic"),
              "transcript": FakeCore("transcript")}
     results = []
@@ -72,6 +73,7 @@ def test_microphone_only_browser_stream_is_scored(scorer):
     assert all(r.present["visual"] is False and r.present["acoustic"] is True for r in results)
     assert all(math.isfinite(r.valence) for r in results)
     assert p.metrics()["stages"]["face"]["packets"] == 0
+    assert p.language.defer and all("language_deferred" in r.latency_ms for r in results)
 
 
 def test_a_stage_reports_how_long_a_frame_waited_before_it():

@@ -244,12 +244,13 @@ def test_stream_config_applies_settings():
 
     cfg = stream_config(PipelineConfig(), StreamSettings(checkpoint="/c", device="cpu", window_s=3.0, hop_s=0.5,
                                                          whisper_model="base"), live=True)
-    assert cfg.live and not cfg.window.wait_for_all and cfg.window.window_s == 3.0 and cfg.window.hop_s == 0.5
+    assert cfg.live and cfg.defer_words and not cfg.window.wait_for_all and cfg.window.window_s == 3.0
+    assert cfg.window.hop_s == 0.5
     assert cfg.scorer.checkpoint == "/c" and cfg.scorer.device == "cpu"
     assert cfg.transcript.model == "base" and cfg.transcript.language is None
     assert cfg.window.history_s == 12.0
     rep = stream_config(PipelineConfig(), StreamSettings(checkpoint="/c", window_s=30.0), live=False)
-    assert not rep.live and rep.window.wait_for_all and rep.transcript.language == "en"
+    assert not rep.live and not rep.defer_words and rep.window.wait_for_all and rep.transcript.language == "en"
     assert rep.window.history_s == 32.0  # the window plus 2 s
 
 
