@@ -8,6 +8,7 @@ device works and reports the other in ``problems``.
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 
@@ -65,13 +66,19 @@ class BrowserConfig:
     """Attributes:
     queue: packets buffered between the UI callbacks and the pipeline (oldest dropped and counted beyond it).
     tick_s: with nothing arriving for this long (s), the source sends a `ClockTick` saying that every frame and
-        chunk stamped before now has been delivered. 0.02 s: a window then waits at most that long past its end
-        for the face stage to confirm it has every frame (instead of the next frame, 0.1 s at 10 fps), at the
-        cost of up to 50 tiny packets a second.
+        chunk stamped before now has been delivered, so a live window is scored without a camera frame (camera
+        off, microphone only). 0.02 s: a window then waits at most that long past its end, at the cost of up to
+        50 tiny packets a second.
+    frame_gap_s: while frames keep coming (the newest less than this long ago, s), no tick is sent: a window
+        that is due waits for the next frame (at most 0.1 s at 10 fps) and ends at it, so the score holds that
+        frame and capture-to-score is the processing alone; ended by a tick, the window's newest frame is up to a
+        frame interval old when it is scored. 0.3 s: three frame intervals of the page's webcam (10 frames/s), so
+        an upload that comes late does not count as the camera going away.
     """
 
     queue: int = 256
     tick_s: float = 0.02
+    frame_gap_s: float = 0.3
 
 
 class BrowserSource(_Clocked):
@@ -87,6 +94,7 @@ class BrowserSource(_Clocked):
         self.inbox = BoundedQueue(config.queue, Policy.DROP_OLDEST, "browser")
         # stamping and queueing under one lock: a tick stamped at t is queued after every packet stamped before t
         self._stamp = threading.Lock()
+        self._last_frame = -math.inf  # monotonic time of the newest frame pushed in
 
     def push_frame(self, rgb: np.ndarray) -> None:
         """An (H, W, 3) uint8 RGB frame, as Gradio's streaming image delivers it."""
@@ -95,6 +103,7 @@ class BrowserSource(_Clocked):
         rgb = np.ascontiguousarray(rgb[..., :3], dtype=np.uint8)
         with self._stamp:
             t, m = self.now()
+            self._last_frame = m
             self.inbox.put(VideoFrame(t=t, t_mono=m, rgb=rgb))
 
     def push_audio(self, sample_rate: int, data: np.ndarray) -> None:
@@ -108,8 +117,11 @@ class BrowserSource(_Clocked):
 
     def _tick(self) -> None:
         with self._stamp:
-            if self.t0 is not None and not len(self.inbox):  # before the first packet there is no clock yet
-                self.inbox.put(ClockTick(self.now()[0]))
+            if self.t0 is None or len(self.inbox):  # before the first packet there is no clock yet
+                return
+            t, m = self.now()
+            if m - self._last_frame >= self.config.frame_gap_s:  # frames flowing: the next one ends the window
+                self.inbox.put(ClockTick(t))
 
     def run(self, emit, stop: threading.Event) -> float:
         end = 0.0

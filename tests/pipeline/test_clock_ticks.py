@@ -89,3 +89,25 @@ def test_a_stage_reports_how_long_a_frame_waited_before_it():
     stop.set()
     assert th.join(2)
     assert 300.0 <= th.stats.last_wait_ms < 2300.0  # at least the 0.3 s it was old when queued
+
+
+def test_no_tick_while_frames_flow_and_ticks_again_when_they_stop():
+    """While frames come, a due window waits for the next frame (the score then holds it); a camera that goes away
+    (no frame for `frame_gap_s`) brings the ticks back."""
+    src = BrowserSource(BrowserConfig(tick_s=0.01, frame_gap_s=0.2))
+    got, stop = [], threading.Event()
+    th = threading.Thread(target=src.run, args=(got.append, stop), daemon=True)
+    th.start()
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    try:
+        for _ in range(10):  # 0.5 s of frames every 0.05 s: the inbox is idle between them, yet no tick
+            src.push_frame(rgb)
+            time.sleep(0.05)
+        last = max(p.t for p in got if not isinstance(p, ClockTick))
+        assert not [p for p in got if isinstance(p, ClockTick)]
+        time.sleep(0.4)
+    finally:
+        stop.set()
+        th.join(2)
+    ticks = [p.t for p in got if isinstance(p, ClockTick)]
+    assert ticks and min(ticks) >= last + 0.2 - 0.06  # the first tick once the frames have been gone 0.2 s

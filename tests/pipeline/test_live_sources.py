@@ -59,7 +59,7 @@ def test_browser_source_ticks_its_clock_in_order_with_the_packets():
     from realtime.packets import ClockTick
     from realtime.sources.live import BrowserConfig
 
-    src = BrowserSource(BrowserConfig(tick_s=0.01))
+    src = BrowserSource(BrowserConfig(tick_s=0.01, frame_gap_s=0.0))  # ticks between frames too: their order
     got = []
     stop = threading.Event()
     th = threading.Thread(target=lambda: src.run(got.append, stop))
