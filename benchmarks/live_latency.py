@@ -1,6 +1,7 @@
 """The browser path's pipeline without a browser: where live capture-to-score goes when Chromium is not on the cores.
 
     python -m benchmarks.live_latency [--clip assets/WDA_KatieHill_000.mp4] [--seconds 45] [--checkpoint DIR]
+                                      [--busy-loops N] [--words-first]
 
 The page's `BrowserSource` is fed by two threads at the page's own rates (webcam frames every 0.1 s at 320x240, the
 `UIConfig.webcam_size`; microphone chunks of 0.5 s, `UIConfig.audio_every_s`), both from the clip, looped; the real
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -66,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clip", default=str(ROOT / "assets" / "WDA_KatieHill_000.mp4"), help="video with audio")
     p.add_argument("--seconds", type=float, default=45.0, help="how long the stream runs (s, default 45)")
     p.add_argument("--checkpoint", default=None, help="DMD checkpoint (default: the bundled one)")
+    p.add_argument("--busy-loops", type=int, default=0,
+                   help="run this many busy-loop processes beside the pipeline (default 0): the CPU a browser and "
+                        "the page server take on the same cores, without their Python in this process")
     p.add_argument("--words-first", action="store_true",
                    help="encode a window's new words before scoring it, as replay does (before round 6, live did "
                         "too); default: the live policy, words encoded after the score (PipelineConfig.defer_words)")
@@ -84,9 +89,14 @@ def main(argv: list[str] | None = None) -> int:
         cfg = replace(cfg, defer_words=False)
     src, results, stop = BrowserSource(), [], threading.Event()
     pipe = Pipeline(cfg, src, [results.append]).start()
-    threads = feed(src, frames, audio, UIConfig.audio_every_s, stop)
-    time.sleep(args.seconds)
-    stop.set()
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(max(0, args.busy_loops))]
+    try:
+        threads = feed(src, frames, audio, UIConfig.audio_every_s, stop)
+        time.sleep(args.seconds)
+    finally:
+        for b in busy:
+            b.kill()
+        stop.set()
     for t in threads:
         t.join(2)
     pipe.stop()
@@ -100,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         return statistics.median(r.latency_ms.get(key, 0.0) for r in rows)
 
     encoded = sum(r.latency_ms.get("language", 0.0) > 1.0 for r in rows)
-    print(f"{len(rows)} windows after the first 5 s ({'words first' if args.words_first else 'words deferred'}): "
+    print(f"{len(rows)} windows after the first 5 s ({'words first' if args.words_first else 'words deferred'}"
+          f"{f', {args.busy_loops} busy loops' if args.busy_loops > 0 else ''}): "
           f"capture-to-score p50 {statistics.median(cap):.1f} ms, "
           f"p90 {cap[round(0.9 * (len(cap) - 1))]:.1f} ms; medians: face {med('face'):.1f} ms, face_wait "
           f"{med('face_wait'):.1f} ms, language {med('language'):.1f} ms, scorer {med('scorer'):.1f} ms; "
