@@ -42,8 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT / "assets" / "WDA_KatieHill_000.mp4"
 CHROMIUM = "/usr/bin/chromium"
 STAGES = ("face", "acoustic", "transcript", "language", "scorer")
-FIGURES = STAGES + ("face_wait",)
-"""The per-window figures read off the strip: the stages' latencies and the face stage's wait (capture to start)."""
+FIGURES = STAGES + ("face_wait", "words_after")
+"""The per-window figures read off the strip: the stages' latencies, the face stage's wait (capture to start) and,
+live, MiniLM run after the score (`PipelineConfig.defer_words`)."""
 RATES = (("video", r"video ([\d.]+) fps"), ("audio", r"audio ([\d.]+) chunks/s"), ("scores", r"scores ([\d.]+)/s"))
 
 # every change of the shown window time, stamped with the browser's clock (as tests/ui/test_browser.py records it)
@@ -123,6 +124,9 @@ def parse_health(text: str) -> dict:
     m = re.search(r"face wait ([\d.]+) ms", text)
     if m:
         out["face_wait"] = float(m.group(1))
+    m = re.search(r"words encoded after the score ([\d.]+) ms", text)
+    if m:
+        out["words_after"] = float(m.group(1))
     for name in STAGES:
         m = re.search(rf"\b{name} ([\d.]+) ms", text)
         if m:
