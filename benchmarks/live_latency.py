@@ -71,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--busy-loops", type=int, default=0,
                    help="run this many busy-loop processes beside the pipeline (default 0): the CPU a browser and "
                         "the page server take on the same cores, without their Python in this process")
+    p.add_argument("--whisper-threads", type=int, default=None,
+                   help="CTranslate2 threads of the transcript stage's Whisper (default: TranscriptConfig's)")
     p.add_argument("--words-first", action="store_true",
                    help="encode a window's new words before scoring it, as replay does (before round 6, live did "
                         "too); default: the live policy, words encoded after the score (PipelineConfig.defer_words)")
@@ -87,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
                         live=True)
     if args.words_first:
         cfg = replace(cfg, defer_words=False)
+    if args.whisper_threads is not None:
+        cfg = replace(cfg, transcript=replace(cfg.transcript, cpu_threads=args.whisper_threads))
     src, results, stop = BrowserSource(), [], threading.Event()
     pipe = Pipeline(cfg, src, [results.append]).start()
     busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(max(0, args.busy_loops))]
@@ -109,12 +113,18 @@ def main(argv: list[str] | None = None) -> int:
     def med(key: str) -> float:
         return statistics.median(r.latency_ms.get(key, 0.0) for r in rows)
 
+    def pct(key: str, q: float) -> float:
+        xs = sorted(r.latency_ms.get(key, 0.0) for r in rows)
+        return xs[round(q * (len(xs) - 1))]
+
     encoded = sum(r.latency_ms.get("language", 0.0) > 1.0 for r in rows)
     print(f"{len(rows)} windows after the first 5 s ({'words first' if args.words_first else 'words deferred'}"
-          f"{f', {args.busy_loops} busy loops' if args.busy_loops > 0 else ''}): "
+          f"{f', {args.busy_loops} busy loops' if args.busy_loops > 0 else ''}, Whisper on "
+          f"{cfg.transcript.cpu_threads} thread(s)): "
           f"capture-to-score p50 {statistics.median(cap):.1f} ms, "
           f"p90 {cap[round(0.9 * (len(cap) - 1))]:.1f} ms; medians: face {med('face'):.1f} ms, face_wait "
-          f"{med('face_wait'):.1f} ms, language {med('language'):.1f} ms, scorer {med('scorer'):.1f} ms; "
+          f"{med('face_wait'):.1f} ms, language {med('language'):.1f} ms, scorer {med('scorer'):.1f} ms, "
+          f"transcript p90 {pct('transcript', 0.9):.1f} ms; "
           f"{encoded} of {len(rows)} windows encoded their words before scoring (language > 1 ms)"
           + (f"; {pipe.language.behind} windows scored with the previous words while {pipe.language.caught_up} "
              f"word lists were encoded after a score (median {med('language_deferred'):.1f} ms)"
