@@ -303,6 +303,8 @@ class Pipeline:
             self._last_capture = max(self._last_capture or -math.inf, snap.t_mono)
         for n, st in self.stages.items():
             latency[n] = round(st.stats.last_ms, 3)
+        if snap.new_words:  # speech to score: from the newest new word's end (media time) to this window's end
+            latency["word_delay"] = round((snap.t - max(w.end for w in snap.new_words)) * 1e3, 3)
         if "face" in self.stages:  # the driver's hand-offs: capture to the face stage starting on the frame
             latency["face_wait"] = round(self.stages["face"].stats.last_wait_ms, 3)
         return replace(r, readout=shown.to_json_dict(), baseline=status, latency_ms=latency, drops=dict(drops),

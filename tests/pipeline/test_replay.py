@@ -62,6 +62,9 @@ def test_headless_replay_writes_valid_results(fast_runs):
     assert with_words and with_words[0]["t"] < 8.0
     assert any("orientation" in w.lower() for r in rows for w in r["words"])
     assert sum(r["present"]["visual"] for r in rows) >= 0.9 * len(rows)
+    # speech to score: a new word reaches a window after it was spoken (media time), within 5 s on this clip
+    delays = [r["latency_ms"]["word_delay"] for r in rows if "word_delay" in r["latency_ms"]]
+    assert delays and all(0.0 <= d <= 5000.0 for d in delays)
 
 
 def test_fast_replay_is_reproducible(fast_runs):
