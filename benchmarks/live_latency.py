@@ -61,6 +61,12 @@ def feed(src, frames, audio, chunk_s: float, stop: threading.Event) -> list[thre
     return threads
 
 
+def words_delay(rows) -> str:
+    """p50 / p90 of `latency_ms.word_delay` over the windows that brought new words."""
+    d = sorted(r.latency_ms["word_delay"] for r in rows if "word_delay" in r.latency_ms)
+    return f"p50 {statistics.median(d):.0f} ms, p90 {d[round(0.9 * (len(d) - 1))]:.0f} ms over {len(d)} windows" if d else "no words"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.live_latency", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -124,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
           f"capture-to-score p50 {statistics.median(cap):.1f} ms, "
           f"p90 {cap[round(0.9 * (len(cap) - 1))]:.1f} ms; medians: face {med('face'):.1f} ms, face_wait "
           f"{med('face_wait'):.1f} ms, language {med('language'):.1f} ms, scorer {med('scorer'):.1f} ms, "
-          f"transcript p90 {pct('transcript', 0.9):.1f} ms; "
+          f"transcript p90 {pct('transcript', 0.9):.1f} ms; word_delay (speech to score) {words_delay(rows)}; "
           f"{encoded} of {len(rows)} windows encoded their words before scoring (language > 1 ms)"
           + (f"; {pipe.language.behind} windows scored with the previous words while {pipe.language.caught_up} "
              f"word lists were encoded after a score (median {med('language_deferred'):.1f} ms)"

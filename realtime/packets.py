@@ -32,6 +32,10 @@ class AudioChunk:
     def end(self) -> float:
         return self.t + len(self.samples) / SAMPLE_RATE
 
+    def follows(self, other: "AudioChunk") -> bool:
+        """This chunk starts where ``other`` ends (within half a sample): the two are one stretch of audio."""
+        return abs(self.t - other.end) < 0.5 / SAMPLE_RATE
+
 
 @dataclass(frozen=True)
 class ClockTick:

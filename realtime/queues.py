@@ -94,6 +94,17 @@ class BoundedQueue:
             self._not_full.notify()
             return item
 
+    def take_while(self, pred) -> list:
+        """Remove and return the items at the head of the queue for which ``pred`` holds, without waiting (a
+        consumer that catches up on a backlog in one go)."""
+        out = []
+        with self._lock:
+            while self._items and pred(self._items[0]):
+                out.append(self._items.popleft())
+            if out:
+                self._not_full.notify_all()
+        return out
+
     def close(self) -> None:
         """Wake every waiting producer and consumer; later puts are refused."""
         with self._lock:

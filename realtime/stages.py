@@ -173,8 +173,10 @@ class StageThread:
     masked), and keeps draining its inbox so that producers never block.
     """
 
-    def __init__(self, core: StageCore, inbox: BoundedQueue, emit: Callable[[object], None], stop: threading.Event):
+    def __init__(self, core: StageCore, inbox: BoundedQueue, emit: Callable[[object], None], stop: threading.Event,
+                 coalesce: bool = False):
         self.core = core
+        self.coalesce = coalesce
         self.name = core.name
         self.inbox = inbox
         self.emit = emit
@@ -208,7 +210,7 @@ class StageThread:
                     self.emit(Watermark(self.name, self.core.watermark))
                 continue
             if not failed:  # after a failure the inbox is drained, so producers never block
-                failed = not self._call(self._push, packet)
+                failed = not self._call(self._push, self._with_backlog(packet) if self.coalesce else packet)
         if self.stats.status in ("running", "starting"):
             self.stats.status = "stopped"
         close = getattr(self.core, "close", None)
@@ -226,6 +228,26 @@ class StageThread:
             self._fail(f"{type(e).__name__}: {e}")
             return False
         return True
+
+    def _with_backlog(self, packet):
+        """``packet`` with the audio waiting behind it that continues it, as one chunk (``coalesce``): a stage that
+        fell behind then catches up in one call instead of one call per chunk (Whisper transcribes its whole
+        buffer on each call, so per-chunk calls that each take longer than their chunk never catch up)."""
+        if not isinstance(packet, AudioChunk):
+            return packet
+        last = packet
+
+        def continues(p) -> bool:
+            nonlocal last
+            if isinstance(p, AudioChunk) and p.follows(last):
+                last = p
+                return True
+            return False
+
+        tail = [packet, *self.inbox.take_while(continues)]
+        if len(tail) == 1:
+            return packet
+        return AudioChunk(t=packet.t, t_mono=tail[-1].t_mono, samples=np.concatenate([p.samples for p in tail]))
 
     def _flush(self) -> None:
         for ev in self.core.flush():
