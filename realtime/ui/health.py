@@ -101,6 +101,8 @@ def health_html(snap: dict) -> str:
         lat_parts.append(f"face wait {_fmt_ms(lat['face_wait'])}")
     if "capture_to_score" in lat:
         lat_parts.append(f"capture→score {_fmt_ms(lat['capture_to_score'])}")
+    if snap.get("word_delay_ms") is not None:  # the newest word's: most windows bring none
+        lat_parts.append(f"speech→words {_fmt_ms(snap['word_delay_ms'])}")
     drops = snap.get("drops") or {}
     drop_txt = ", ".join(f"{k} {v}" for k, v in drops.items()) or "none"
     rates = (f"video {snap.get('video_fps', 0.0):.1f} fps · audio {snap.get('audio_cps', 0.0):.1f} chunks/s · "

@@ -80,6 +80,7 @@ def health_snapshot(session) -> dict:
         "source_problems": session.source_problems, "stages": m.get("stages", {}),
         "last_present": r.present if r is not None else {}, "latency_ms": r.latency_ms if r is not None else {},
         "drops": r.drops if r is not None else {}, "since_start_s": time.monotonic() - session.started_at,
+        "word_delay_ms": view.word_delay_ms,
         "state_text": state_text(session),
     }
 

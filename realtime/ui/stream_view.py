@@ -60,6 +60,7 @@ class StreamView:
         self.rows: collections.deque = collections.deque()
         self.transcript: list[str] = []
         self.latest = None
+        self.word_delay_ms: float | None = None  # speech to score of the newest displayed window with new words
         self.count = 0  # results displayed
         self.received = 0  # results scored
         self.pending: collections.deque = collections.deque()
@@ -84,6 +85,7 @@ class StreamView:
     def _show(self, r) -> None:
         """Make ``r`` the displayed result (lock held)."""
         self.latest = r
+        self.word_delay_ms = r.latency_ms.get("word_delay", self.word_delay_ms)
         self.count += 1
         self.rows.append(plots.series_row(r))
         while self.rows and self.rows[-1][0] - self.rows[0][0] > self.TIMELINE_S + 1.0:

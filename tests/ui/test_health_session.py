@@ -52,6 +52,21 @@ def test_health_html_chips_and_rates():
     assert 'chip-on" data-modality="L"' in h and 'chip-off" data-modality="V"' in h
     assert "face 8.0 ms (load 0.08)" in h and "scorer 13 ms" in h and "capture→score 250 ms" in h
     assert "video 3" in h and "video 10.0 fps" in h and "page updates 3.9/s" in h
+    assert "speech→words" not in h  # no word has reached a window yet
+    h = health.health_html({"latency_ms": {"capture_to_score": 60.0}, "word_delay_ms": 2116.4})
+    assert "capture→score 60 ms · speech→words 2116 ms" in h
+
+
+def test_the_view_keeps_the_newest_word_delay_across_windows_without_new_words():
+    from realtime.ui.stream_view import StreamView
+
+    view = StreamView()
+    rs = [_Result(0.25 * (k + 1), 0.1) for k in range(3)]
+    rs[0].latency_ms = {"scorer": 5.0, "word_delay": 1800.0}
+    for r in rs:
+        view.add(r)
+    view.advance(now=1e9, fast=True)
+    assert view.latest is rs[2] and view.word_delay_ms == 1800.0
 
 
 def test_rate_meter():
