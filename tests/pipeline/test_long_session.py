@@ -37,6 +37,7 @@ class _Result:
         self.heads = {unit: {m: {"valence": 0.0} for m in "LVA"} for unit in ("homo", "hetero")}
         self.homo_edges = self.hetero_edges = [[0, u, u], [u, 0, u], [u, u, 0]]
         self.new_words = ["word"] if int(t * 4) % 2 == 0 else []
+        self.latency_ms = {"word_delay": 1500.0} if self.new_words else {}
 
 
 def test_an_hour_of_results_keeps_the_page_state_bounded():
