@@ -42,9 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT / "assets" / "WDA_KatieHill_000.mp4"
 CHROMIUM = "/usr/bin/chromium"
 STAGES = ("face", "acoustic", "transcript", "language", "scorer")
-FIGURES = STAGES + ("face_wait", "words_after")
+FIGURES = STAGES + ("face_wait", "words_after", "word_delay")
 """The per-window figures read off the strip: the stages' latencies, the face stage's wait (capture to start) and,
-live, MiniLM run after the score (`PipelineConfig.defer_words`)."""
+live, MiniLM run after the score (`PipelineConfig.defer_words`), and the newest word's speech-to-score delay."""
 RATES = (("video", r"video ([\d.]+) fps"), ("audio", r"audio ([\d.]+) chunks/s"), ("scores", r"scores ([\d.]+)/s"))
 
 # every change of the shown window time, stamped with the browser's clock (as tests/ui/test_browser.py records it)
@@ -127,6 +127,9 @@ def parse_health(text: str) -> dict:
     m = re.search(r"words encoded after the score ([\d.]+) ms", text)
     if m:
         out["words_after"] = float(m.group(1))
+    m = re.search(r"speech→words ([\d.]+) ms", text)
+    if m:
+        out["word_delay"] = float(m.group(1))
     for name in STAGES:
         m = re.search(rf"\b{name} ([\d.]+) ms", text)
         if m:

@@ -18,10 +18,10 @@ def test_parse_health_reads_what_the_strip_prints():
     snap = {"mode": "browser", "running": True, "video_fps": 9.8, "audio_cps": 2.0, "score_rate": 4.1, "ui_rate": 3.9,
             "latency_ms": {"face": 14.2, "acoustic": 3.0, "transcript": 812.0, "language": 21.5, "scorer": 4.6,
                            "face_wait": 48.4, "language_deferred": 26.3, "capture_to_score": 131.0},
-            "stages": {"face": {"compute_per_media_s": 0.31}}, "drops": {"video": 3}}
+            "stages": {"face": {"compute_per_media_s": 0.31}}, "drops": {"video": 3}, "word_delay_ms": 2116.4}
     got = parse_health(_text(health_html(snap)))
     assert got == {"capture_to_score": 131.0, "face": 14.0, "acoustic": 3.0, "transcript": 812.0, "language": 22.0,
-                   "scorer": 4.6, "face_wait": 48.0, "words_after": 26.0,
+                   "scorer": 4.6, "face_wait": 48.0, "words_after": 26.0, "word_delay": 2116.0,
                    "video": 9.8, "audio": 2.0, "scores": 4.1}
 
 
