@@ -131,7 +131,7 @@ def whisper_language(model: str) -> str | None:
 def stream_config(base: PipelineConfig, settings: StreamSettings, live: bool) -> PipelineConfig:
     """The pipeline config for one stream: ``base`` with the user's settings and the mode's policies (replay: wait
     for every stage, encode the words first, deterministic; live: score as soon as the face stream reaches the hop,
-    encode new words after the score).
+    encode new words after the score, Whisper on `TranscriptConfig.live_cpu_threads`).
 
     Raises `realtime.checks.SettingError` (a ValueError) for a window or hop that is not a finite number in range."""
     from .checks import window_and_hop
@@ -140,7 +140,8 @@ def stream_config(base: PipelineConfig, settings: StreamSettings, live: bool) ->
     history_s = max(MIN_HISTORY_S, window_s + HISTORY_MARGIN_S, base.window.text_window_s)
     window = replace(base.window, window_s=window_s, hop_s=hop_s, wait_for_all=not live, history_s=history_s)
     transcript = replace(base.transcript, model=settings.whisper_model,
-                         language=whisper_language(settings.whisper_model))
+                         language=whisper_language(settings.whisper_model),
+                         cpu_threads=base.transcript.live_cpu_threads if live else base.transcript.cpu_threads)
     scorer = replace(base.scorer, checkpoint=str(settings.checkpoint), device=settings.device)
     return checkpoint_features(replace(base, window=window, transcript=transcript, scorer=scorer, live=live,
                                        defer_words=live))

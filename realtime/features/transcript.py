@@ -44,7 +44,12 @@ class TranscriptConfig:
         base_cache_dir: where the joined ``base`` model is kept; None uses ``~/.cache/dmd-live/whisper-base``.
         compute_type: CTranslate2 weight type; ``int8`` is the fastest on CPU with no accuracy loss seen
             on the shared clip.
-        cpu_threads: CTranslate2 threads; 2 = the cores of the target machine.
+        cpu_threads: CTranslate2 threads; 2 = the cores of the target machine (replay and offline extraction).
+        live_cpu_threads: CTranslate2 threads in a live stream (`realtime.config.stream_config` sets
+            ``cpu_threads`` to it). 1: the face stage and the scorer, which a live score waits for, keep a core; in
+            the browser on 2 cores, two alternating pairs gave capture-to-score p50 92 / 100 ms and p90 358 / 217 ms
+            against 133 / 116 and 445 / 297 ms with 2 threads, speech-to-score 2953 / 2048 ms against 2641 / 2779 ms
+            (docs/speed.md 5n).
         language: spoken language code, or None to detect (only with a multilingual model).
         beam_size: 1 (greedy): measured on the 2-core dev machine, real-time factor 0.09-0.10 against
             0.11-0.13 for beam 5, with the same transcript.
@@ -77,6 +82,7 @@ class TranscriptConfig:
     base_cache_dir: str | None = None
     compute_type: str = "int8"
     cpu_threads: int = 2
+    live_cpu_threads: int = 1
     language: str | None = "en"
     beam_size: int = 1
     vad_filter: bool = True

@@ -262,10 +262,11 @@ def test_stream_config_applies_settings():
     assert cfg.live and cfg.defer_words and not cfg.window.wait_for_all and cfg.window.window_s == 3.0
     assert cfg.window.hop_s == 0.5
     assert cfg.scorer.checkpoint == "/c" and cfg.scorer.device == "cpu"
-    assert cfg.transcript.model == "base" and cfg.transcript.language is None
+    assert cfg.transcript.model == "base" and cfg.transcript.language is None and cfg.transcript.cpu_threads == 1
     assert cfg.window.history_s == 12.0
     rep = stream_config(PipelineConfig(), StreamSettings(checkpoint="/c", window_s=30.0), live=False)
     assert not rep.live and not rep.defer_words and rep.window.wait_for_all and rep.transcript.language == "en"
+    assert rep.transcript.cpu_threads == 2
     assert rep.window.history_s == 32.0  # the window plus 2 s
 
 
