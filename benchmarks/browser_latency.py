@@ -115,26 +115,16 @@ def start_server(port: int, checkpoint: str | None, log_path: Path, extra: list[
     raise SystemExit(f"run_demo.py did not open port {port} within 180 s:\n{log_path.read_text()[-3000:]}")
 
 
+LABELLED = (("capture_to_score", r"capture→score ([\d.]+) ms"), ("face_wait", r"face wait ([\d.]+) ms"),
+            ("words_after", r"words encoded after the score ([\d.]+) ms"), ("word_delay", r"speech→words ([\d.]+) ms"))
+"""The strip's figures that are not a stage's own latency, with the words the strip prints them under."""
+
+
 def parse_health(text: str) -> dict:
     """The health strip's text -> {"capture_to_score": ms, "<stage>": ms, "video": fps, ...} (missing keys absent)."""
     out = {}
-    m = re.search(r"capture→score ([\d.]+) ms", text)
-    if m:
-        out["capture_to_score"] = float(m.group(1))
-    m = re.search(r"face wait ([\d.]+) ms", text)
-    if m:
-        out["face_wait"] = float(m.group(1))
-    m = re.search(r"words encoded after the score ([\d.]+) ms", text)
-    if m:
-        out["words_after"] = float(m.group(1))
-    m = re.search(r"speech→words ([\d.]+) ms", text)
-    if m:
-        out["word_delay"] = float(m.group(1))
-    for name in STAGES:
-        m = re.search(rf"\b{name} ([\d.]+) ms", text)
-        if m:
-            out[name] = float(m.group(1))
-    for name, pat in RATES:
+    stages = tuple((name, rf"\b{name} ([\d.]+) ms") for name in STAGES)
+    for name, pat in LABELLED + stages + RATES:
         m = re.search(pat, text)
         if m:
             out[name] = float(m.group(1))
