@@ -61,10 +61,16 @@ def feed(src, frames, audio, chunk_s: float, stop: threading.Event) -> list[thre
     return threads
 
 
+def quantile(xs, q: float) -> float:
+    """The q-quantile (0..1) of a non-empty collection, by the nearest index (the figures this prints)."""
+    s = sorted(xs)
+    return s[round(q * (len(s) - 1))]
+
+
 def words_delay(rows) -> str:
     """p50 / p90 of `latency_ms.word_delay` over the windows that brought new words."""
-    d = sorted(r.latency_ms["word_delay"] for r in rows if "word_delay" in r.latency_ms)
-    return f"p50 {statistics.median(d):.0f} ms, p90 {d[round(0.9 * (len(d) - 1))]:.0f} ms over {len(d)} windows" if d else "no words"
+    d = [r.latency_ms["word_delay"] for r in rows if "word_delay" in r.latency_ms]
+    return f"p50 {statistics.median(d):.0f} ms, p90 {quantile(d, 0.9):.0f} ms over {len(d)} windows" if d else "no words"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     src, results, stop = BrowserSource(), [], threading.Event()
     pipe = Pipeline(cfg, src, [results.append]).start()
     busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(max(0, args.busy_loops))]
+    threads = []
     try:
         threads = feed(src, frames, audio, UIConfig.audio_every_s, stop)
         time.sleep(args.seconds)
@@ -119,18 +126,15 @@ def main(argv: list[str] | None = None) -> int:
     def med(key: str) -> float:
         return statistics.median(r.latency_ms.get(key, 0.0) for r in rows)
 
-    def pct(key: str, q: float) -> float:
-        xs = sorted(r.latency_ms.get(key, 0.0) for r in rows)
-        return xs[round(q * (len(xs) - 1))]
-
     encoded = sum(r.latency_ms.get("language", 0.0) > 1.0 for r in rows)
     print(f"{len(rows)} windows after the first 5 s ({'words first' if args.words_first else 'words deferred'}"
           f"{f', {args.busy_loops} busy loops' if args.busy_loops > 0 else ''}, Whisper on "
           f"{cfg.transcript.cpu_threads} thread(s)): "
           f"capture-to-score p50 {statistics.median(cap):.1f} ms, "
-          f"p90 {cap[round(0.9 * (len(cap) - 1))]:.1f} ms; medians: face {med('face'):.1f} ms, face_wait "
+          f"p90 {quantile(cap, 0.9):.1f} ms; medians: face {med('face'):.1f} ms, face_wait "
           f"{med('face_wait'):.1f} ms, language {med('language'):.1f} ms, scorer {med('scorer'):.1f} ms, "
-          f"transcript p90 {pct('transcript', 0.9):.1f} ms; word_delay (speech to score) {words_delay(rows)}; "
+          f"transcript p90 {quantile([r.latency_ms.get('transcript', 0.0) for r in rows], 0.9):.1f} ms; "
+          f"word_delay (speech to score) {words_delay(rows)}; "
           f"{encoded} of {len(rows)} windows encoded their words before scoring (language > 1 ms)"
           + (f"; {pipe.language.behind} windows scored with the previous words while {pipe.language.caught_up} "
              f"word lists were encoded after a score (median {med('language_deferred'):.1f} ms)"

@@ -54,25 +54,26 @@ class LanguageStep:
     def _empty(self) -> np.ndarray:
         return np.zeros((0, self.dim), np.float32)
 
-    def _cached(self, words) -> np.ndarray | None:
-        if not words:
+    def _cached(self, key: tuple) -> np.ndarray | None:
+        if not key:
             return self._empty()
-        hit = self._cache.get(_key(words))
+        hit = self._cache.get(key)
         if hit is not None:
-            self._cache.move_to_end(_key(words))
+            self._cache.move_to_end(key)
         return hit
 
-    def _encode(self, words) -> np.ndarray:
+    def _encode(self, words, key: tuple) -> np.ndarray:
         x = fit_length(self.encoder.encode(list(words)).x, self.seq_len)
-        self._cache[_key(words)] = x
+        self._cache[key] = x
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return x
 
     def _fill(self, s: WindowSnapshot) -> WindowSnapshot:
-        x = self._cached(s.words)
+        key = _key(s.words)  # once per window: the cache lookup and, on a miss, the encoding share it
+        x = self._cached(key)
         if x is None and not self.defer:
-            x = self._encode(s.words)
+            x = self._encode(s.words, key)
         if x is not None:
             self._newest, self._pending = (list(s.words), x), None
             return replace(s, language=x)
@@ -97,7 +98,7 @@ class LanguageStep:
             return
         t0 = time.perf_counter()
         words, self._pending = self._pending, None
-        self._newest = (words, self._encode(words))
+        self._newest = (words, self._encode(words, _key(words)))
         self.caught_up += 1
         self.last_catch_up_ms = (time.perf_counter() - t0) * 1e3
 
