@@ -59,7 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-limit-per-class", type=int, default=1200,
                    help="text lines per (corpus, split, class) in train/valid pools (0: all)")
     p.add_argument("--corpora", default="ravdess,tess,emodb,ck48,fer2013",
-                   help="comma-separated media corpora to use (text corpora are always used)")
+                   help="comma-separated media corpora to use")
+    p.add_argument("--text-corpora", default="goemotions,meld",
+                   help="comma-separated text corpora to use (pools, text-only extras and anchors); leaving one "
+                        "out makes it a held-out corpus for `recipes.crosscorpus --trained-on`")
     p.add_argument("--train-per-class", type=int, default=1000, help="composite training triples per class")
     p.add_argument("--eval-cap-per-class", type=int, default=400, help="most composite test triples per class")
     p.add_argument("--valid-cap-per-class", type=int, default=200, help="most composite valid triples per class")
@@ -116,7 +119,11 @@ def select_items(args) -> tuple[list[Item], list[Item], list[Item], list[Item]]:
         raise SystemExit(f"error: unknown media corpora {sorted(unknown)}; choose from {sorted(CORPUS_MODALITY)}")
     media = [it for it in corpora.media_items(args.data) if it.corpus in use]
     media = corpora.limit_per_class(media, args.limit_per_class, args.test_limit_per_class)
-    text_all = corpora.goemotions_items(args.data) + corpora.meld_items(args.data)
+    text_use = [c.strip() for c in args.text_corpora.split(",") if c.strip()]
+    readers = {"goemotions": corpora.goemotions_items, "meld": corpora.meld_items}
+    if not text_use or set(text_use) - set(readers):
+        raise SystemExit(f"error: --text-corpora {args.text_corpora!r}: choose one or more of {sorted(readers)}")
+    text_all = [it for c in sorted(set(text_use)) for it in readers[c](args.data)]
     text = corpora.limit_per_class(text_all, args.text_limit_per_class, args.test_limit_per_class)
     train_text = sorted((it for it in text_all if it.split == "train"), key=lambda it: corpora.stable_key("x" + it.key))
     extras = train_text[: args.text_only]

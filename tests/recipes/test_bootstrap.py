@@ -42,6 +42,26 @@ def test_splits_are_disjoint_by_speaker_subject_and_source(shared_data):
     assert {it.key.split("/")[1] for it in text if it.split == "test"} == {"test"}
 
 
+def test_text_corpora_leave_a_held_out_corpus_out_of_every_text_pool(shared_data):
+    """`--text-corpora goemotions` keeps MELD out of the pools, the text-only extras and the anchors, so that
+    `recipes.crosscorpus` can score MELD as a held-out corpus; an unknown name is refused."""
+    from recipes.bootstrap import build_parser, select_items
+
+    args = build_parser().parse_args(["--data", str(shared_data), "--out", "unused", "--corpora", "ck48",
+                                      "--text-corpora", "goemotions", "--text-limit-per-class", "3",
+                                      "--test-limit-per-class", "2", "--text-only", "50", "--emobank", "0"])
+    media, text, extras, emob = select_items(args)
+    assert {it.corpus for it in text} == {it.corpus for it in extras} == {"goemotions"}
+    assert len(extras) == 50 and emob == []
+    assert {it.corpus for it in media} == {"ck48"}
+    both = select_items(build_parser().parse_args(["--data", str(shared_data), "--out", "unused", "--corpora", "ck48",
+                                                   "--text-limit-per-class", "3", "--test-limit-per-class", "2"]))[1]
+    assert {it.corpus for it in both} == {"goemotions", "meld"}
+    with pytest.raises(SystemExit, match="choose one or more"):
+        select_items(build_parser().parse_args(["--data", str(shared_data), "--out", "unused",
+                                                "--text-corpora", "goemotion"]))
+
+
 def test_pairing_targets():
     from recipes.pairing import SplitPools, Unit, composite_samples, pack_samples
 
