@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "--valid-cap-per-class items per class and modality)")
     p.add_argument("--face-noise", type=float, default=0.2,
                    help="per-frame noise (std) on the log-odds of training faces' blendshape scores")
+    p.add_argument("--face-scale", type=float, default=0.0,
+                   help="per-sample intensity jitter of training faces' blendshape scores: one factor from "
+                        "[1 - x, 1 + x] (0: off, as the bundled checkpoints were trained)")
     p.add_argument("--epochs", type=int, default=30, help="maximum training epochs (early stopping on valid)")
     p.add_argument("--modality-dropout", type=float, default=0.2, help="per-modality absent-mask probability in training")
     p.add_argument("--lr-schedule", choices=("plateau", "cosine"), default=None,
@@ -312,7 +315,8 @@ def pack(args, media, text, extras, emob, tstates, seq_lens):
                 pick = rng.permutation(len(pool))[: int(round(args.unimodal_media * len(pool)))]
                 samples += unimodal_samples([pool[i] for i in sorted(pick)], mod)
             order = rng.permutation(len(samples))
-            splits[s] = pack_samples([samples[i] for i in order], seq_lens, rng, args.face_noise, dims=dims)
+            splits[s] = pack_samples([samples[i] for i in order], seq_lens, rng, args.face_noise, dims=dims,
+                                     face_scale=args.face_scale)
         else:
             cap = args.eval_cap_per_class if s == "test" else args.valid_cap_per_class
             samples = composite_samples(pools[s], None, rng, 0.0, cap=cap)

@@ -11,7 +11,9 @@ This pairing is **synthetic**: the three items come from unrelated people and co
   EmoBank text-only samples with rated valence and no class label (the emotion row is all zeros = unlabelled).
 * Each modality's pool is reshuffled and cycled, so every item of a small pool (voices) is used about equally often.
 * Training faces get small per-frame noise (``face_noise``) on the blendshape scores' log-odds, the space the model
-  reads them in (`DMDConfig.score_dims`), on top of the variation of the still-image views.
+  reads them in (`DMDConfig.score_dims`), on top of the variation of the still-image views; optionally
+  (``face_scale``, off by default) one intensity factor per sample on the scores, since posed peak expressions
+  (CK+) and webcam faces differ most in how strongly the same blendshapes fire.
 
 Absent modalities (a missing face, silence) are learnt from the trainer's per-modality dropout
 (``TrainConfig.modality_dropout``) on top of these samples.
@@ -80,8 +82,12 @@ def _empty(n: int, seq_lens: tuple[int, int, int], dims: tuple[int, int, int] = 
 
 def pack_samples(samples: list[list[Unit | None]], seq_lens: tuple[int, int, int], rng: np.random.Generator | None = None,
                  face_noise: float = 0.0, emotions: tuple[str, ...] = EMOTIONS7,
-                 dims: tuple[int, int, int] = DIMS) -> SplitArrays:
-    """Pack samples (each a [text, face, voice] list, None = absent) into `SplitArrays` of feature sizes ``dims``."""
+                 dims: tuple[int, int, int] = DIMS, face_scale: float = 0.0) -> SplitArrays:
+    """Pack samples (each a [text, face, voice] list, None = absent) into `SplitArrays` of feature sizes ``dims``.
+
+    With ``rng``: ``face_scale`` > 0 multiplies a face's blendshape scores by one factor drawn uniformly from
+    [1 - face_scale, 1 + face_scale] (clipped to [0, 1]), then ``face_noise`` adds per-frame noise to their log-odds;
+    the geometry after the scores is left as measured."""
     n = len(samples)
     arrs = _empty(n, seq_lens, dims)
     lengths = np.ones((n, 3), np.int64)
@@ -96,6 +102,9 @@ def pack_samples(samples: list[list[Unit | None]], seq_lens: tuple[int, int, int
                 parts.append("-")
                 continue
             x = u.x
+            if m == 1 and face_scale > 0 and rng is not None:
+                x = x.copy()
+                x[:, :SCORE_DIMS] = np.clip(x[:, :SCORE_DIMS] * rng.uniform(1 - face_scale, 1 + face_scale), 0.0, 1.0)
             if m == 1 and face_noise > 0 and rng is not None:
                 x = x.copy()
                 z = log_odds(x[:, :SCORE_DIMS]) + rng.normal(0.0, face_noise, (x.shape[0], SCORE_DIMS))

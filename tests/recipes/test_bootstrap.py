@@ -93,6 +93,23 @@ def test_face_noise_touches_only_the_blendshape_scores():
     assert np.all(noisy[:, 0] < 2e-4)
 
 
+def test_face_scale_is_one_factor_per_face_on_the_scores_only():
+    from recipes.pairing import SCORE_DIMS, Unit, pack_samples
+
+    x = np.full((10, 321), 0.5, np.float32)
+    x[:, SCORE_DIMS:] = -0.25
+    x[:, 0] = 0.9  # 0.9 * up to 1.3 would pass 1: clipped
+    faces = [[None, Unit(f"f{i}", x, "happy", 0.5), None] for i in range(200)]
+    v = pack_samples(faces, (4, 10, 8), np.random.default_rng(0), 0.0, face_scale=0.3).visual
+    assert np.all(v[:, :, SCORE_DIMS:] == -0.25)
+    factor = v[:, :, 1] / 0.5
+    assert np.allclose(factor, factor[:, :1], atol=1e-6)  # one factor per face, the same on every frame
+    assert 0.7 <= factor.min() < 0.75 and 1.25 < factor.max() <= 1.3
+    assert v[:, :, 0].max() == 1.0 and np.allclose(v[:, :, 0], np.minimum(0.9 * factor, 1.0), atol=1e-6)
+    same = pack_samples(faces, (4, 10, 8), np.random.default_rng(0), 0.0).visual  # off: untouched
+    assert np.array_equal(same[:, :, :SCORE_DIMS], np.broadcast_to(x[:, :SCORE_DIMS], same[:, :, :SCORE_DIMS].shape))
+
+
 @pytest.mark.slow
 def test_recipe_end_to_end_tiny(shared_data, tmp_path):
     """MiniLM's top layers tuned on a few lines (recipes.finetune_text), then the recipe trained on their states."""
