@@ -385,6 +385,8 @@ def run(args) -> dict:
                     r = probe_fold(tr, {"x": te[key], "y": te["y"], "found": te["found"], "group": te["group"]}, norm)
                     fold["probes"].append({"features": fname, "norm": norm, **r})
                     bar.update(1)
+            if scorer is not None and held not in trained_on:
+                fold["probes"] += same_corpora_probe(feats, feature_sets, held, train_names, trained_on)
             if scorer is not None:
                 seen = held in trained_on
                 test_mask = np.array([it.split == "test" for it in te["items"]], bool)
@@ -402,6 +404,21 @@ def run(args) -> dict:
         timing[f"probes_{mod}_s"] = round(time.perf_counter() - t, 1)
     timing["total_s"] = round(time.perf_counter() - t0, 1)
     return result
+
+
+def same_corpora_probe(feats: dict, feature_sets: dict, held: str, train_names: list[str],
+                       trained_on: list[str]) -> list[dict]:
+    """The probe on the checkpoint's own features trained on exactly the corpora of this modality the checkpoint
+    was trained on, when that is not all the others (the fold's usual training set): so a head that never saw
+    ``held`` is compared with a probe that never saw more than it did. [] when the sets agree or it saw none."""
+    ck_train = [c for c in train_names if c in trained_on]
+    if not ck_train or ck_train == list(train_names):
+        return []
+    name = next(k for k, v in feature_sets.items() if v == "base")
+    te = feats[held]
+    tr = {k: np.concatenate([feats[c]["base" if k == "x" else k] for c in ck_train]) for k in ("x", "y", "found", "group")}
+    r = probe_fold(tr, {"x": te["base"], "y": te["y"], "found": te["found"], "group": te["group"]}, "global")
+    return [{"features": name, "norm": "global", "train_corpora": ck_train, "as_checkpoint": True, **r}]
 
 
 def voice_feature_sets(args, feats: dict, names: list[str], timing: dict) -> dict[str, str]:
@@ -451,7 +468,7 @@ def markdown(res: dict) -> str:
         for f in folds:
             what = f"{f['held_out']} ({f['n']}, {len(f['classes'])})"
             for p in f["probes"]:
-                lines.append(f"| {what} | {'+'.join(f['train_corpora'])} | LR probe | {p['features']} | {p['norm']} | "
+                lines.append(f"| {what} | {'+'.join(p.get('train_corpora', f['train_corpora']))} | LR probe | {p['features']} | {p['norm']} | "
                              f"{p['acc']} | {p['macro_f1']} | {p['acc_7']} |")
             for c in f["checkpoint"]:
                 flag = "**held out**" if not c["seen_in_training"] else f"seen in training ({c['items']})"
@@ -477,18 +494,19 @@ def summary(res: dict) -> str:
         folds = [f for f in res["folds"] if f["modality"] == mod]
         if not folds:
             continue
-        rows: dict[str, list[str]] = {}
-        for f in folds:
+        rows: dict[str, dict[int, str]] = {}  # row label -> fold index -> cell ("-" where a fold has none)
+        for i, f in enumerate(folds):
             for p in f["probes"]:
-                rows.setdefault(f"LR probe: {p['features']} ({p['norm']})", []).append(f"{p['acc']} / {p['macro_f1']}")
+                mine = ", the checkpoint's corpora" if p.get("as_checkpoint") else ""
+                rows.setdefault(f"LR probe: {p['features']} ({p['norm']}{mine})", {})[i] = f"{p['acc']} / {p['macro_f1']}"
             for c in f["checkpoint"]:
                 if c["items"] == "all":
-                    rows.setdefault(f"checkpoint {c['head']}", []).append(
+                    rows.setdefault(f"checkpoint {c['head']}", {})[i] = (
                         f"{c['acc']} / {c['macro_f1']}" + ("*" if c["seen_in_training"] else ""))
         cols = [f"{f['held_out']} ({f['n']}, {len(f['classes'])} classes)" for f in folds]
         lines += [f"#### {mod}: acc / macro-F1 per held-out corpus", "", "| model | " + " | ".join(cols) + " |",
                   "|---" * (len(cols) + 1) + "|"]
-        lines += [f"| {k} | " + " | ".join(v) + " |" for k, v in rows.items()]
+        lines += [f"| {k} | " + " | ".join(v.get(i, "-") for i in range(len(folds))) + " |" for k, v in rows.items()]
         lines.append("")
     return "\n".join(lines)
 

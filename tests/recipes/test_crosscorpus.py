@@ -210,3 +210,33 @@ def test_summary_lays_out_probes_and_heads_per_held_out_corpus():
         "| model | fer2013 (10, 7 classes) | ck48 (6, 6 classes) |", "|---|---|---|",
         "| LR probe: face321 (global) | 0.5 / 0.4 | 0.3 / 0.2 |",
         "| checkpoint fused | 0.6 / 0.5* | 0.25 / 0.2 |"]
+
+
+def test_a_held_out_corpus_gets_a_probe_trained_on_what_the_checkpoint_saw():
+    """RAVDESS held out of a checkpoint trained on TESS and EmoDB: the usual probe trains on the three other
+    corpora (EMOVO too); the extra one on TESS and EmoDB alone, as the checkpoint. Each corpus is separable on its
+    own, but its classes sit at an offset, so which corpora train the probe decides what it gets right."""
+    def corpus(offset, n=6):
+        y = np.array(["angry", "sad"] * (n // 2), dtype=object)
+        x = np.where(y == "angry", 1.0, -1.0)[:, None] + offset
+        return {"base": x, "y": y, "found": np.ones(n, bool), "group": np.array(["g"] * n, dtype=object)}
+
+    feats = {"ravdess": corpus(10.0), "tess": corpus(0.0), "emodb": corpus(0.5), "emovo": corpus(9.5)}
+    sets = {"lld+whisper_stream": "base", "whisper": "whisper"}
+    [p] = cc.same_corpora_probe(feats, sets, "ravdess", ["tess", "emodb", "emovo"], ["tess", "emodb"])
+    assert (p["features"], p["norm"], p["train_corpora"], p["as_checkpoint"]) == (
+        "lld+whisper_stream", "global", ["tess", "emodb"], True)
+    assert p["n_train"] == 12 and p["acc"] == 0.5  # everything at RAVDESS's offset reads as angry
+    assert cc.same_corpora_probe(feats, sets, "ravdess", ["tess", "emodb", "emovo"], ["tess", "emodb", "emovo"]) == []
+    assert cc.same_corpora_probe(feats, sets, "ravdess", ["tess", "emodb", "emovo"], ["ck48"]) == []
+    res = {"folds": [
+        {"modality": "voice", "held_out": "ravdess", "n": 6, "classes": ["angry", "sad"], "train_corpora": ["a"],
+         "probes": [dict(p, acc=0.5, macro_f1=0.3333)],
+         "checkpoint": [{"acc": 0.6, "macro_f1": 0.5, "acc_7": 0.6, "head": "fused", "items": "all", "seen_in_training": False}]},
+        {"modality": "voice", "held_out": "tess", "n": 6, "classes": ["angry", "sad"], "train_corpora": ["a"],
+         "probes": [],
+         "checkpoint": [{"acc": 0.9, "macro_f1": 0.9, "acc_7": 0.9, "head": "fused", "items": "all", "seen_in_training": True}]}]}
+    assert cc.summary(res).splitlines()[4:] == [
+        "| LR probe: lld+whisper_stream (global, the checkpoint's corpora) | 0.5 / 0.3333 | - |",
+        "| checkpoint fused | 0.6 / 0.5 | 0.9 / 0.9* |"]
+    assert "| ravdess (6, 2) | tess+emodb | LR probe | lld+whisper_stream | global |" in cc.markdown(dict(res, in_corpus=[]))
