@@ -95,6 +95,13 @@ class BaselineConfig:
             raise ValueError(f"BaselineConfig.modalities: unknown {sorted(bad)}; use 'visual' and/or 'acoustic'")
 
 
+def calibration_shift_std(neutral_mean: np.ndarray, pop_mean: np.ndarray, pop_std: np.ndarray,
+                          cap_std: float) -> np.ndarray:
+    """A calibration's shift per feature, in population std: how far the speaker's neutral mean lies from the
+    population's, capped at ``cap_std`` (inputs are then lowered by ``shift * pop_std``)."""
+    return np.clip((neutral_mean - pop_mean) / pop_std, -cap_std, cap_std)
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
@@ -263,8 +270,8 @@ class SessionBaseline:
                 tr.add(self._features(m, self._new_rows(x, dt, self.spans[m])), dt, tr.cal_since is not None)
             if tr.cal_since is not None:
                 if tr.cal_n >= cfg.calibration_s - 1e-9:
-                    d = (tr.cal_sum / tr.cal_n - tr.pop_mean) / tr.pop_std
-                    tr.calibrated = np.clip(d, -cfg.calibration_cap_std, cfg.calibration_cap_std)
+                    tr.calibrated = calibration_shift_std(tr.cal_sum / tr.cal_n, tr.pop_mean, tr.pop_std,
+                                                          cfg.calibration_cap_std)
                     tr.cal_since = None
                 elif t - tr.cal_since > cfg.calibration_timeout_s:
                     tr.cal_since, tr.cal_failed = None, True

@@ -56,6 +56,9 @@ BOOTSTRAP_CORPORA = ("ravdess", "tess", "emodb", "ck48", "fer2013", "goemotions"
 """What `bootstrap` trains on by default (its ``--corpora`` plus the text corpora): the bundled checkpoint's data."""
 VOICE_FEATURES = ("egemaps_lld", "functionals", "whisper", "functionals+whisper")
 VOICE_NORMS = ("global", "speaker", "speaker, one-emotion sessions")
+CALIBRATED = "calibrated (speaker's other neutral clips)"
+"""Voice only: the eGeMAPS levels of each held-out clip shifted as the page's calibrate control would, with the
+speaker's other neutral clips as the calibration (training as global)."""
 HEAD_OF = {"voice": "acoustic", "face": "visual", "text": "language"}
 PACK_INDEX = {"text": 0, "face": 1, "voice": 2}
 TEXT_SEQ = 32  # the live preset's language steps (the text cache's L32)
@@ -123,6 +126,41 @@ def standardise_groups(x: np.ndarray, groups) -> np.ndarray:
     return out
 
 
+def speaker_neutral_means(item_means: np.ndarray, y, groups, found=None) -> np.ndarray:
+    """(N, D): for each item, the mean of ``item_means`` over its speaker's *other* neutral items with features,
+    what the page's calibrate control would take as the speaker's neutral voice, never including the clip being
+    scored; a NaN row where the speaker has no other neutral item."""
+    x = np.asarray(item_means, np.float64)
+    y, g = np.asarray(y, dtype=object), np.asarray(groups, dtype=object)
+    ok = np.ones(len(y), bool) if found is None else np.asarray(found, bool)
+    out = np.full_like(x, np.nan)
+    for speaker in dict.fromkeys(g.tolist()):
+        mine = g == speaker
+        neutral = mine & (y == "neutral") & ok
+        total, k = x[neutral].sum(0), int(neutral.sum())
+        for i in np.flatnonzero(mine):
+            n = k - int(neutral[i])
+            if n > 0:
+                out[i] = (total - (x[i] if neutral[i] else 0.0)) / n
+    return out
+
+
+def calibrate_levels(x: np.ndarray, reference: np.ndarray, pop_mean: np.ndarray, pop_std: np.ndarray,
+                     cap_std: float) -> np.ndarray:
+    """Shift the leading ``len(pop_mean)`` columns of an item's rows ``x`` (T, D) as a calibration on
+    ``reference`` (that many values: the speaker's neutral mean) would (`realtime.baseline.calibration_shift_std`);
+    a NaN reference leaves ``x`` as it is."""
+    from realtime.baseline import calibration_shift_std
+
+    if np.isnan(reference).any():
+        return x
+    k = len(pop_mean)
+    y = np.array(x, dtype=np.float32, copy=True)
+    shift = calibration_shift_std(reference, pop_mean, pop_std, cap_std) * pop_std
+    y[..., :k] = (np.asarray(x, np.float64)[..., :k] - shift).astype(np.float32)
+    return y
+
+
 def fit_probe(x: np.ndarray, y):
     """The probe: standardised inputs, multinomial logistic regression with scikit-learn's defaults."""
     from sklearn.linear_model import LogisticRegression
@@ -131,6 +169,19 @@ def fit_probe(x: np.ndarray, y):
 
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000))
     return model.fit(np.asarray(x, np.float64), np.asarray(y))
+
+
+def calibrated_probe_fold(train: dict, test: dict, level_dims: int, cap_std: float) -> dict:
+    """The global probe, its held-out items' first ``level_dims`` columns (the clip means of the eGeMAPS levels)
+    calibrated on each speaker's other neutral clips towards the training items' mean, as the page's calibrate
+    control shifts a live voice towards the checkpoint's."""
+    ok = np.asarray(train["found"], bool)
+    levels = np.asarray(train["x"], np.float64)[ok][:, :level_dims]
+    mean, std = levels.mean(0), np.where(levels.std(0) > 1e-12, levels.std(0), 1.0)
+    xte = np.asarray(test["x"], np.float64)
+    ref = speaker_neutral_means(xte[:, :level_dims], test["y"], test["group"], test["found"])
+    xte = np.stack([calibrate_levels(row, r, mean, std, cap_std) for row, r in zip(xte, ref)]) if len(xte) else xte
+    return probe_fold(train, dict(test, x=xte), "global")
 
 
 def probe_fold(train: dict, test: dict, norm: str = "global") -> dict:
@@ -287,6 +338,22 @@ class CheckpointScorer:
         return {k: np.concatenate(v) if v else np.zeros((0, len(self.classes))) for k, v in parts.items()}
 
 
+def calibrated_seqs(scorer: CheckpointScorer, seqs: list, y, groups, found) -> list:
+    """Each clip's rows with its eGeMAPS levels shifted as the page's calibrate control would
+    (`realtime.baseline`: towards the checkpoint's input mean, capped), the calibration being the speaker's other
+    neutral clips."""
+    from realtime.baseline import BaselineConfig
+
+    cfg = BaselineConfig()
+    k = cfg.level_dims
+    mean = scorer.model.input_mean_acoustic.detach().cpu().numpy().astype(np.float64)[:k]
+    std = scorer.model.input_std_acoustic.detach().cpu().numpy().astype(np.float64)[:k]
+    std = np.where(std > 1e-6, std, 1.0)  # as `SessionBaseline` guards a constant feature
+    means = np.stack([x[:, :k].mean(0) if x is not None and len(x) else np.zeros(k) for x in seqs])
+    ref = speaker_neutral_means(means, y, groups, found)
+    return [None if x is None else calibrate_levels(x, r, mean, std, cfg.calibration_cap_std) for x, r in zip(seqs, ref)]
+
+
 # -- the protocol ------------------------------------------------------------------------------------------------
 def checkpoint_acoustic(args) -> str:
     """The acoustic stream to extract: the checkpoint's (``egemaps+whisper`` when its spec names encoder states), so
@@ -345,13 +412,13 @@ def run(args) -> dict:
         t = time.perf_counter()
         for c in names:
             its = by_corpus[c]
+            y = np.array([it.emotion7 for it in its], dtype=object)
+            groups = np.array([it.group or it.corpus for it in its], dtype=object)
             if mod == "text":
                 x, found, seqs = load_text(args.cache, its, not args.no_progress, overlay)
             else:
                 seq_len = (scorer.cfg.seq_lens if scorer else (TEXT_SEQ, 32, 64))[PACK_INDEX[mod]]
                 x, found, seqs = load_media(args.cache, its, mod, seq_len, not args.no_progress, spec_box)
-            y = np.array([it.emotion7 for it in its], dtype=object)
-            groups = np.array([it.group or it.corpus for it in its], dtype=object)
             feats[c] = {"base": x, "found": found, "y": y, "group": groups, "items": its}
             result["corpora"][c] = {"modality": mod, "n_items": len(its), "n_with_features": int(found.sum()),
                                     "classes": corpus_classes(y),
@@ -360,6 +427,9 @@ def run(args) -> dict:
                 if spec_box:
                     scorer.check_spec(spec_box[0], mod)
                 ck_logits[c] = scorer.logits(seqs, mod)
+                if mod == "voice":
+                    ck_logits[c].update({f"{h}, calibrated": v for h, v in
+                                         scorer.logits(calibrated_seqs(scorer, seqs, y, groups, found), mod).items()})
             del seqs
         timing[f"load_{mod}_s"] = round(time.perf_counter() - t, 1)
         feature_sets = {"egemaps_lld" if mod == "voice" else ("face321" if mod == "face" else "minilm_mean"): "base"}
@@ -385,6 +455,16 @@ def run(args) -> dict:
                     r = probe_fold(tr, {"x": te[key], "y": te["y"], "found": te["found"], "group": te["group"]}, norm)
                     fold["probes"].append({"features": fname, "norm": norm, **r})
                     bar.update(1)
+            if mod == "voice":
+                from realtime.baseline import BaselineConfig
+
+                tr = {k: np.concatenate([feats[c]["base" if k == "x" else k] for c in train_names])
+                      for k in ("x", "y", "found", "group")}
+                base_cfg = BaselineConfig()
+                r = calibrated_probe_fold(tr, {"x": te["base"], "y": te["y"], "found": te["found"], "group": te["group"]},
+                                          base_cfg.level_dims, base_cfg.calibration_cap_std)
+                fold["probes"].append({"features": next(k for k, v in feature_sets.items() if v == "base"),
+                                       "norm": CALIBRATED, **r})
             if scorer is not None and held not in trained_on:
                 fold["probes"] += same_corpora_probe(feats, feature_sets, held, train_names, trained_on)
             if scorer is not None:

@@ -240,3 +240,41 @@ def test_a_held_out_corpus_gets_a_probe_trained_on_what_the_checkpoint_saw():
         "| LR probe: lld+whisper_stream (global, the checkpoint's corpora) | 0.5 / 0.3333 | - |",
         "| checkpoint fused | 0.6 / 0.5 | 0.9 / 0.9* |"]
     assert "| ravdess (6, 2) | tess+emodb | LR probe | lld+whisper_stream | global |" in cc.markdown(dict(res, in_corpus=[]))
+
+
+def test_speaker_neutral_means_leave_the_scored_clip_out():
+    x = np.array([[1.0], [3.0], [5.0], [100.0], [7.0], [9.0]])
+    y = ["neutral", "neutral", "neutral", "angry", "neutral", "angry"]
+    g = ["a", "a", "a", "a", "b", "b"]
+    ref = cc.speaker_neutral_means(x, y, g, found=[True, True, True, True, True, True])
+    # a's neutral clips 1, 3, 5: each neutral one gets the mean of the other two, the angry one all three
+    np.testing.assert_array_equal(ref[:4, 0], [4.0, 3.0, 2.0, 3.0])
+    # b has one neutral clip: its own reference would be itself, so none; b's angry clip gets it
+    assert np.isnan(ref[4, 0]) and ref[5, 0] == 7.0
+    # a neutral clip without features is no calibration
+    ref = cc.speaker_neutral_means(x, y, g, found=[True, False, True, True, True, True])
+    np.testing.assert_array_equal(ref[:4, 0], [5.0, 3.0, 1.0, 3.0])
+
+
+def test_calibration_moves_a_speakers_neutral_onto_the_population_and_is_capped():
+    x = np.array([[10.0, 2.0, 7.0], [12.0, 0.0, 7.0]])  # two frames; two levels, then a column left alone
+    out = cc.calibrate_levels(x, np.array([11.0, -20.0]), np.array([1.0, 0.0]), np.array([2.0, 1.0]), 3.0)
+    # level 0: (11 - 1) / 2 = 5 std, capped at 3 -> lowered by 6; level 1: -20 std capped at -3 -> raised by 3
+    np.testing.assert_array_equal(out, [[4.0, 5.0, 7.0], [6.0, 3.0, 7.0]])
+    assert cc.calibrate_levels(x, np.array([np.nan, 0.0]), np.zeros(2), np.ones(2), 3.0) is x
+
+
+def test_calibrated_probe_removes_a_held_out_speakers_offset():
+    """Training speakers' levels: sad -1, neutral 0, angry +1 (mean 0, the neutral's); the held-out speaker's every
+    clip is 2 units louder, so the global probe calls most clips angry. Calibrated on the speaker's other neutral
+    clips (towards the training mean, as the page's control does), the offset is gone."""
+    def speaker(offset, name, n=9):
+        y = np.array(["sad", "neutral", "angry"] * (n // 3), dtype=object)
+        level = np.select([y == "sad", y == "angry"], [-1.0, 1.0], 0.0) + offset
+        return {"x": np.stack([level, np.zeros(n)], 1), "y": y, "found": np.ones(n, bool),
+                "group": np.array([name] * n, dtype=object)}
+
+    train, test = speaker(0.0, "s1"), speaker(2.0, "t1")
+    assert cc.probe_fold(train, test, "global")["acc"] == 0.3333
+    cal = cc.calibrated_probe_fold(train, test, level_dims=1, cap_std=3.0)
+    assert cal["acc"] == 1.0 and cal["n_train"] == 9
