@@ -18,7 +18,10 @@ partly:
 An explicit **calibration** (a few seconds of neutral face and normal voice, asked for by the user) is trusted
 fully: its mean is the speaker's neutral, so the shift is the whole distance (capped at ``calibration_cap_std``,
 which only guards against a calibration taken with a hand over the camera). It replaces the running estimate until
-`reset`.
+`reset`. The distance is measured to the training speakers' *neutral* level when the checkpoint ships one
+(``neutral_reference.json``, written by the bootstrap recipe; the eGeMAPS levels), else to the population mean:
+a neutral voice then lands where the model saw neutral voices, not on the average of all emotions. On speech
+corpora no training run saw, that lifted every voice head (model card, "Calibration").
 
 Where the shift is applied: the 25 eGeMAPS LLDs as they are (the leading `BaselineConfig.level_dims` acoustic
 columns; Whisper encoder states after them are left alone); the blendshape scores (the first
@@ -32,8 +35,10 @@ media, not in windows.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 from dmd_model.data import log_odds  # the model's own clip-and-logit of 0-1 scores (torch-free)
@@ -95,6 +100,45 @@ class BaselineConfig:
             raise ValueError(f"BaselineConfig.modalities: unknown {sorted(bad)}; use 'visual' and/or 'acoustic'")
 
 
+NEUTRAL_FILE = "neutral_reference.json"
+"""In a checkpoint folder: the training speakers' neutral mean of the eGeMAPS levels, the calibration's target."""
+
+
+def write_neutral_reference(ckpt_dir, levels: np.ndarray, extractor: str, n_items: int, corpora: list[str]) -> Path:
+    """Write the neutral target of the acoustic levels (``levels``: the mean over the training split's neutral voice
+    items' rows, one value per eGeMAPS level) beside a checkpoint."""
+    levels = np.asarray(levels, np.float64)
+    if levels.shape != (len(EGEMAPS_LLD_NAMES),) or not np.isfinite(levels).all():
+        raise ValueError(f"neutral levels must be {len(EGEMAPS_LLD_NAMES)} finite values, got shape {levels.shape}")
+    path = Path(ckpt_dir) / NEUTRAL_FILE
+    doc = {"what": "mean eGeMAPS levels of the training split's neutral voice items: the target of a calibration "
+                   "(realtime.baseline)",
+           "acoustic": {"levels": [float(v) for v in levels], "feature_names": list(EGEMAPS_LLD_NAMES),
+                        "extractor": extractor, "n_items": int(n_items), "corpora": list(corpora), "split": "train"}}
+    path.write_text(json.dumps(doc, indent=1))
+    return path
+
+
+def load_neutral_reference(ckpt_dir, extractor: str | None) -> dict[str, np.ndarray] | None:
+    """{"acoustic": levels} from a checkpoint folder's `NEUTRAL_FILE`, None when it has none. ``extractor`` (the
+    checkpoint spec's acoustic extractor, None if unknown) must be the one the levels were measured with."""
+    path = Path(ckpt_dir) / NEUTRAL_FILE
+    if not path.is_file():
+        return None
+    try:
+        a = json.loads(path.read_text())["acoustic"]
+        levels = np.asarray(a["levels"], np.float64)
+        names = tuple(a["feature_names"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: unreadable neutral reference ({e!r})") from None
+    if names != EGEMAPS_LLD_NAMES or levels.shape != (len(names),) or not np.isfinite(levels).all():
+        raise ValueError(f"{path}: the levels must be the {len(EGEMAPS_LLD_NAMES)} eGeMAPS LLDs in their order")
+    if extractor is not None and a.get("extractor") != extractor:
+        raise ValueError(f"{path}: measured with acoustic extractor {a.get('extractor')!r}, the checkpoint reads "
+                         f"{extractor!r}; write it again with python -m recipes.neutral_reference")
+    return {"acoustic": levels}
+
+
 def calibration_shift_std(neutral_mean: np.ndarray, pop_mean: np.ndarray, pop_std: np.ndarray,
                           cap_std: float) -> np.ndarray:
     """A calibration's shift per feature, in population std: how far the speaker's neutral mean lies from the
@@ -109,9 +153,10 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 class _Track:
     """One modality's running sums, calibration and current shift (all in model-input space)."""
 
-    def __init__(self, mean: np.ndarray, std: np.ndarray):
+    def __init__(self, mean: np.ndarray, std: np.ndarray, neutral: np.ndarray | None = None):
         self.pop_mean = mean
         self.pop_std = std
+        self.cal_target = mean if neutral is None else neutral  # where a calibrated neutral lands
         self.reset()
 
     def reset(self) -> None:
@@ -165,10 +210,12 @@ class SessionBaseline:
             modalities in ``config.modalities``; see `from_model`.
         window_s: the window length (s), to tell which rows of a window are new since the previous one.
         visual_window_s: the span of the window's face rows (s; `WindowConfig.face_span_s`), None: ``window_s``.
+        neutral: {modality: the training speakers' neutral mean} (`load_neutral_reference`), the target of a
+            calibration; a modality without one calibrates onto its population mean.
     """
 
     def __init__(self, config: BaselineConfig, stats: dict[str, tuple[np.ndarray, np.ndarray]], window_s: float,
-                 visual_window_s: float | None = None):
+                 visual_window_s: float | None = None, neutral: dict[str, np.ndarray] | None = None):
         self.config = config
         self.window_s = float(window_s)
         self.spans = {"acoustic": self.window_s,
@@ -182,20 +229,25 @@ class SessionBaseline:
                 mean, std = mean[: config.score_dims], std[: config.score_dims]
             else:  # only the eGeMAPS levels
                 mean, std = mean[: config.level_dims], std[: config.level_dims]
-            self.tracks[m] = _Track(mean, np.where(std > 1e-6, std, 1.0))
+            target = None if not neutral or m not in neutral else np.asarray(neutral[m], np.float64)
+            if target is not None and target.shape != mean.shape:
+                raise ValueError(f"neutral reference for {m}: {target.shape[0]} values, the baseline shifts "
+                                 f"{mean.shape[0]}")
+            self.tracks[m] = _Track(mean, np.where(std > 1e-6, std, 1.0), target)
         self._t: float | None = None
         self._cal_request = False
 
     @classmethod
-    def from_model(cls, config: BaselineConfig, model, window_s: float,
-                   visual_window_s: float | None = None) -> "SessionBaseline":
-        """Built from a loaded DMD: its ``input_mean_*`` / ``input_std_*`` buffers and ``cfg.score_dims``."""
+    def from_model(cls, config: BaselineConfig, model, window_s: float, visual_window_s: float | None = None,
+                   neutral: dict[str, np.ndarray] | None = None) -> "SessionBaseline":
+        """Built from a loaded DMD: its ``input_mean_*`` / ``input_std_*`` buffers and ``cfg.score_dims``, and the
+        checkpoint's neutral reference if it has one."""
         stats = {}
         for m in config.modalities:
             stats[m] = (getattr(model, f"input_mean_{m}").detach().cpu().numpy(),
                         getattr(model, f"input_std_{m}").detach().cpu().numpy())
         config = replace(config, score_dims=int(model.cfg.score_dims[MODALITY_INDEX["visual"]]))
-        return cls(config, stats, window_s, visual_window_s)
+        return cls(config, stats, window_s, visual_window_s, neutral)
 
     # -- control -----------------------------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -270,7 +322,7 @@ class SessionBaseline:
                 tr.add(self._features(m, self._new_rows(x, dt, self.spans[m])), dt, tr.cal_since is not None)
             if tr.cal_since is not None:
                 if tr.cal_n >= cfg.calibration_s - 1e-9:
-                    tr.calibrated = calibration_shift_std(tr.cal_sum / tr.cal_n, tr.pop_mean, tr.pop_std,
+                    tr.calibrated = calibration_shift_std(tr.cal_sum / tr.cal_n, tr.cal_target, tr.pop_std,
                                                           cfg.calibration_cap_std)
                     tr.cal_since = None
                 elif t - tr.cal_since > cfg.calibration_timeout_s:

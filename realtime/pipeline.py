@@ -170,7 +170,8 @@ class Pipeline:
         if not all(hasattr(model, f"input_mean_{n}") for n in self.config.baseline.modalities):
             return None  # a stand-in scorer without input statistics
         w = self.config.window
-        b = SessionBaseline.from_model(self.config.baseline, model, w.window_s, w.face_span_s)
+        b = SessionBaseline.from_model(self.config.baseline, model, w.window_s, w.face_span_s,
+                                       getattr(self.scorer, "neutral_reference", None))
         if self._calibrate_first:
             b.calibrate()
         return b

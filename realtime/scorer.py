@@ -139,6 +139,7 @@ class Scorer:
         self.config = config
         self.live_spec = live_spec
         self.model = None
+        self.neutral_reference = None
         self._lock = threading.Lock()
         self.last_ms = 0.0
 
@@ -154,6 +155,9 @@ class Scorer:
         self.model, spec, self.doc = load_checkpoint(path, self.device)
         if self.config.check_spec and spec is not None and self.live_spec is not None:
             spec.check_compatible(self.live_spec, what=f"live features vs checkpoint {path}")
+        from .baseline import load_neutral_reference  # the calibration's target, if the checkpoint ships one
+
+        self.neutral_reference = load_neutral_reference(path, None if spec is None else spec.acoustic.extractor)
         cfg = self.model.cfg
         if not cfg.use_masks:
             raise ValueError(f"checkpoint {path} uses preset without masks ({cfg.temporal_pooling}); live scoring "

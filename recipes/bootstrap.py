@@ -12,7 +12,9 @@ Steps (each cached under DIR, so a re-run reuses what exists):
    ``DIR/features/<corpus>/<file>.feat.npz`` per item;
 3. pack: the label-matched, synthetic composite (`pairing`) as ``DIR/composite.npz`` plus unimodal anchor test sets
    ``DIR/anchor_{fer,ravdess,goemotions}.npz`` (packed datasets, `dmd_model.data.save_packed`);
-4. train: the ``live`` preset with the full DMD objective (`dmd_model.train`), checkpoint in ``DIR/checkpoint``;
+4. train: the ``live`` preset with the full DMD objective (`dmd_model.train`), checkpoint in ``DIR/checkpoint``,
+   with the training speakers' neutral voice levels beside it (`recipes.neutral_reference`, the calibration's
+   target);
 5. evaluate: composite test (fused, per head, valence, modality ablations), the anchors, ``DIR/edges.png``;
    everything also in ``DIR/checkpoint/bootstrap_eval.json``.
 
@@ -494,6 +496,14 @@ def main(argv: list[str] | None = None) -> int:
     rc = train_main(targs)
     if rc:
         return rc
+    voice = [c for c in args.corpora.split(",") if CORPUS_MODALITY.get(c.strip()) == "voice"]
+    if voice:  # the calibrate control's target: the training speakers' neutral levels
+        from .neutral_reference import main as neutral_main
+
+        rc = neutral_main(["--checkpoint", str(ckpt), "--data", str(args.data), "--cache", str(args.out),
+                           "--corpora", ",".join(c.strip() for c in voice)])
+        if rc:
+            return rc
     if args.text_overlay is not None:  # beside the weights, where the pipeline looks (its spec names the overlay)
         import shutil
 

@@ -145,18 +145,19 @@ def speaker_neutral_means(item_means: np.ndarray, y, groups, found=None) -> np.n
     return out
 
 
-def calibrate_levels(x: np.ndarray, reference: np.ndarray, pop_mean: np.ndarray, pop_std: np.ndarray,
+def calibrate_levels(x: np.ndarray, reference: np.ndarray, target: np.ndarray, pop_std: np.ndarray,
                      cap_std: float) -> np.ndarray:
-    """Shift the leading ``len(pop_mean)`` columns of an item's rows ``x`` (T, D) as a calibration on
-    ``reference`` (that many values: the speaker's neutral mean) would (`realtime.baseline.calibration_shift_std`);
-    a NaN reference leaves ``x`` as it is."""
+    """Shift the leading ``len(target)`` columns of an item's rows ``x`` (T, D) as a calibration on ``reference``
+    (that many values: the speaker's neutral mean) would, moving it onto ``target`` (the training neutral, or the
+    population mean) in steps of ``pop_std`` (`realtime.baseline.calibration_shift_std`); a NaN reference leaves
+    ``x`` as it is."""
     from realtime.baseline import calibration_shift_std
 
     if np.isnan(reference).any():
         return x
-    k = len(pop_mean)
+    k = len(target)
     y = np.array(x, dtype=np.float32, copy=True)
-    shift = calibration_shift_std(reference, pop_mean, pop_std, cap_std) * pop_std
+    shift = calibration_shift_std(reference, target, pop_std, cap_std) * pop_std
     y[..., :k] = (np.asarray(x, np.float64)[..., :k] - shift).astype(np.float32)
     return y
 
@@ -173,11 +174,13 @@ def fit_probe(x: np.ndarray, y):
 
 def calibrated_probe_fold(train: dict, test: dict, level_dims: int, cap_std: float) -> dict:
     """The global probe, its held-out items' first ``level_dims`` columns (the clip means of the eGeMAPS levels)
-    calibrated on each speaker's other neutral clips towards the training items' mean, as the page's calibrate
-    control shifts a live voice towards the checkpoint's."""
+    calibrated on each speaker's other neutral clips towards the training items' neutral mean, as the page's
+    calibrate control shifts a live voice towards the checkpoint's neutral reference."""
     ok = np.asarray(train["found"], bool)
     levels = np.asarray(train["x"], np.float64)[ok][:, :level_dims]
-    mean, std = levels.mean(0), np.where(levels.std(0) > 1e-12, levels.std(0), 1.0)
+    neutral = np.asarray(train["y"], dtype=object)[ok] == "neutral"
+    std = np.where(levels.std(0) > 1e-12, levels.std(0), 1.0)
+    mean = levels[neutral].mean(0) if neutral.any() else levels.mean(0)
     xte = np.asarray(test["x"], np.float64)
     ref = speaker_neutral_means(xte[:, :level_dims], test["y"], test["group"], test["found"])
     xte = np.stack([calibrate_levels(row, r, mean, std, cap_std) for row, r in zip(xte, ref)]) if len(xte) else xte
@@ -340,18 +343,22 @@ class CheckpointScorer:
 
 def calibrated_seqs(scorer: CheckpointScorer, seqs: list, y, groups, found) -> list:
     """Each clip's rows with its eGeMAPS levels shifted as the page's calibrate control would
-    (`realtime.baseline`: towards the checkpoint's input mean, capped), the calibration being the speaker's other
-    neutral clips."""
-    from realtime.baseline import BaselineConfig
+    (`realtime.baseline`: onto the checkpoint's neutral reference if it ships one, else its input mean; capped),
+    the calibration being the speaker's other neutral clips."""
+    from realtime.baseline import BaselineConfig, load_neutral_reference
 
     cfg = BaselineConfig()
     k = cfg.level_dims
-    mean = scorer.model.input_mean_acoustic.detach().cpu().numpy().astype(np.float64)[:k]
+    target = scorer.model.input_mean_acoustic.detach().cpu().numpy().astype(np.float64)[:k]
+    neutral = load_neutral_reference(scorer.path, None if scorer.spec is None else scorer.spec.acoustic.extractor)
+    if neutral is not None:
+        target = neutral["acoustic"]
     std = scorer.model.input_std_acoustic.detach().cpu().numpy().astype(np.float64)[:k]
     std = np.where(std > 1e-6, std, 1.0)  # as `SessionBaseline` guards a constant feature
     means = np.stack([x[:, :k].mean(0) if x is not None and len(x) else np.zeros(k) for x in seqs])
     ref = speaker_neutral_means(means, y, groups, found)
-    return [None if x is None else calibrate_levels(x, r, mean, std, cfg.calibration_cap_std) for x, r in zip(seqs, ref)]
+    return [None if x is None else calibrate_levels(x, r, target, std, cfg.calibration_cap_std)
+            for x, r in zip(seqs, ref)]
 
 
 # -- the protocol ------------------------------------------------------------------------------------------------

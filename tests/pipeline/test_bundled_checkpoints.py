@@ -52,3 +52,18 @@ def test_the_prior_free_edges_are_its_own(replays):
     prior holds near L->V and L->A), so the Settings choice shows something else."""
     mean = {n: np.mean([np.ravel(r["homo_edges"]) for r in rows], axis=0) for n, rows in replays.items()}
     assert np.abs(mean["live"] - mean["live-prior-free"]).max() > 0.05
+
+
+@pytest.mark.parametrize("name", list(BUNDLED))
+def test_each_bundled_checkpoint_ships_its_calibration_target(name):
+    """The neutral reference loads against the checkpoint's own acoustic extractor and sits within a few
+    population std of its input mean (a neutral voice is a typical voice, not an outlier)."""
+    from dmd_model.checkpoint import load_checkpoint
+    from realtime.baseline import load_neutral_reference
+
+    model, spec, _ = load_checkpoint(BUNDLED[name])
+    ref = load_neutral_reference(BUNDLED[name], spec.acoustic.extractor)["acoustic"]
+    mean = model.input_mean_acoustic.numpy()[: len(ref)]
+    std = model.input_std_acoustic.numpy()[: len(ref)]
+    z = (ref - mean) / std
+    assert len(ref) == 25 and 0.01 < np.abs(z).max() < 1.0

@@ -138,3 +138,36 @@ def test_only_the_leading_level_columns_of_the_voice_are_shifted():
     out = run(b, 0.25, 30.0, acoustic=[1.5, 13.0, 4.0])
     np.testing.assert_array_equal(out.acoustic[0], np.float32([0.75, 11.5, 4.0]))
     assert b.shift_std("acoustic").shape == (2,)
+
+
+def test_calibration_lands_on_the_training_neutral_when_the_checkpoint_has_one():
+    """Neutral reference (-0.5, 9.0): a calibration on the speaker's neutral (0.5, 11.0) shifts by (1.0, 1.0) std
+    so that it lands on the training neutral, not on the population mean (0, 10); the running estimate before it
+    still shrinks towards the population mean."""
+    b = SessionBaseline(CFG, STATS, window_s=4.0, neutral={"acoustic": np.array([-0.5, 9.0])})
+    out = run(b, 0.25, 10.0, acoustic=[0.5, 11.0])
+    np.testing.assert_allclose(out.acoustic[0], [0.375, 10.75], rtol=0, atol=1e-6)
+    b.calibrate()
+    out = run(b, 10.25, 13.0, acoustic=[0.5, 11.0])
+    assert b.status()["acoustic"].state == "calibrated"
+    np.testing.assert_array_equal(b.shift_std("acoustic"), [1.0, 1.0])
+    np.testing.assert_array_equal(out.acoustic[0], np.float32([-0.5, 9.0]))
+    with pytest.raises(ValueError, match="3 values"):
+        SessionBaseline(CFG, STATS, window_s=4.0, neutral={"acoustic": np.zeros(3)})
+
+
+def test_neutral_reference_file_is_checked_at_load(tmp_path):
+    from realtime.baseline import NEUTRAL_FILE, load_neutral_reference, write_neutral_reference
+    from realtime.features.specs import EGEMAPS_LLD_NAMES
+
+    assert load_neutral_reference(tmp_path, "x") is None  # no file: the population mean, as before
+    levels = np.arange(len(EGEMAPS_LLD_NAMES), dtype=float)
+    write_neutral_reference(tmp_path, levels, "opensmile.x", 7, ["tess"])
+    np.testing.assert_array_equal(load_neutral_reference(tmp_path, "opensmile.x")["acoustic"], levels)
+    with pytest.raises(ValueError, match="measured with acoustic extractor 'opensmile.x'"):
+        load_neutral_reference(tmp_path, "opensmile.y")
+    (tmp_path / NEUTRAL_FILE).write_text('{"acoustic": {"levels": [1, 2], "feature_names": ["a", "b"]}}')
+    with pytest.raises(ValueError, match="eGeMAPS LLDs in their order"):
+        load_neutral_reference(tmp_path, None)
+    with pytest.raises(ValueError, match="finite"):
+        write_neutral_reference(tmp_path, levels * np.nan, "opensmile.x", 7, ["tess"])

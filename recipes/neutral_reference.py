@@ -1,0 +1,98 @@
+"""Write a checkpoint's neutral reference: the calibration's target for the voice's eGeMAPS levels.
+
+    python -m recipes.neutral_reference --checkpoint DIR [--data ../shared/data] [--cache runs/crosscorpus]
+                                        [--corpora ravdess,tess,emodb]
+
+The page's calibrate control takes a few seconds of the speaker's neutral voice and shifts their eGeMAPS levels so
+that this neutral lands on a target (`realtime.baseline`). The target is the mean of the levels over the
+checkpoint's training split's neutral voice items, each fitted to the model's acoustic length as training packs
+it (`dmd_model.data.fit_length`), written as ``DIR/neutral_reference.json``. Without the file the target is the
+population mean of every training emotion, which leaves a calibrated neutral voice a little aroused: on speech
+corpora no training run saw, the neutral target lifted every voice head (model card, "Calibration").
+
+The bootstrap recipe writes the file after training (from the items it trained on); this command writes it for a
+checkpoint trained before that, from the same features (`--cache`: a bootstrap or crosscorpus cache holding
+the corpora's ``features/``; missing files are an error, not extracted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import corpora
+
+VOICE_CORPORA = ("ravdess", "tess", "emodb")
+"""What the bootstrap recipe trains the voice on by default (EMOVO stays held out)."""
+
+
+def neutral_levels(seqs: list[np.ndarray], level_dims: int) -> np.ndarray:
+    """Mean of the leading ``level_dims`` columns over every row of ``seqs`` (the neutral items, as packed)."""
+    rows = [np.asarray(x, np.float64)[:, :level_dims] for x in seqs if len(x)]
+    if not rows:
+        raise ValueError("no neutral voice item with features: no neutral reference")
+    return np.concatenate(rows).mean(0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m recipes.neutral_reference",
+                                description=__doc__.split("\n\n", 2)[1],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--checkpoint", required=True, type=Path, help="the checkpoint folder to write the file into")
+    p.add_argument("--data", type=Path, default=Path("../shared/data"), help="the shared data folder")
+    p.add_argument("--cache", type=Path, default=Path("runs/crosscorpus"),
+                   help="feature cache in the bootstrap layout (CACHE/features/<corpus>/...)")
+    p.add_argument("--corpora", default=",".join(VOICE_CORPORA), help="the speech corpora the checkpoint trained on")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from dmd_model.checkpoint_config import read_config
+    from dmd_model.data import fit_length
+    from dmd_model.feature_file import FeatureFileError, ItemFeatures
+    from .bootstrap import feature_path
+
+    if not (args.data / "manifest.csv").is_file():
+        print(f"error: {args.data}/manifest.csv not found", file=sys.stderr)
+        return 2
+    cfg, spec = read_config(args.checkpoint)[:2]
+    if spec is None:
+        print(f"error: {args.checkpoint} has no feature spec: cannot tell which features it reads", file=sys.stderr)
+        return 2
+    names = [c.strip() for c in args.corpora.split(",") if c.strip()]
+    items = [it for it in corpora.media_items(args.data) if it.corpus in names and it.modality == "voice"
+             and it.split == "train" and it.emotion7 == "neutral"]
+    seqs = []
+    for it in items:
+        path = feature_path(args.cache, it)
+        try:
+            f = ItemFeatures.load(path)
+        except FeatureFileError as e:
+            print(f"error: {path}: {e} (extract it first, e.g. with python -m recipes.crosscorpus)", file=sys.stderr)
+            return 2
+        try:
+            spec.check_compatible(f.spec, what=f"{path} vs checkpoint {args.checkpoint}", modalities=("acoustic",))
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        if "acoustic" not in f.absent:
+            seqs.append(fit_length(f.acoustic, cfg.seq_lens[2]))
+    from realtime.baseline import write_neutral_reference
+    from realtime.features.specs import EGEMAPS_LLD_NAMES
+
+    try:
+        levels = neutral_levels(seqs, len(EGEMAPS_LLD_NAMES))
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    path = write_neutral_reference(args.checkpoint, levels, spec.acoustic.extractor, len(seqs), names)
+    print(f"wrote {path}: {len(seqs)} neutral training clips of {', '.join(names)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
