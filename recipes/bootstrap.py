@@ -496,14 +496,14 @@ def main(argv: list[str] | None = None) -> int:
     rc = train_main(targs)
     if rc:
         return rc
-    voice = [c for c in args.corpora.split(",") if CORPUS_MODALITY.get(c.strip()) == "voice"]
-    if voice:  # the calibrate control's target: the training speakers' neutral levels
-        from .neutral_reference import main as neutral_main
+    if any(it.modality == "voice" for it in media):  # the calibrate control's target: the training neutral levels
+        from .neutral_reference import write_for_items
 
-        rc = neutral_main(["--checkpoint", str(ckpt), "--data", str(args.data), "--cache", str(args.out),
-                           "--corpora", ",".join(c.strip() for c in voice)])
-        if rc:
-            return rc
+        try:
+            log(f"wrote {write_for_items(ckpt, media, args.out)}")
+        except ValueError as e:
+            print(f"error: neutral reference: {e}", file=sys.stderr)
+            return 2
     if args.text_overlay is not None:  # beside the weights, where the pipeline looks (its spec names the overlay)
         import shutil
 

@@ -49,48 +49,48 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def write_for_items(ckpt_dir: Path, items: list, cache: Path) -> Path:
+    """Write ``ckpt_dir``'s reference from the voice ``items`` (the training split's neutral ones are used) whose
+    features are in ``cache``. Raises ValueError naming the problem (a missing or mismatched feature file, none)."""
     from dmd_model.checkpoint_config import read_config
     from dmd_model.data import fit_length
     from dmd_model.feature_file import FeatureFileError, ItemFeatures
+    from realtime.baseline import write_neutral_reference
+    from realtime.features.specs import EGEMAPS_LLD_NAMES
     from .bootstrap import feature_path
 
-    if not (args.data / "manifest.csv").is_file():
-        print(f"error: {args.data}/manifest.csv not found", file=sys.stderr)
-        return 2
-    cfg, spec = read_config(args.checkpoint)[:2]
+    cfg, spec = read_config(ckpt_dir)[:2]
     if spec is None:
-        print(f"error: {args.checkpoint} has no feature spec: cannot tell which features it reads", file=sys.stderr)
-        return 2
-    names = [c.strip() for c in args.corpora.split(",") if c.strip()]
-    items = [it for it in corpora.media_items(args.data) if it.corpus in names and it.modality == "voice"
-             and it.split == "train" and it.emotion7 == "neutral"]
+        raise ValueError(f"{ckpt_dir} has no feature spec: cannot tell which features it reads")
+    chosen = [it for it in items if it.modality == "voice" and it.split == "train" and it.emotion7 == "neutral"]
     seqs = []
-    for it in items:
-        path = feature_path(args.cache, it)
+    for it in chosen:
+        path = feature_path(cache, it)
         try:
             f = ItemFeatures.load(path)
         except FeatureFileError as e:
-            print(f"error: {path}: {e} (extract it first, e.g. with python -m recipes.crosscorpus)", file=sys.stderr)
-            return 2
-        try:
-            spec.check_compatible(f.spec, what=f"{path} vs checkpoint {args.checkpoint}", modalities=("acoustic",))
-        except ValueError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+            raise ValueError(f"{e} (extract it first, e.g. with python -m recipes.crosscorpus)") from None
+        spec.check_compatible(f.spec, what=f"{path} vs checkpoint {ckpt_dir}", modalities=("acoustic",))
         if "acoustic" not in f.absent:
             seqs.append(fit_length(f.acoustic, cfg.seq_lens[2]))
-    from realtime.baseline import write_neutral_reference
-    from realtime.features.specs import EGEMAPS_LLD_NAMES
+    levels = neutral_levels(seqs, len(EGEMAPS_LLD_NAMES))
+    return write_neutral_reference(ckpt_dir, levels, spec.acoustic.extractor, len(seqs),
+                                   sorted({it.corpus for it in chosen}))
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not (args.data / "manifest.csv").is_file():
+        print(f"error: {args.data}/manifest.csv not found", file=sys.stderr)
+        return 2
+    names = [c.strip() for c in args.corpora.split(",") if c.strip()]
+    items = [it for it in corpora.media_items(args.data) if it.corpus in names]
     try:
-        levels = neutral_levels(seqs, len(EGEMAPS_LLD_NAMES))
+        path = write_for_items(args.checkpoint, items, args.cache)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    path = write_neutral_reference(args.checkpoint, levels, spec.acoustic.extractor, len(seqs), names)
-    print(f"wrote {path}: {len(seqs)} neutral training clips of {', '.join(names)}")
+    print(f"wrote {path}")
     return 0
 
 

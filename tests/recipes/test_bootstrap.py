@@ -149,6 +149,12 @@ def test_recipe_end_to_end_tiny(shared_data, tmp_path):
     res = json.loads((out / "checkpoint" / "bootstrap_eval.json").read_text())
     assert set(res["anchors"]) == {"fer", "ravdess", "goemotions"}
     assert (out / "edges.png").stat().st_size > 0
+    # the calibration's target: the one neutral RAVDESS training clip's levels (limit 1 per class)
+    from realtime.baseline import NEUTRAL_FILE, load_neutral_reference
+
+    doc = json.loads((out / "checkpoint" / NEUTRAL_FILE).read_text())["acoustic"]
+    assert doc["n_items"] == 1 and doc["corpora"] == ["ravdess"]
+    assert load_neutral_reference(out / "checkpoint", spec.acoustic.extractor)["acoustic"].shape == (25,)
     # re-running reuses the caches: nothing left to extract
     r2 = subprocess.run(cmd + ["--stop-after", "pack"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert r2.returncode == 0 and "0 to extract" in r2.stdout
