@@ -37,9 +37,8 @@ import numpy as np
 
 from dmd_model.config import EMOTIONS7, preset
 from . import corpora
-from .corpora import Item
+from .corpora import Item, feature_path
 
-FEATURE_SUFFIX = ".feat.npz"
 CORPUS_MODALITY = {"ravdess": "voice", "tess": "voice", "emodb": "voice", "emovo": "voice", "ck48": "face",
                    "fer2013": "face"}
 
@@ -183,10 +182,6 @@ def text_states(out: Path, items: list[Item], seq_len: int, progress: bool,
 
 
 # -- step 2: media extraction -----------------------------------------------------------------------------------
-def feature_path(out: Path, it: Item) -> Path:
-    return out / "features" / it.corpus / (it.name + FEATURE_SUFFIX)
-
-
 def extract_media(args, items: list[Item]) -> None:
     """Run ``python -m realtime.extract`` on every item without a cached feature file, in large batches."""
     todo: dict[str, list[Item]] = defaultdict(list)

@@ -187,3 +187,11 @@ def counts(items: list[Item]) -> dict:
 
 __all__ = ["EMOTIONS7", "VALENCE7", "Item", "media_items", "goemotions_items", "meld_items", "emobank_items",
            "limit_per_class", "counts", "stable_key", "SPLITS"]
+
+
+FEATURE_SUFFIX = ".feat.npz"
+
+
+def feature_path(out: Path, it: Item) -> Path:
+    """Where a recipe cache (``out``, the bootstrap layout) keeps an item's extracted features."""
+    return out / "features" / it.corpus / (it.name + FEATURE_SUFFIX)

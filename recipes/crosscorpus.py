@@ -236,7 +236,7 @@ def select(data: Path, modalities, limit: int | None) -> dict[str, list[Item]]:
 
 
 def _feature_file(cache: Path, it: Item) -> Path:
-    from .bootstrap import feature_path
+    from .corpora import feature_path
 
     return feature_path(cache, it)
 

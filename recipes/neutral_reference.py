@@ -57,7 +57,7 @@ def write_for_items(ckpt_dir: Path, items: list, cache: Path) -> Path:
     from dmd_model.feature_file import FeatureFileError, ItemFeatures
     from realtime.baseline import write_neutral_reference
     from realtime.features.specs import EGEMAPS_LLD_NAMES
-    from .bootstrap import feature_path
+    from .corpora import feature_path
 
     cfg, spec = read_config(ckpt_dir)[:2]
     if spec is None:

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from . import corpora
-from .bootstrap import feature_path
+from .corpora import feature_path
 
 SEED = 0
 
