@@ -165,7 +165,8 @@ def test_command_end_to_end_on_a_tiny_subset(shared_data, tmp_path):
         assert f["classes"] == expect_classes[held] and f["n"] == len(expect_classes[held])
         assert res["corpora"][held]["counts"] == {c: 1 for c in expect_classes[held]}
         # probes: each voice feature under each norm; one probe for face and text
-        want = ([(v, n) for v in voice_features for n in cc.VOICE_NORMS] if mod == "voice"
+        # (voice: then the checkpoint's own features calibrated on the speaker's other neutral clips)
+        want = ([(v, n) for v in voice_features for n in cc.VOICE_NORMS] + [(base, cc.CALIBRATED)] if mod == "voice"
                 else [({"face": "face321", "text": "minilm_mean"}[mod], "global")])
         assert [(p["features"], p["norm"]) for p in f["probes"]] == want
         for p in f["probes"]:
@@ -178,7 +179,8 @@ def test_command_end_to_end_on_a_tiny_subset(shared_data, tmp_path):
         has_test = any(it.split == "test" for it in selected[held])
         rows = [(c["head"], c["items"], c["seen_in_training"]) for c in f["checkpoint"]]
         want_rows = []
-        for h in ("fused", f"homo_{heads[mod]}", f"hetero_{heads[mod]}"):
+        names = ["fused", f"homo_{heads[mod]}", f"hetero_{heads[mod]}"]
+        for h in names + ([f"{n}, calibrated" for n in names] if mod == "voice" else []):
             want_rows.append((h, "all", seen))
             if seen and has_test:
                 want_rows.append((h, "test split", True))
