@@ -81,3 +81,22 @@ def test_a_voice_without_a_face_is_smoothed_with_the_voice_time_constant(scorer,
     for k, p in second["probs"].items():
         expected = first["probs"][k] + a * (p - first["probs"][k])
         assert second["readout"]["probs"][k] == pytest.approx(expected, abs=2e-6)
+
+
+def test_calibration_targets_the_checkpoints_neutral_reference(live_checkpoint, tmp_path):
+    """The same session against a copy of the checkpoint that ships a neutral reference of -0.5 on every level: the
+    calibrated shift is (1 - (-0.5)) / 1 = 1.5 std, not the 1.0 std onto the population mean above."""
+    import shutil
+
+    from dmd_model.checkpoint_config import read_config
+    from realtime.baseline import write_neutral_reference
+
+    ckpt = tmp_path / "with_reference"
+    shutil.copytree(live_checkpoint, ckpt)
+    spec = read_config(ckpt)[1]
+    write_neutral_reference(ckpt, [-0.5] * 25, spec.acoustic.extractor, 1, ["test"])
+    scorer = fake_scorer(ckpt)
+    assert scorer.neutral_reference["acoustic"].tolist() == [-0.5] * 25
+    results, lines = run(scorer, FakeSource(duration=4.0), tmp_path, calibrate=True)
+    assert lines[-1]["baseline"]["acoustic"]["state"] == "calibrated"
+    assert lines[-1]["baseline"]["acoustic"]["max_shift_std"] == 1.5
