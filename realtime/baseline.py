@@ -146,6 +146,15 @@ def calibration_shift_std(neutral_mean: np.ndarray, pop_mean: np.ndarray, pop_st
     return np.clip((neutral_mean - pop_mean) / pop_std, -cap_std, cap_std)
 
 
+def lower_levels(x: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """A float32 copy of the rows ``x`` with their leading ``len(shift)`` columns lowered by ``shift`` (computed in
+    float64), the rest as they are."""
+    k = len(shift)
+    y = np.array(x, dtype=np.float32, copy=True)
+    y[..., :k] = (np.asarray(x, np.float64)[..., :k] - shift).astype(np.float32)
+    return y
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
@@ -341,8 +350,6 @@ class SessionBaseline:
                 y = np.array(x, dtype=np.float32, copy=True)
                 y[:, :k] = _sigmoid(log_odds(x[:, :k]) - shift).astype(np.float32)
             else:
-                k = len(shift)
-                y = np.array(x, dtype=np.float32, copy=True)
-                y[:, :k] = (x[:, :k].astype(np.float64) - shift).astype(np.float32)
+                y = lower_levels(x, shift)
             out[m] = y
         return replace(snap, **out) if out else snap

@@ -19,6 +19,7 @@ import numpy as np
 
 from dmd_model.feature_spec import MODALITIES, MODALITY_SHORT, FeatureSpec
 
+from .baseline import load_neutral_reference
 from .paths import DEFAULT_CHECKPOINT
 from .window import WindowSnapshot
 
@@ -155,8 +156,7 @@ class Scorer:
         self.model, spec, self.doc = load_checkpoint(path, self.device)
         if self.config.check_spec and spec is not None and self.live_spec is not None:
             spec.check_compatible(self.live_spec, what=f"live features vs checkpoint {path}")
-        from .baseline import load_neutral_reference  # the calibration's target, if the checkpoint ships one
-
+        # the calibration's target, if the checkpoint ships one (checked against the checkpoint's extractor)
         self.neutral_reference = load_neutral_reference(path, None if spec is None else spec.acoustic.extractor)
         cfg = self.model.cfg
         if not cfg.use_masks:

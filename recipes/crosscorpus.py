@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from dmd_model.config import EMOTIONS7
+from realtime.baseline import BaselineConfig
 from . import corpora
 from .corpora import Item
 
@@ -56,6 +57,8 @@ BOOTSTRAP_CORPORA = ("ravdess", "tess", "emodb", "ck48", "fer2013", "goemotions"
 """What `bootstrap` trains on by default (its ``--corpora`` plus the text corpora): the bundled checkpoint's data."""
 VOICE_FEATURES = ("egemaps_lld", "functionals", "whisper", "functionals+whisper")
 VOICE_NORMS = ("global", "speaker", "speaker, one-emotion sessions")
+CALIBRATION = BaselineConfig()
+"""The page's baseline settings: how many voice levels a calibration shifts and its cap."""
 CALIBRATED = "calibrated (speaker's other neutral clips)"
 """Voice only: the eGeMAPS levels of each held-out clip shifted as the page's calibrate control would, with the
 speaker's other neutral clips as the calibration (training as global)."""
@@ -151,15 +154,11 @@ def calibrate_levels(x: np.ndarray, reference: np.ndarray, target: np.ndarray, p
     (that many values: the speaker's neutral mean) would, moving it onto ``target`` (the training neutral, or the
     population mean) in steps of ``pop_std`` (`realtime.baseline.calibration_shift_std`); a NaN reference leaves
     ``x`` as it is."""
-    from realtime.baseline import calibration_shift_std
+    from realtime.baseline import calibration_shift_std, lower_levels
 
     if np.isnan(reference).any():
         return x
-    k = len(target)
-    y = np.array(x, dtype=np.float32, copy=True)
-    shift = calibration_shift_std(reference, target, pop_std, cap_std) * pop_std
-    y[..., :k] = (np.asarray(x, np.float64)[..., :k] - shift).astype(np.float32)
-    return y
+    return lower_levels(x, calibration_shift_std(reference, target, pop_std, cap_std) * pop_std)
 
 
 def fit_probe(x: np.ndarray, y):
@@ -345,9 +344,9 @@ def calibrated_seqs(scorer: CheckpointScorer, seqs: list, y, groups, found) -> l
     """Each clip's rows with its eGeMAPS levels shifted as the page's calibrate control would
     (`realtime.baseline`: onto the checkpoint's neutral reference if it ships one, else its input mean; capped),
     the calibration being the speaker's other neutral clips."""
-    from realtime.baseline import BaselineConfig, load_neutral_reference
+    from realtime.baseline import load_neutral_reference
 
-    cfg = BaselineConfig()
+    cfg = CALIBRATION
     k = cfg.level_dims
     target = scorer.model.input_mean_acoustic.detach().cpu().numpy().astype(np.float64)[:k]
     neutral = load_neutral_reference(scorer.path, None if scorer.spec is None else scorer.spec.acoustic.extractor)
@@ -444,6 +443,7 @@ def run(args) -> dict:
             feature_sets = voice_feature_sets(args, feats, voice_feats, timing)
             if spec_box and spec_box[0].acoustic.dim != 25:  # the files hold LLDs + streamed encoder states
                 feature_sets = {("lld+whisper_stream" if k == "egemaps_lld" else k): v for k, v in feature_sets.items()}
+        base_name = next(k for k, v in feature_sets.items() if v == "base")  # the checkpoint's own features
         norms = VOICE_NORMS if mod == "voice" else ("global",)
         folds = loco_folds(names)
         from tqdm.auto import tqdm
@@ -457,21 +457,13 @@ def run(args) -> dict:
                     "classes": corpus_classes(te["y"]), "n": len(te["y"]), "probes": [], "checkpoint": []}
             for fname, key in feature_sets.items():
                 for norm in norms:
-                    tr = {k: np.concatenate([feats[c][k if k != "x" else key] for c in train_names])
-                          for k in ("x", "y", "found", "group")}
-                    r = probe_fold(tr, {"x": te[key], "y": te["y"], "found": te["found"], "group": te["group"]}, norm)
+                    r = probe_fold(fold_data(feats, train_names, key), fold_data(feats, [held], key), norm)
                     fold["probes"].append({"features": fname, "norm": norm, **r})
                     bar.update(1)
             if mod == "voice":
-                from realtime.baseline import BaselineConfig
-
-                tr = {k: np.concatenate([feats[c]["base" if k == "x" else k] for c in train_names])
-                      for k in ("x", "y", "found", "group")}
-                base_cfg = BaselineConfig()
-                r = calibrated_probe_fold(tr, {"x": te["base"], "y": te["y"], "found": te["found"], "group": te["group"]},
-                                          base_cfg.level_dims, base_cfg.calibration_cap_std)
-                fold["probes"].append({"features": next(k for k, v in feature_sets.items() if v == "base"),
-                                       "norm": CALIBRATED, **r})
+                r = calibrated_probe_fold(fold_data(feats, train_names), fold_data(feats, [held]),
+                                          CALIBRATION.level_dims, CALIBRATION.calibration_cap_std)
+                fold["probes"].append({"features": base_name, "norm": CALIBRATED, **r})
             if scorer is not None and held not in trained_on:
                 fold["probes"] += same_corpora_probe(feats, feature_sets, held, train_names, trained_on)
             if scorer is not None:
@@ -493,6 +485,12 @@ def run(args) -> dict:
     return result
 
 
+def fold_data(feats: dict, names: list[str], key: str = "base") -> dict:
+    """The probe inputs {"x", "y", "found", "group"} of the corpora ``names`` stacked, ``x`` from feature set
+    ``key``."""
+    return {k: np.concatenate([feats[c][key if k == "x" else k] for c in names]) for k in ("x", "y", "found", "group")}
+
+
 def same_corpora_probe(feats: dict, feature_sets: dict, held: str, train_names: list[str],
                        trained_on: list[str]) -> list[dict]:
     """The probe on the checkpoint's own features trained on exactly the corpora of this modality the checkpoint
@@ -502,9 +500,7 @@ def same_corpora_probe(feats: dict, feature_sets: dict, held: str, train_names: 
     if not ck_train or ck_train == list(train_names):
         return []
     name = next(k for k, v in feature_sets.items() if v == "base")
-    te = feats[held]
-    tr = {k: np.concatenate([feats[c]["base" if k == "x" else k] for c in ck_train]) for k in ("x", "y", "found", "group")}
-    r = probe_fold(tr, {"x": te["base"], "y": te["y"], "found": te["found"], "group": te["group"]}, "global")
+    r = probe_fold(fold_data(feats, ck_train), fold_data(feats, [held]), "global")
     return [{"features": name, "norm": "global", "train_corpora": ck_train, "as_checkpoint": True, **r}]
 
 
