@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--face-scale", type=float, default=0.0,
                    help="per-sample intensity jitter of training faces' blendshape scores: one factor from "
                         "[1 - x, 1 + x] (0: off, as the bundled checkpoints were trained)")
+    p.add_argument("--voice-offset", type=float, default=0.0,
+                   help="per-sample offset of training voices' eGeMAPS levels, constant over the clip: one normal draw "
+                        "per level with this many training-population std (0: off, as the bundled checkpoints were "
+                        "trained)")
     p.add_argument("--epochs", type=int, default=30, help="maximum training epochs (early stopping on valid)")
     p.add_argument("--modality-dropout", type=float, default=0.2, help="per-modality absent-mask probability in training")
     p.add_argument("--lr-schedule", choices=("plateau", "cosine"), default=None,
@@ -279,6 +283,20 @@ def unimodal_valid_samples(pools, cap: int | None) -> list:
     return out
 
 
+def voice_offset_std(args, pools) -> np.ndarray | None:
+    """``--voice-offset`` times the training voices' std of each eGeMAPS level (over all their rows), or None."""
+    if args.voice_offset <= 0:
+        return None
+    from realtime.features.specs import EGEMAPS_LLD_NAMES
+
+    rows = [u.x[:, :len(EGEMAPS_LLD_NAMES)] for us in pools.voice.values() for u in us]
+    if not rows:
+        return None
+    std = np.concatenate(rows).astype(np.float64).std(0)
+    log(f"pack: voice level offsets, {args.voice_offset:g} x the training std of each level")
+    return args.voice_offset * std
+
+
 def pack(args, media, text, extras, emob, tstates, seq_lens):
     from dmd_model.data import Dataset, save_packed
     from .pairing import SplitPools, Unit, composite_samples, empty_split, pack_samples, unimodal_samples
@@ -313,7 +331,7 @@ def pack(args, media, text, extras, emob, tstates, seq_lens):
                 samples += unimodal_samples([pool[i] for i in sorted(pick)], mod)
             order = rng.permutation(len(samples))
             splits[s] = pack_samples([samples[i] for i in order], seq_lens, rng, args.face_noise, dims=dims,
-                                     face_scale=args.face_scale)
+                                     face_scale=args.face_scale, voice_offset=voice_offset_std(args, pools[s]))
         else:
             cap = args.eval_cap_per_class if s == "test" else args.valid_cap_per_class
             samples = composite_samples(pools[s], None, rng, 0.0, cap=cap)

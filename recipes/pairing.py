@@ -14,6 +14,10 @@ This pairing is **synthetic**: the three items come from unrelated people and co
   reads them in (`DMDConfig.score_dims`), on top of the variation of the still-image views; optionally
   (``face_scale``, off by default) one intensity factor per sample on the scores, since posed peak expressions
   (CK+) and webcam faces differ most in how strongly the same blendshapes fire.
+* Optionally (``voice_offset``, off by default) training voices get one random offset per sample on their eGeMAPS
+  levels, constant over the clip: a voice's absolute levels move with the speaker, microphone and room, more than
+  between the training speakers (docs/bootstrap.md, "Voice level offsets"), which the calibrate control corrects
+  live but an uncalibrated session does not; the clip's own dynamics are kept.
 
 Absent modalities (a missing face, silence) are learnt from the trainer's per-modality dropout
 (``TrainConfig.modality_dropout``) on top of these samples.
@@ -27,6 +31,7 @@ import numpy as np
 
 from dmd_model.config import EMOTIONS7, preset
 from dmd_model.data import SplitArrays, fit_length, log_odds
+from realtime.baseline import lower_levels
 from realtime.features.specs import SCORE_DIMS as FACE_SCORE_DIMS
 
 
@@ -82,12 +87,14 @@ def _empty(n: int, seq_lens: tuple[int, int, int], dims: tuple[int, int, int] = 
 
 def pack_samples(samples: list[list[Unit | None]], seq_lens: tuple[int, int, int], rng: np.random.Generator | None = None,
                  face_noise: float = 0.0, emotions: tuple[str, ...] = EMOTIONS7,
-                 dims: tuple[int, int, int] = DIMS, face_scale: float = 0.0) -> SplitArrays:
+                 dims: tuple[int, int, int] = DIMS, face_scale: float = 0.0,
+                 voice_offset: np.ndarray | None = None) -> SplitArrays:
     """Pack samples (each a [text, face, voice] list, None = absent) into `SplitArrays` of feature sizes ``dims``.
 
     With ``rng``: ``face_scale`` > 0 multiplies a face's blendshape scores by one factor drawn uniformly from
     [1 - face_scale, 1 + face_scale] (clipped to [0, 1]), then ``face_noise`` adds per-frame noise to their log-odds;
-    the geometry after the scores is left as measured."""
+    the geometry after the scores is left as measured. ``voice_offset`` (one std per eGeMAPS level, in the levels'
+    units) shifts a voice's leading ``len(voice_offset)`` columns by one normal draw per sample and level."""
     n = len(samples)
     arrs = _empty(n, seq_lens, dims)
     lengths = np.ones((n, 3), np.int64)
@@ -109,6 +116,8 @@ def pack_samples(samples: list[list[Unit | None]], seq_lens: tuple[int, int, int
                 x = x.copy()
                 z = log_odds(x[:, :SCORE_DIMS]) + rng.normal(0.0, face_noise, (x.shape[0], SCORE_DIMS))
                 x[:, :SCORE_DIMS] = (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+            if m == 2 and voice_offset is not None and rng is not None:
+                x = lower_levels(x, rng.normal(0.0, 1.0, len(voice_offset)) * voice_offset)
             x = fit_length(x, seq_lens[m])
             arrs[m][i, : x.shape[0]] = x
             lengths[i, m] = x.shape[0]

@@ -110,6 +110,24 @@ def test_face_scale_is_one_factor_per_face_on_the_scores_only():
     assert np.array_equal(same[:, :, :SCORE_DIMS], np.broadcast_to(x[:, :SCORE_DIMS], same[:, :, :SCORE_DIMS].shape))
 
 
+def test_voice_offset_is_one_shift_per_clip_on_the_levels_only():
+    from recipes.pairing import Unit, pack_samples
+
+    x = np.arange(6 * 30, dtype=np.float32).reshape(6, 30) / 7.0
+    voices = [[None, None, Unit(f"v{i}", x, "sad", -0.5)] for i in range(300)]
+    std = np.linspace(0.5, 2.0, 25)
+    a = pack_samples(voices, (4, 8, 6), np.random.default_rng(3), 0.0, dims=(384, 321, 30), voice_offset=std).acoustic
+    assert np.array_equal(a[:, :, 25:], np.broadcast_to(x[:, 25:], a[:, :, 25:].shape))  # Whisper columns untouched
+    shift = a[:, :, :25] - x[:, :25]
+    assert np.allclose(shift, shift[:, :1], atol=1e-5)  # one offset per clip, the same on every frame
+    z = shift[:, 0] / std  # the draws, in units of each level's std
+    assert abs(z.mean()) < 0.05 and 0.95 < z.std() < 1.05
+    draws = np.random.default_rng(3).normal(0.0, 1.0, (300, 25))  # the packer's own draws, clip by clip
+    assert np.allclose(shift[:, 0], -draws * std, atol=1e-5)
+    off = pack_samples(voices, (4, 8, 6), np.random.default_rng(3), 0.0, dims=(384, 321, 30)).acoustic
+    assert np.array_equal(off, np.broadcast_to(x, off.shape))  # off (the default): untouched
+
+
 @pytest.mark.slow
 def test_recipe_end_to_end_tiny(shared_data, tmp_path):
     """MiniLM's top layers tuned on a few lines (recipes.finetune_text), then the recipe trained on their states."""
