@@ -229,3 +229,16 @@ def test_probes_count_a_missed_face_as_an_error():
     for name in ("logistic_regression", "mlp", "gradient_boosting", "vote", "logistic_regression_log_odds", "mlp_log_odds"):
         assert res[name]["acc"] == 0.8 and res[name]["acc_found"] == 1.0, name
     assert (res["n_train"], res["n_test"], res["n_test_found"]) == (200, 10, 8)
+
+
+def test_voice_levels_are_per_speaker_row_means_in_std_units():
+    from recipes.voice_levels import offsets_in_std, speaker_levels
+
+    a = np.array([[1.0, 10.0, 99.0], [3.0, 30.0, 99.0]])  # speaker s1, clip 1 (2 rows)
+    b = np.array([[5.0, 50.0, 99.0]])                      # speaker s1, clip 2 (1 row): rows, not clips, are averaged
+    c = np.array([[0.0, 0.0, 99.0]])                       # speaker s2
+    lv = speaker_levels([a, None, b, c], ["s1", "s1", "s1", "s2"], 2)
+    assert set(lv) == {"s1", "s2"}
+    assert np.array_equal(lv["s1"], [3.0, 30.0]) and np.array_equal(lv["s2"], [0.0, 0.0])
+    off = offsets_in_std(lv, np.array([1.0, 10.0]), np.array([2.0, 10.0]))
+    assert np.array_equal(off["s1"], [1.0, 2.0]) and np.array_equal(off["s2"], [-0.5, -1.0])
