@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--voice-offset", type=float, default=0.0,
                    help="per-sample offset of training voices' eGeMAPS levels, constant over the clip: one normal draw "
                         "per level with this many training-population std (0: off, as the bundled checkpoints were "
-                        "trained)")
+                        "trained; tried on the transfer folds and not adopted, docs/bootstrap.md)")
     p.add_argument("--epochs", type=int, default=30, help="maximum training epochs (early stopping on valid)")
     p.add_argument("--modality-dropout", type=float, default=0.2, help="per-modality absent-mask probability in training")
     p.add_argument("--lr-schedule", choices=("plateau", "cosine"), default=None,
