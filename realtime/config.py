@@ -67,6 +67,13 @@ class PipelineConfig:
             runs after its result has gone out (`realtime.language`): MiniLM leaves the capture-to-score path, and
             new words reach the scores one window later. `stream_config` turns it on for live streams only, so a
             replay's scores stay exact and reproducible.
+        audio_nice: live streams raise the nice value of the acoustic and transcript stage threads (and the
+            openSMILE and Whisper threads they start) by this much on Linux, so that when the cores are short (a
+            browser on the same two cores) the face stage and the scorer, which a live score waits for, go first;
+            the voice stages' work comes in bursts (a 1 s openSMILE block, a Whisper pass) whose latency the
+            scores do not wait for. 0 turns it off. With the transcript catching up on its backlog in one call, three
+            alternating browser pairs gave capture-to-score p50 86 / 102 / 86 ms and p90 257 / 325 / 241 ms against
+            122 / 211 / 170 and 475 / 722 / 477 ms at 0, the words' delay within the same spread (docs/speed.md 5o).
         baseline: `BaselineConfig`, the per-session baseline applied to each window before scoring
             (`realtime.baseline`); `Pipeline.calibrate` starts its calibration.
         readout: `ReadoutConfig`, the smoothed readout added to each result (`realtime.readout`).
@@ -86,6 +93,7 @@ class PipelineConfig:
     join_timeout_s: float = 1.0
     text_cache: int = 64
     defer_words: bool = False
+    audio_nice: int = 5
     baseline: BaselineConfig = BaselineConfig()
     readout: ReadoutConfig = ReadoutConfig()
 

@@ -130,8 +130,9 @@ class Pipeline:
                 self.queues[n] = BoundedQueue(cfg.audio_queue, Policy.DROP_OLDEST if live else Policy.BLOCK, f"audio-{n}")
         emit = _weak_method(self._emit_event)
         for n in names:  # live: Whisper catches up on waiting audio in one call (StageThread._with_backlog)
+            nice = cfg.audio_nice if live and n != "face" else 0  # live: the face stage paces the scores
             self.stages[n] = StageThread(self._core(n), self.queues[n], emit, self.stop_event,
-                                         coalesce=live and n == "transcript")
+                                         coalesce=live and n == "transcript", nice=nice)
         return tuple(names)
 
     def start(self, warmup_timeout_s: float = 60.0) -> "Pipeline":

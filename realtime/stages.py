@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -165,18 +167,37 @@ class StageStats:
                 "compute_per_media_s": round(load, 4)}
 
 
+def lower_thread_priority(nice: int) -> int | None:
+    """Raise the calling thread's nice value by ``nice`` (Linux schedules threads one by one; threads the caller
+    creates afterwards, such as a native library's worker pool, inherit it). Returns the new value, or None where
+    it cannot be done (another OS, or refused); never raises."""
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return None
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+        return os.getpriority(os.PRIO_PROCESS, tid)
+    except OSError as e:
+        log.warning("could not lower the priority of thread %s: %s", threading.current_thread().name, e)
+        return None
+
+
 class StageThread:
     """Runs one `StageCore` in a thread, fed by `inbox`, sending events and watermarks to `emit`.
 
     Failure policy: if the core raises (at start or on a packet), the stage reports ``failed: <reason>``, sends an
     infinite watermark (so the window stops waiting for it and scores the other modalities with this one
     masked), and keeps draining its inbox so that producers never block.
+
+    ``nice``: the thread's nice value is raised by this much before the core starts (so the model threads it
+    creates inherit it): a stage off the latency path yields the cores to those on it (`lower_thread_priority`).
     """
 
     def __init__(self, core: StageCore, inbox: BoundedQueue, emit: Callable[[object], None], stop: threading.Event,
-                 coalesce: bool = False):
+                 coalesce: bool = False, nice: int = 0):
         self.core = core
         self.coalesce = coalesce
+        self.nice = int(nice)
         self.name = core.name
         self.inbox = inbox
         self.emit = emit
@@ -195,6 +216,7 @@ class StageThread:
 
     def _run(self) -> None:
         self.stats.status = "starting"
+        lower_thread_priority(self.nice)
         failed = not self._call(self.core.start)  # a missing model, a broken native library...
         if not failed:
             self.stats.status = "running"

@@ -74,6 +74,7 @@ def test_microphone_only_browser_stream_is_scored(scorer):
     assert all(math.isfinite(r.valence) for r in results)
     assert p.metrics()["stages"]["face"]["packets"] == 0
     assert p.language.defer and all("language_deferred" in r.latency_ms for r in results)
+    assert {n: st.nice for n, st in p.stages.items()} == {"face": 0, "acoustic": 5, "transcript": 5}
 
 
 def test_a_stage_reports_how_long_a_frame_waited_before_it():
@@ -111,3 +112,29 @@ def test_no_tick_while_frames_flow_and_ticks_again_when_they_stop():
         th.join(2)
     ticks = [p.t for p in got if isinstance(p, ClockTick)]
     assert ticks and min(ticks) >= last + 0.2 - 0.06  # the first tick once the frames have been gone 0.2 s
+
+
+def test_a_stage_thread_runs_its_core_at_the_lower_priority_asked():
+    """`StageThread(nice=N)` raises its thread's nice value by N before the core starts (live voice stages)."""
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("per-thread nice values are a Linux feature")
+
+    class Probe(NoFaceProcessor):
+        def start(self):
+            self.nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    probes = []
+    for nice in (0, 3):
+        probe, stop = Probe(), threading.Event()
+        th = StageThread(FaceStage(probe), BoundedQueue(2), lambda _: None, stop, nice=nice)
+        th.start()
+        assert wait_until(lambda: hasattr(probe, "nice"), 5)
+        stop.set()
+        assert th.join(2)
+        probes.append(probe.nice)
+    assert probes == [base, min(19, base + 3)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # the caller's own is untouched
