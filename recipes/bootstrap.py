@@ -465,6 +465,9 @@ def markdown_report(res: dict) -> str:
 # -- main --------------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.voice_offset < 0 or args.face_scale < 0 or args.face_noise < 0:
+        print("error: --voice-offset, --face-scale and --face-noise are spreads: 0 (off) or more", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     if not (args.data / "manifest.csv").is_file():
         print(f"error: {args.data}/manifest.csv not found", file=sys.stderr)

@@ -242,3 +242,13 @@ def test_voice_levels_are_per_speaker_row_means_in_std_units():
     assert np.array_equal(lv["s1"], [3.0, 30.0]) and np.array_equal(lv["s2"], [0.0, 0.0])
     off = offsets_in_std(lv, np.array([1.0, 10.0]), np.array([2.0, 10.0]))
     assert np.array_equal(off["s1"], [1.0, 2.0]) and np.array_equal(off["s2"], [-0.5, -1.0])
+
+
+@pytest.mark.parametrize("flag", ["--voice-offset", "--face-scale", "--face-noise"])
+def test_a_negative_augmentation_spread_is_refused_before_anything_is_written(tmp_path, capsys, flag):
+    from recipes.bootstrap import main
+
+    out = tmp_path / "run"
+    assert main(["--data", str(tmp_path), "--out", str(out), flag, "-0.5"]) == 2
+    assert "0 (off) or more" in capsys.readouterr().err
+    assert not out.exists()
