@@ -1,7 +1,7 @@
 """Capture-to-score latency of the live page in a real browser: headless Chromium with fake devices fed from a clip.
 
     python -m benchmarks.browser_latency [--clip assets/WDA_KatieHill_000.mp4] [--seconds 60] [--repeats 1]
-                                         [--checkpoint DIR] [--chromium /usr/bin/chromium] [--port 0]
+                                         [--checkpoint DIR] [--chromium /usr/bin/chromium] [--per-window]
 
 What it does, end to end, with nothing mocked on the server side:
 
@@ -18,6 +18,12 @@ What it does, end to end, with nothing mocked on the server side:
    every change of the shown window time (a 20 ms in-page poll, as tests/ui/test_browser.py does), and the
    browser's own timing of each webcam-frame and microphone-chunk upload (size, request start to response end).
 
+With ``--per-window`` the server keeps its session files (``--keep-session-files``, inside this run's temp dir)
+and, once it has stopped, the page's own JSONL of each repeat is read per scored window, over the windows with the
+microphone on (voice present): capture-to-score p50/p90 of every window (not one sample a second), speech to
+score (``word_delay``: from a new word's end to the first window holding it) p50/p90, the windows holding words, and
+the drop counters at the end.
+
 Prints, per repeat, p50/p90 of capture-to-score and the medians of the stage latencies and rates; with several
 repeats (each a fresh page and stream on the same server), the min and median of those over repeats. On a shared
 machine compare runs made one after the other, not with figures from another day.
@@ -26,6 +32,7 @@ machine compare runs made one after the other, not with figures from another day
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import re
@@ -97,8 +104,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, checkpoint: str | None, log_path: Path, extra: list[str] = ()) -> subprocess.Popen:
+def start_server(port: int, checkpoint: str | None, log_path: Path, extra: list[str] = (),
+                 tmpdir: Path | None = None) -> subprocess.Popen:
     env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    if tmpdir is not None:  # the server's workspace (session files) goes there
+        tmpdir.mkdir(parents=True, exist_ok=True)
+        env["TMPDIR"] = str(tmpdir)
     cmd = [sys.executable, str(ROOT / "run_demo.py"), "--port", str(port), *extra]
     if checkpoint:
         cmd += ["--checkpoint", checkpoint]
@@ -259,6 +270,40 @@ def niced(chromium: str, nice: int, tmp: Path) -> str:
     return str(wrapper)
 
 
+def window_summary(rows: list[dict]) -> dict:
+    """Per-window figures of one page session's JSONL rows, over the windows with the voice present."""
+    rows = [r for r in rows if r.get("present", {}).get("acoustic")]
+    out: dict = {"windows": len(rows)}
+    if not rows:
+        return out
+    c2s = [r["latency_ms"]["capture_to_score"] for r in rows if "capture_to_score" in r.get("latency_ms", {})]
+    delay = [r["latency_ms"]["word_delay"] for r in rows if "word_delay" in r.get("latency_ms", {})]
+    if c2s:
+        out.update(c2s_n=len(c2s), c2s_p50=percentile(c2s, 50), c2s_p90=percentile(c2s, 90))
+    if delay:
+        out.update(word_delay_n=len(delay), word_delay_p50=percentile(delay, 50), word_delay_p90=percentile(delay, 90))
+    out["with_words"] = sum(bool(r["present"].get("language")) for r in rows)
+    out["drops"] = rows[-1].get("drops", {})
+    return out
+
+
+def format_window_summary(i: int, w: dict) -> str:
+    if not w["windows"]:
+        return f"repeat {i}, per window: no window with the microphone on"
+    c2s = (f"capture-to-score p50 {w['c2s_p50']:.1f} p90 {w['c2s_p90']:.1f} ms ({w['c2s_n']} windows)"
+           if "c2s_p50" in w else "no capture-to-score figure")
+    delay = (f"speech to score p50 {w['word_delay_p50']:.0f} p90 {w['word_delay_p90']:.0f} ms "
+             f"({w['word_delay_n']} windows with a new word)" if "word_delay_p50" in w else "no new word scored")
+    return (f"repeat {i}, per window with the microphone on ({w['windows']} windows): {c2s}; {delay}; "
+            f"windows holding words {w['with_words']}; drops at the end {w['drops']}")
+
+
+def session_jsonls(tmpdir: Path) -> list[Path]:
+    """The page sessions' result JSONLs under a server's temp dir, oldest first (one per repeat's page)."""
+    found = [p for p in tmpdir.glob("dmd-live-*/gradio/sessions/*/*") if ".results-" in p.name and ".jsonl" in p.name]
+    return sorted(found, key=lambda p: p.stat().st_mtime)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.browser_latency", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -271,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chromium", default=CHROMIUM, help=f"Chromium binary (default {CHROMIUM})")
     p.add_argument("--demo-arg", action="append", default=[], metavar="ARG",
                    help="pass ARG to run_demo.py (repeatable; e.g. --demo-arg=--audio-every=0.25)")
+    p.add_argument("--per-window", action="store_true",
+                   help="also read the page's own JSONL of each repeat per window (see above; keeps the session "
+                        "files inside this run's temp dir)")
     p.add_argument("--log", default=None, help="write the server's log here (default: a temp file, shown on failure)")
     p.add_argument("--browser-nice", type=int, default=0, metavar="N",
                    help="run Chromium (all its processes) at this nice level, 0 to 19 (default 0). On a real page the "
@@ -298,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         log_path = Path(args.log) if args.log else tmp / "server.log"
         port = free_port()
         t_srv = time.monotonic()
-        proc = start_server(port, args.checkpoint, log_path, args.demo_arg)
+        demo_args = args.demo_arg + (["--keep-session-files"] if args.per_window else [])
+        proc = start_server(port, args.checkpoint, log_path, demo_args, tmp / "server" if args.per_window else None)
         print(f"run_demo.py {' '.join(args.demo_arg)} on port {port} ({time.monotonic() - t_srv:.1f} s to open); "
               f"Chromium at nice {args.browser_nice}; "
               f"fake devices from {clip.name}; "
@@ -326,6 +375,10 @@ def main(argv: list[str] | None = None) -> int:
                 proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if args.per_window:  # the server has stopped: its session files are complete
+            for i, path in enumerate(session_jsonls(tmp / "server"), 1):
+                rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+                print(format_window_summary(i, window_summary(rows)))
     if len(results) > 1:
         for key in ("p50", "p90", "updates_per_s") + FIGURES + ("frame_ms", "audio_chunk_ms"):
             xs = [r[key] for r in results if key in r]

@@ -59,3 +59,42 @@ def test_niced_chromium_is_a_wrapper_only_when_asked(tmp_path):
     wrapper = niced("/bin/sh", 7, tmp_path)
     out = subprocess.run([wrapper, "-c", "nice"], capture_output=True, text=True, check=True).stdout
     assert int(out) == 7 + int(subprocess.run(["nice"], capture_output=True, text=True).stdout)
+
+
+def test_window_summary_reads_the_windows_with_the_voice_present():
+    from benchmarks.browser_latency import format_window_summary, window_summary
+
+    def row(voice, words, c2s, delay=None, drops=0):
+        lat = {"scorer": 5.0, "capture_to_score": c2s, **({"word_delay": delay} if delay is not None else {})}
+        return {"present": {"language": words, "visual": True, "acoustic": voice}, "latency_ms": lat,
+                "drops": {"video": drops, "audio-acoustic": 0, "audio-transcript": 0}}
+
+    rows = [row(False, False, 900.0, drops=1)]  # before the microphone: left out
+    rows += [row(True, i >= 3, 10.0 * (i + 1), delay=1000.0 * i if i in (3, 7) else None, drops=2 + i)
+             for i in range(10)]
+    got = window_summary(rows)
+    assert got == {"windows": 10, "c2s_n": 10, "c2s_p50": 50.0, "c2s_p90": 90.0, "word_delay_n": 2,
+                   "word_delay_p50": 3000.0, "word_delay_p90": 7000.0, "with_words": 7,
+                   "drops": {"video": 11, "audio-acoustic": 0, "audio-transcript": 0}}
+    assert format_window_summary(2, got).startswith(
+        "repeat 2, per window with the microphone on (10 windows): capture-to-score p50 50.0 p90 90.0 ms (10 windows); "
+        "speech to score p50 3000 p90 7000 ms (2 windows with a new word); windows holding words 7")
+    assert window_summary(rows[:1]) == {"windows": 0}
+    assert format_window_summary(1, {"windows": 0}) == "repeat 1, per window: no window with the microphone on"
+
+
+def test_session_jsonls_are_the_result_files_oldest_first(tmp_path):
+    import os
+
+    from benchmarks.browser_latency import session_jsonls
+
+    made = []
+    for i, (ws, tab, name) in enumerate([("dmd-live-b", "dmd-ui-2", ".results-1.jsonl.x1.part"),
+                                         ("dmd-live-a", "dmd-ui-1", ".results-1.jsonl"),
+                                         ("dmd-live-a", "dmd-ui-1", ".results-1.csv.x2.part")]):
+        d = tmp_path / ws / "gradio" / "sessions" / tab
+        d.mkdir(parents=True, exist_ok=True)
+        (d / name).write_text("{}\n")
+        os.utime(d / name, (1000 + i, 1000 + i))
+        made.append(d / name)
+    assert session_jsonls(tmp_path) == made[:2]  # by time, not by name; the CSV left out
