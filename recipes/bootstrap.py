@@ -288,13 +288,13 @@ def voice_offset_std(args, pools) -> np.ndarray | None:
     if args.voice_offset <= 0:
         return None
     from realtime.features.specs import EGEMAPS_LLD_NAMES
+    from .voice_levels import levels_std
 
-    rows = [u.x[:, :len(EGEMAPS_LLD_NAMES)] for us in pools.voice.values() for u in us]
-    if not rows:
+    seqs = [u.x for us in pools.voice.values() for u in us if len(u.x)]
+    if not seqs:
         return None
-    std = np.concatenate(rows).astype(np.float64).std(0)
     log(f"pack: voice level offsets, {args.voice_offset:g} x the training std of each level")
-    return args.voice_offset * std
+    return args.voice_offset * levels_std(seqs, len(EGEMAPS_LLD_NAMES))
 
 
 def pack(args, media, text, extras, emob, tstates, seq_lens):

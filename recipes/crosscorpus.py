@@ -178,7 +178,8 @@ def calibrated_probe_fold(train: dict, test: dict, level_dims: int, cap_std: flo
     ok = np.asarray(train["found"], bool)
     levels = np.asarray(train["x"], np.float64)[ok][:, :level_dims]
     neutral = np.asarray(train["y"], dtype=object)[ok] == "neutral"
-    std = np.where(levels.std(0) > 1e-12, levels.std(0), 1.0)
+    std = levels.std(0)
+    std = np.where(std > 1e-12, std, 1.0)
     mean = levels[neutral].mean(0) if neutral.any() else levels.mean(0)
     xte = np.asarray(test["x"], np.float64)
     ref = speaker_neutral_means(xte[:, :level_dims], test["y"], test["group"], test["found"])

@@ -22,18 +22,31 @@ from pathlib import Path
 import numpy as np
 
 from . import corpora
-from .crosscorpus import load_media
 
 SPEECH = ("ravdess", "tess", "emodb", "emovo")
 
 
+def mean_levels(seqs: list[np.ndarray], level_dims: int) -> np.ndarray:
+    """Mean of the leading ``level_dims`` columns over every row of ``seqs`` (empty items skipped)."""
+    rows = [np.asarray(x, np.float64)[:, :level_dims] for x in seqs if len(x)]
+    if not rows:
+        raise ValueError("no voice item with features: no levels to average")
+    return np.concatenate(rows).mean(0)
+
+
+def levels_std(seqs: list[np.ndarray], level_dims: int) -> np.ndarray:
+    """Std of each of the leading ``level_dims`` columns over every row of ``seqs``: the unit of the offsets here and
+    of the recipe's ``--voice-offset``."""
+    return np.concatenate([np.asarray(x, np.float64)[:, :level_dims] for x in seqs if len(x)]).std(0)
+
+
 def speaker_levels(seqs: list[np.ndarray | None], groups: list[str], level_dims: int) -> dict[str, np.ndarray]:
-    """Speaker -> mean of the leading ``level_dims`` columns over all rows of their items (None items skipped)."""
-    rows: dict[str, list[np.ndarray]] = {}
+    """Speaker -> `mean_levels` of their items (None items skipped)."""
+    by_speaker: dict[str, list[np.ndarray]] = {}
     for x, g in zip(seqs, groups):
         if x is not None and len(x):
-            rows.setdefault(g, []).append(np.asarray(x, np.float64)[:, :level_dims])
-    return {g: np.concatenate(r).mean(0) for g, r in rows.items()}
+            by_speaker.setdefault(g, []).append(x)
+    return {g: mean_levels(xs, level_dims) for g, xs in by_speaker.items()}
 
 
 def offsets_in_std(levels: dict[str, np.ndarray], centroid: np.ndarray, std: np.ndarray) -> dict[str, np.ndarray]:
@@ -54,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from dmd_model.config import preset
     from realtime.features.specs import EGEMAPS_LLD_NAMES
+    from .crosscorpus import load_media
 
     args = build_parser().parse_args(argv)
     trained = [c for c in args.trained_on.split(",") if c]
@@ -66,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     k, seq_len = len(EGEMAPS_LLD_NAMES), preset("live").seq_lens[2]
     items = [it for it in corpora.media_items(args.data) if it.modality == "voice" and it.corpus in SPEECH]
     spec_box: list = []
-    per_corpus, train_rows, train_levels = {}, [], {}
+    per_corpus, train_seqs, train_levels = {}, [], {}
     for c in SPEECH:
         its = [it for it in items if it.corpus == c]
         if not its:
@@ -75,13 +89,13 @@ def main(argv: list[str] | None = None) -> int:
         per_corpus[c] = speaker_levels(seqs, [it.group for it in its], k)
         if c in trained:
             train = [(x, it.group) for x, it in zip(seqs, its) if it.split == "train" and x is not None]
-            train_rows += [np.asarray(x, np.float64)[:, :k] for x, _ in train]
+            train_seqs += [x for x, _ in train]
             train_levels.update({f"{c}/{g}": v for g, v in
                                  speaker_levels([x for x, _ in train], [g for _, g in train], k).items()})
-    if not train_rows:
+    if not train_seqs:
         print("error: no training rows in the cache for --trained-on", file=sys.stderr)
         return 2
-    std = np.concatenate(train_rows).std(0)
+    std = levels_std(train_seqs, k)
     centroid = np.mean(list(train_levels.values()), 0)
     print(f"eGeMAPS level offsets from the centroid of {len(train_levels)} training speakers ({', '.join(trained)}, "
           f"train split), in training-row std per level; distance = Euclidean norm over the {k} levels")
