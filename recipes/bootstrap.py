@@ -288,7 +288,7 @@ def voice_offset_std(args, pools) -> np.ndarray | None:
     if args.voice_offset <= 0:
         return None
     from realtime.features.specs import EGEMAPS_LLD_NAMES
-    from .voice_levels import levels_std
+    from .neutral_reference import levels_std
 
     seqs = [u.x for us in pools.voice.values() for u in us if len(u.x)]
     if not seqs:

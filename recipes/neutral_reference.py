@@ -21,11 +21,26 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 
 from . import corpora
 
 VOICE_CORPORA = ("ravdess", "tess", "emodb")
 """What the bootstrap recipe trains the voice on by default (EMOVO stays held out)."""
+
+
+def mean_levels(seqs: list[np.ndarray], level_dims: int) -> np.ndarray:
+    """Mean of the leading ``level_dims`` columns over every row of ``seqs`` (empty items skipped)."""
+    rows = [np.asarray(x, np.float64)[:, :level_dims] for x in seqs if len(x)]
+    if not rows:
+        raise ValueError("no voice item with features: no levels to average")
+    return np.concatenate(rows).mean(0)
+
+
+def levels_std(seqs: list[np.ndarray], level_dims: int) -> np.ndarray:
+    """Std of each of the leading ``level_dims`` columns over every row of ``seqs``: the unit of `recipes.voice_levels`'
+    offsets and of the recipe's ``--voice-offset``."""
+    return np.concatenate([np.asarray(x, np.float64)[:, :level_dims] for x in seqs if len(x)]).std(0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,8 +79,6 @@ def write_for_items(ckpt_dir: Path, items: list, cache: Path) -> Path:
         spec.check_compatible(f.spec, what=f"{path} vs checkpoint {ckpt_dir}", modalities=("acoustic",))
         if "acoustic" not in f.absent:
             seqs.append(fit_length(f.acoustic, cfg.seq_lens[2]))
-    from .voice_levels import mean_levels
-
     levels = mean_levels(seqs, len(EGEMAPS_LLD_NAMES))  # raises when no neutral item has features
     return write_neutral_reference(ckpt_dir, levels, spec.acoustic.extractor, len(seqs),
                                    sorted({it.corpus for it in chosen}))

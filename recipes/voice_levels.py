@@ -22,22 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from . import corpora
+from .neutral_reference import levels_std, mean_levels
 
 SPEECH = ("ravdess", "tess", "emodb", "emovo")
-
-
-def mean_levels(seqs: list[np.ndarray], level_dims: int) -> np.ndarray:
-    """Mean of the leading ``level_dims`` columns over every row of ``seqs`` (empty items skipped)."""
-    rows = [np.asarray(x, np.float64)[:, :level_dims] for x in seqs if len(x)]
-    if not rows:
-        raise ValueError("no voice item with features: no levels to average")
-    return np.concatenate(rows).mean(0)
-
-
-def levels_std(seqs: list[np.ndarray], level_dims: int) -> np.ndarray:
-    """Std of each of the leading ``level_dims`` columns over every row of ``seqs``: the unit of the offsets here and
-    of the recipe's ``--voice-offset``."""
-    return np.concatenate([np.asarray(x, np.float64)[:, :level_dims] for x in seqs if len(x)]).std(0)
 
 
 def speaker_levels(seqs: list[np.ndarray | None], groups: list[str], level_dims: int) -> dict[str, np.ndarray]:
