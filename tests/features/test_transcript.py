@@ -140,3 +140,29 @@ def test_a_looping_decode_is_capped():
     audio = decode_audio(Path(__file__).parents[2] / "assets" / "WDA_KatieHill_000.mp4")[: 2 * 16000]
     words = WhisperASR(cfg).transcribe(audio)
     assert 0 < len(words) <= int(4.0 * 2) + 8
+
+
+@pytest.mark.slow
+def test_a_repeated_sentence_is_committed_once_per_saying(asr, shared_data):
+    """RAVDESS actor 1 says "Kids are talking by the door" in four clips. With the committed text as Whisper's
+    prompt, tiny.en wrote the sentence out 11 times (zero-duration copies of the prompt, agreed on by both
+    hypotheses); without it, four times."""
+    actor = shared_data / "speech" / "ravdess" / "Actor_01"
+    names = ["03-01-01-01-01-01-01", "03-01-01-01-01-02-01", "03-01-02-01-01-01-01", "03-01-02-01-01-02-01"]
+    if not all((actor / f"{n}.flac").is_file() for n in names):
+        pytest.skip(f"RAVDESS actor 1's clips not found in {actor}")
+    audio = np.concatenate([decode_audio(actor / f"{n}.flac") for n in names])
+    words = norm(run_stream(asr, audio)[0])
+    assert words.count("kids") == 4 and words.count("talking") == 4
+    assert len(words) <= 4 * 6 + 2
+
+
+@pytest.mark.slow
+def test_the_words_after_the_first_buffer_cut_are_kept(asr, media):
+    """The three shared clips joined (24 s of speech) pass the 10 s buffer cut twice; with the prompt, tiny.en
+    lost the last five words (and, in chunks of 0.1 s, turned the last phrase into "to the to a")."""
+    audio = np.concatenate([decode_audio(media / f) for f in
+                            ("WDA_KatieHill_000.mp4", "RD_Radio31_000.wav", "RD_Radio34_002.wav")])
+    words = norm(run_stream(asr, audio)[0])
+    assert words[-8:] == ["do", "not", "know", "the", "women", "that", "they're", "in"]
+    assert "tunnels" in words and "festivities" in words and "politicians" in words

@@ -1,0 +1,122 @@
+"""How well the streaming transcript hears speech whose words are known: word error rate of `TranscriptProcessor`.
+
+    python -m benchmarks.transcript_accuracy [--audio ravdess-valid,ravdess-test,tess-test] [--prompt-chars 0,200]
+
+Two shared speech corpora say known sentences: RAVDESS's actors say "Kids are talking by the door" or "Dogs are
+sitting by the door" (the fifth field of the file name), TESS's speakers "Say the word <word>" (the name's second
+field). Their clips are joined one after another (RAVDESS as `benchmarks.readout_media.validation_voices` orders them
+for the readout benchmarks: four clips per actor and class for the validation actors, three for the test actors;
+TESS: the first ``--tess-clips`` test clips in the corpora's stable order) and streamed through the transcript
+processor in 0.1 s chunks, as a live stream pushes them. For each prompt setting it prints the words spoken, the
+words committed, how many of those have zero duration (Whisper's copies have), the word error rate (case and
+punctuation ignored) and the compute time. The two corpora repeat their sentences, which is where a prompt of the
+committed text misleads Whisper (`TranscriptConfig.prompt_chars`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RAVDESS_STATEMENTS = {"01": "kids are talking by the door", "02": "dogs are sitting by the door"}
+AUDIO = ("ravdess-valid", "ravdess-test", "tess-test")
+
+
+def norm(words) -> list[str]:
+    """Lower case, punctuation removed, empty words dropped."""
+    out = (re.sub(r"[^\w']+", "", w.lower()) for w in words)
+    return [w for w in out if w]
+
+
+def word_error_rate(ref: list[str], hyp: list[str]) -> float:
+    """(substitutions + deletions + insertions) / len(ref), by Levenshtein distance over words."""
+    d = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, d[0] = d[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (r != h))
+    return d[len(hyp)] / len(ref)
+
+
+def clips(data: Path, which: str, tess_clips: int) -> tuple[list[Path], list[str]]:
+    """The clips of ``which`` in order, and the words they say."""
+    if which.startswith("ravdess-"):
+        from benchmarks.readout_media import validation_voices
+
+        split = which.split("-", 1)[1]
+        segs = validation_voices(data, per_class=4 if split == "valid" else 3, split=split)
+        paths = [p for _, ps in segs for p in ps]
+        return paths, [w for p in paths for w in RAVDESS_STATEMENTS[p.stem.split("-")[4]].split()]
+    from recipes.corpora import media_items, stable_key
+
+    items = sorted((i for i in media_items(data) if i.corpus == "tess" and i.split == "test"),
+                   key=lambda i: stable_key(i.key))[:tess_clips]
+    paths = [data / i.key for i in items]
+    return paths, [w for p in paths for w in f"say the word {p.stem.split('_')[1]}".split()]
+
+
+def stream(audio, prompt_chars: int, asr) -> tuple[list, float, int]:
+    """The committed words of ``audio`` pushed in 0.1 s chunks, the compute seconds and the Whisper calls."""
+    from realtime.features.transcript import TranscriptConfig, TranscriptProcessor
+
+    proc = TranscriptProcessor(TranscriptConfig(prompt_chars=prompt_chars), asr=asr)
+    words, t0 = [], time.perf_counter()
+    for i in range(0, len(audio), 1600):
+        words += proc.push(audio[i:i + 1600])
+    words += proc.flush()
+    return words, time.perf_counter() - t0, proc.calls
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.transcript_accuracy", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__.split("\n\n", 1)[1])
+    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data"), help="the shared data folder")
+    p.add_argument("--audio", default=",".join(AUDIO), help=f"comma-separated, of {', '.join(AUDIO)}")
+    p.add_argument("--prompt-chars", default="0,200",
+                   help="comma-separated prompt lengths to compare (characters; 0 = no prompt, the default)")
+    p.add_argument("--tess-clips", type=int, default=60, help="TESS test clips joined (default 60)")
+    args = p.parse_args(argv)
+    which = [a.strip() for a in args.audio.split(",") if a.strip()]
+    bad = [a for a in which if a not in AUDIO]
+    if bad or not which:
+        p.error(f"--audio: unknown {bad}; choose from {', '.join(AUDIO)}")
+    try:
+        prompts = [int(x) for x in args.prompt_chars.split(",")]
+    except ValueError:
+        p.error("--prompt-chars: comma-separated whole numbers")
+    if any(x < 0 for x in prompts):
+        p.error("--prompt-chars: 0 or more")
+    data = Path(args.data)
+    if not (data / "manifest.csv").is_file():
+        print(f"error: {data / 'manifest.csv'} not found (the speech comes from the shared data folder)",
+              file=sys.stderr)
+        return 2
+
+    import numpy as np
+
+    from realtime.features.media import decode_audio
+    from realtime.features.transcript import TranscriptConfig, WhisperASR
+
+    asr = WhisperASR(TranscriptConfig())
+    print(f"streamed in 0.1 s chunks; tiny.en int8, {asr.config.cpu_threads} threads")
+    print(f"{'audio':14s} {'seconds':>8s} {'spoken':>7s} | {'prompt':>6s} {'committed':>9s} {'zero-dur':>8s} "
+          f"{'WER':>7s} {'compute s':>9s} {'calls':>6s}")
+    for a in which:
+        paths, ref = clips(data, a, args.tess_clips)
+        audio = np.concatenate([decode_audio(str(f), 16000) for f in paths])
+        for pc in prompts:
+            words, secs, calls = stream(audio, pc, asr)
+            hyp = norm(w.text for w in words)
+            zero = sum(1 for w in words if w.end - w.start <= 1e-6)
+            print(f"{a:14s} {len(audio) / 16000:8.2f} {len(ref):7d} | {pc:6d} {len(hyp):9d} {zero:8d} "
+                  f"{word_error_rate(ref, hyp):7.4f} {secs:9.2f} {calls:6d}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
