@@ -44,9 +44,23 @@ def test_choose_takes_the_most_followed_among_the_steady_then_the_smaller_median
              ((0.5, 0.10, 1.0, 1.0), {"within": 8, "median": 1.25, "per_min": 3.0}),
              ((0.75, 0.10, 1.0, 1.0), {"within": 8, "median": 1.0, "per_min": 5.0}),
              ((1.5, 0.10, 1.0, 1.0), {"within": 8, "median": 1.0, "per_min": 5.0})]  # tie: the larger tau
-    assert choose(table, 6.0)[0] == (1.5, 0.10, 1.0, 1.0)
-    assert choose(table, 7.0)[0] == (1.0, 0.15, 1.0, 1.0)
-    assert choose(table[:1], 6.0) is None
+    assert choose(table, {"per_min": 6.0})[0] == (1.5, 0.10, 1.0, 1.0)
+    assert choose(table, {"per_min": 7.0})[0] == (1.0, 0.15, 1.0, 1.0)
+    assert choose(table[:1], {"per_min": 6.0}) is None
+
+
+def test_choose_bounds_the_voices_too_and_breaks_ties_on_them():
+    def row(key, within, voices):
+        return key, {"within": within, "median": 0.5, "per_min": 9.0, "voices_per_min": voices}
+
+    table = [row((0.25, 0.20, 1.0, 1.0), 46, 16.4),   # follows the most faces, but the voices flicker more
+             row((0.25, 0.05, 0.5, 1.0), 45, 15.5),
+             row((0.25, 0.10, 1.0, 1.0), 45, 14.1),   # tied on faces, median and speech: fewer voice changes
+             row((0.50, 0.10, 0.5, 1.0), 42, 15.8)]
+    bound = {"per_min": 9.0, "voices_per_min": 15.8}
+    assert choose(table, bound)[0] == (0.25, 0.10, 1.0, 1.0)
+    assert choose(table, {"per_min": 9.0, "voices_per_min": 20.0})[0] == (0.25, 0.20, 1.0, 1.0)
+    assert choose(table, {"per_min": 9.0, "voices_per_min": 14.0}) is None
 
 
 def test_validation_faces_come_from_the_validation_split_only():
