@@ -1,16 +1,18 @@
 """How well the streaming transcript hears speech whose words are known: word error rate of `TranscriptProcessor`.
 
     python -m benchmarks.transcript_accuracy [--audio ravdess-valid,ravdess-test,tess-test] [--prompt-chars 0,200]
+                                             [--zero-duration drop,keep]
 
 Two shared speech corpora say known sentences: RAVDESS's actors say "Kids are talking by the door" or "Dogs are
 sitting by the door" (the fifth field of the file name), TESS's speakers "Say the word <word>" (the name's second
 field). Their clips are joined one after another (RAVDESS as `benchmarks.readout_media.validation_voices` orders them
 for the readout benchmarks: four clips per actor and class for the validation actors, three for the test actors;
 TESS: the first ``--tess-clips`` test clips in the corpora's stable order) and streamed through the transcript
-processor in 0.1 s chunks, as a live stream pushes them. For each prompt setting it prints the words spoken, the
-words committed, how many of those have zero duration (Whisper's copies have), the word error rate (case and
-punctuation ignored) and the compute time. The two corpora repeat their sentences, which is where a prompt of the
-committed text misleads Whisper (`TranscriptConfig.prompt_chars`).
+processor in 0.1 s chunks, as a live stream pushes them. For each prompt setting and each way with the words of
+zero duration (dropped by Whisper's step, the default, or kept) it prints the words spoken, the words committed, how
+many of those have zero duration (Whisper's copies and loops have), the word error rate (case and punctuation
+ignored) and the compute time. The two corpora repeat their sentences, which is where a prompt of the committed
+text misleads Whisper (`TranscriptConfig.prompt_chars`, `TranscriptConfig.drop_zero_duration`).
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ def stream(audio, prompt_chars: int, asr) -> tuple[list, float, int]:
     """The committed words of ``audio`` pushed in 0.1 s chunks, the compute seconds and the Whisper calls."""
     from realtime.features.transcript import TranscriptConfig, TranscriptProcessor
 
-    proc = TranscriptProcessor(TranscriptConfig(prompt_chars=prompt_chars), asr=asr)
+    proc = TranscriptProcessor(TranscriptConfig(prompt_chars=prompt_chars,
+                                                drop_zero_duration=asr.config.drop_zero_duration), asr=asr)
     words, t0 = [], time.perf_counter()
     for i in range(0, len(audio), 1600):
         words += proc.push(audio[i:i + 1600])
@@ -79,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--audio", default=",".join(AUDIO), help=f"comma-separated, of {', '.join(AUDIO)}")
     p.add_argument("--prompt-chars", default="0,200",
                    help="comma-separated prompt lengths to compare (characters; 0 = no prompt, the default)")
+    p.add_argument("--zero-duration", default="drop,keep",
+                   help="comma-separated: drop (the default) and/or keep the words of zero duration")
     p.add_argument("--tess-clips", type=int, default=60, help="TESS test clips joined (default 60)")
     args = p.parse_args(argv)
     which = [a.strip() for a in args.audio.split(",") if a.strip()]
@@ -91,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--prompt-chars: comma-separated whole numbers")
     if any(x < 0 for x in prompts):
         p.error("--prompt-chars: 0 or more")
+    zero = [z.strip() for z in args.zero_duration.split(",") if z.strip()]
+    if not zero or any(z not in ("drop", "keep") for z in zero):
+        p.error("--zero-duration: drop and/or keep")
     data = Path(args.data)
     if not (data / "manifest.csv").is_file():
         print(f"error: {data / 'manifest.csv'} not found (the speech comes from the shared data folder)",
@@ -102,19 +110,20 @@ def main(argv: list[str] | None = None) -> int:
     from realtime.features.media import decode_audio
     from realtime.features.transcript import TranscriptConfig, WhisperASR
 
-    asr = WhisperASR(TranscriptConfig())
-    print(f"streamed in 0.1 s chunks; tiny.en int8, {asr.config.cpu_threads} threads")
-    print(f"{'audio':14s} {'seconds':>8s} {'spoken':>7s} | {'prompt':>6s} {'committed':>9s} {'zero-dur':>8s} "
-          f"{'WER':>7s} {'compute s':>9s} {'calls':>6s}")
+    asrs = {z: WhisperASR(TranscriptConfig(drop_zero_duration=z == "drop")) for z in zero}
+    print(f"streamed in 0.1 s chunks; tiny.en int8, {TranscriptConfig.cpu_threads} threads")
+    print(f"{'audio':14s} {'seconds':>8s} {'spoken':>7s} | {'prompt':>6s} {'0 s':>4s} {'committed':>9s} "
+          f"{'zero-dur':>8s} {'WER':>7s} {'compute s':>9s} {'calls':>6s}")
     for a in which:
         paths, ref = clips(data, a, args.tess_clips)
         audio = np.concatenate([decode_audio(str(f), 16000) for f in paths])
         for pc in prompts:
-            words, secs, calls = stream(audio, pc, asr)
-            hyp = norm(w.text for w in words)
-            zero = sum(1 for w in words if w.end - w.start <= 1e-6)
-            print(f"{a:14s} {len(audio) / 16000:8.2f} {len(ref):7d} | {pc:6d} {len(hyp):9d} {zero:8d} "
-                  f"{word_error_rate(ref, hyp):7.4f} {secs:9.2f} {calls:6d}", flush=True)
+            for z in zero:
+                words, secs, calls = stream(audio, pc, asrs[z])
+                hyp = norm(w.text for w in words)
+                n_zero = sum(1 for w in words if w.end - w.start <= 1e-6)
+                print(f"{a:14s} {len(audio) / 16000:8.2f} {len(ref):7d} | {pc:6d} {z:>4s} {len(hyp):9d} {n_zero:8d} "
+                      f"{word_error_rate(ref, hyp):7.4f} {secs:9.2f} {calls:6d}", flush=True)
     return 0
 
 
