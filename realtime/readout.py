@@ -53,11 +53,11 @@ class ReadoutConfig:
     defaults (1 s, 0.15, 1 s, no held-lead rule), the one that shows the new expression within 1.5 s after the most
     splices (42 of 49 against 32 of 49). The figures are in docs/ui.md.
 
-    Round 8 re-ran the tuning on the promptless transcript's words, reading every setting as the readout reads it
-    and bounding the validation voices too; it chose tau_s 0.25 s, margin 0.1, dwell 1 s (45 of 49 splices). Not
-    adopted: on the test's steady clip (`benchmarks.readout_stability`, the sample looped 8 times) it changed the
-    shown label 10.35 times a minute, against 2.82 with these defaults and issue 14's bound of 6; no validation clip
-    shows a talking face, so the rule could not see that.
+    Round 8 re-ran the tuning on the new transcript's words (no prompt, no words of zero duration), reading every
+    setting as the readout reads it and bounding the validation voices too; it chose tau_s 0.25 s, margin 0.2, dwell
+    1 s (45 of 49 splices). Not adopted: on the test's steady clip (`benchmarks.readout_stability`, the sample looped
+    8 times) it changes the shown label 6.59 times a minute, against 2.82 with these defaults and issue 14's bound of
+    6; no validation clip shows a talking face, so the rule could not see that.
 
     Attributes:
         tau_s: time constant of the exponential smoothing (s). A complete swap of two classes (0.8 -> 0.1 and
@@ -78,8 +78,8 @@ class ReadoutConfig:
             the voice is read, as ``tau_s`` is half the face's 1 s; set by that rule, not tuned. A steady voice's
             per-window reading wanders as the window slides: on RAVDESS's validation actors speaking one emotion at
             a time the shown label changed 14.68 times a minute at 2 s against 26.47 at 0.5 s, and showed a new
-            emotion after 4.43 s (median) against 3.21 s (round 5, `python -m benchmarks.readout_tuning`); on the
-            promptless transcript's words (round 8) 15.83 times a minute with these defaults (its section 4).
+            emotion after 4.43 s (median) against 3.21 s (round 5, `python -m benchmarks.readout_tuning`); on
+            round 8's words 15.54 times a minute with these defaults (its section 4).
         tau_words_s: the time constant when words are the only input (s). 5.0 s, half the 10 s text window.
         uncertain_prob: below this top smoothed probability no class leads: "uncertain". 0.35, about 2.5 times
             chance (1/7 = 0.14): a class at 0.35 is still beaten by the other six together, so the page should not
