@@ -80,8 +80,8 @@ class TranscriptConfig:
             again, Whisper wrote it out several times over, as words of zero duration, and both hypotheses
             agreed on them (RAVDESS's validation actors, 209 s: 2281 words committed where 336 were spoken,
             word error rate 5.7887 with the 200-character prompt, 0.0923 without; TESS, 0.7958 against
-            0.2625), and on the three shared clips joined it lost the last 12 words after the buffer's first
-            cut. docs/features.md, "Speech to text".
+            0.2625), and on the three shared clips joined it lost their last words (5 in 0.02 s chunks, 12 in
+            0.1 s chunks). docs/features.md, "Speech to text".
         drop_zero_duration: drop the words Whisper's alignment gives no duration (end == start): no word is
             spoken in 0 ms, and Whisper's loops and copies come out so. Chosen on RAVDESS's validation actors
             (word error rate 0.0923 with them, 0.0565 without; `benchmarks.transcript_accuracy`); on the shared
