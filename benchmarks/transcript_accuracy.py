@@ -1,7 +1,8 @@
 """How well the streaming transcript hears speech whose words are known: word error rate of `TranscriptProcessor`.
 
-    python -m benchmarks.transcript_accuracy [--audio ravdess-valid,ravdess-test,tess-test] [--prompt-chars 0,200]
-                                             [--zero-duration drop,keep]
+    python -m benchmarks.transcript_accuracy [--audio ravdess-valid,ravdess-test,tess-test,emodb,emovo]
+                                             [--prompt-chars 0,200] [--zero-duration drop,keep]
+                                             [--min-segment-prob 0,0.5]
 
 Two shared speech corpora say known sentences: RAVDESS's actors say "Kids are talking by the door" or "Dogs are
 sitting by the door" (the fifth field of the file name), TESS's speakers "Say the word <word>" (the name's second
@@ -12,7 +13,10 @@ processor in 0.1 s chunks, as a live stream pushes them. For each prompt setting
 zero duration (dropped by Whisper's step, the default, or kept) it prints the words spoken, the words committed, how
 many of those have zero duration (Whisper's copies and loops have), the word error rate (case and punctuation
 ignored) and the compute time. The two corpora repeat their sentences, which is where a prompt of the committed
-text misleads Whisper (`TranscriptConfig.prompt_chars`, `TranscriptConfig.drop_zero_duration`).
+text misleads Whisper (`TranscriptConfig.prompt_chars`, `TranscriptConfig.drop_zero_duration`). EmoDB (German) and
+EMOVO (Italian) clips, joined the same way, are speech the English model cannot transcribe: there it prints the words
+committed, every one of them wrong, for each floor on a segment's mean word probability
+(`TranscriptConfig.min_segment_prob`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RAVDESS_STATEMENTS = {"01": "kids are talking by the door", "02": "dogs are sitting by the door"}
-AUDIO = ("ravdess-valid", "ravdess-test", "tess-test")
+AUDIO = ("ravdess-valid", "ravdess-test", "tess-test", "emodb", "emovo")
+FOREIGN = {"emodb": "German", "emovo": "Italian"}
+"""Speech the English model cannot transcribe: every word it commits there is wrong (no word error rate)."""
 
 
 def norm(words) -> list[str]:
@@ -55,6 +61,9 @@ def clips(data: Path, which: str, tess_clips: int) -> tuple[list[Path], list[str
         return paths, [w for p in paths for w in RAVDESS_STATEMENTS[p.stem.split("-")[4]].split()]
     from recipes.corpora import media_items, stable_key
 
+    if which in FOREIGN:
+        items = sorted((i for i in media_items(data) if i.corpus == which), key=lambda i: stable_key(i.key))
+        return [data / i.key for i in items[:tess_clips]], []
     items = sorted((i for i in media_items(data) if i.corpus == "tess" and i.split == "test"),
                    key=lambda i: stable_key(i.key))[:tess_clips]
     paths = [data / i.key for i in items]
@@ -66,7 +75,8 @@ def stream(audio, prompt_chars: int, asr) -> tuple[list, float, int]:
     from realtime.features.transcript import TranscriptConfig, TranscriptProcessor
 
     proc = TranscriptProcessor(TranscriptConfig(prompt_chars=prompt_chars,
-                                                drop_zero_duration=asr.config.drop_zero_duration), asr=asr)
+                                                drop_zero_duration=asr.config.drop_zero_duration,
+                                                min_segment_prob=asr.config.min_segment_prob), asr=asr)
     words, t0 = [], time.perf_counter()
     for i in range(0, len(audio), 1600):
         words += proc.push(audio[i:i + 1600])
@@ -84,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma-separated prompt lengths to compare (characters; 0 = no prompt, the default)")
     p.add_argument("--zero-duration", default="drop,keep",
                    help="comma-separated: drop (the default) and/or keep the words of zero duration")
-    p.add_argument("--tess-clips", type=int, default=60, help="TESS test clips joined (default 60)")
+    p.add_argument("--min-segment-prob", default=None,
+                   help="comma-separated floors on a segment's mean word probability to compare (default: the "
+                        "setting's default)")
+    p.add_argument("--tess-clips", type=int, default=60,
+                   help="TESS test clips joined, and EmoDB or EMOVO clips (default 60)")
     args = p.parse_args(argv)
     which = [a.strip() for a in args.audio.split(",") if a.strip()]
     bad = [a for a in which if a not in AUDIO]
@@ -96,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--prompt-chars: comma-separated whole numbers")
     if any(x < 0 for x in prompts):
         p.error("--prompt-chars: 0 or more")
+    try:
+        floors = ([float(x) for x in args.min_segment_prob.split(",")] if args.min_segment_prob
+                  else [None])
+    except ValueError:
+        p.error("--min-segment-prob: comma-separated numbers")
     zero = [z.strip() for z in args.zero_duration.split(",") if z.strip()]
     if not zero or any(z not in ("drop", "keep") for z in zero):
         p.error("--zero-duration: drop and/or keep")
@@ -110,20 +129,27 @@ def main(argv: list[str] | None = None) -> int:
     from realtime.features.media import decode_audio
     from realtime.features.transcript import TranscriptConfig, WhisperASR
 
-    asrs = {z: WhisperASR(TranscriptConfig(drop_zero_duration=z == "drop")) for z in zero}
+    def asr_for(z, floor):
+        kw = {} if floor is None else {"min_segment_prob": floor}
+        return WhisperASR(TranscriptConfig(drop_zero_duration=z == "drop", **kw))
+
+    asrs = {(z, f): asr_for(z, f) for z in zero for f in floors}
     print(f"streamed in 0.1 s chunks; tiny.en int8, {TranscriptConfig.cpu_threads} threads")
-    print(f"{'audio':14s} {'seconds':>8s} {'spoken':>7s} | {'prompt':>6s} {'0 s':>4s} {'committed':>9s} "
+    print(f"{'audio':14s} {'seconds':>8s} {'spoken':>7s} | {'prompt':>6s} {'0 s':>4s} {'floor':>5s} {'committed':>9s} "
           f"{'zero-dur':>8s} {'WER':>7s} {'compute s':>9s} {'calls':>6s}")
     for a in which:
         paths, ref = clips(data, a, args.tess_clips)
         audio = np.concatenate([decode_audio(str(f), 16000) for f in paths])
+        spoken = f"{len(ref):7d}" if ref else f"{'0 (' + FOREIGN[a][:2] + ')':>7s}"
         for pc in prompts:
-            for z in zero:
-                words, secs, calls = stream(audio, pc, asrs[z])
+            for (z, f), asr in asrs.items():
+                words, secs, calls = stream(audio, pc, asr)
                 hyp = norm(w.text for w in words)
                 n_zero = sum(1 for w in words if w.end - w.start <= 1e-6)
-                print(f"{a:14s} {len(audio) / 16000:8.2f} {len(ref):7d} | {pc:6d} {z:>4s} {len(hyp):9d} {n_zero:8d} "
-                      f"{word_error_rate(ref, hyp):7.4f} {secs:9.2f} {calls:6d}", flush=True)
+                wer = f"{word_error_rate(ref, hyp):7.4f}" if ref else f"{'-':>7s}"
+                print(f"{a:14s} {len(audio) / 16000:8.2f} {spoken} | {pc:6d} {z:>4s} "
+                      f"{asr.config.min_segment_prob:5.2f} {len(hyp):9d} {n_zero:8d} {wer} {secs:9.2f} {calls:6d}",
+                      flush=True)
     return 0
 
 

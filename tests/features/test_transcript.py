@@ -146,6 +146,19 @@ def test_words_of_zero_duration_are_dropped_unless_asked(asr, media):
 
 
 @pytest.mark.slow
+def test_a_floor_on_segment_probability_drops_a_foreign_sentence_and_keeps_english(asr, shared_data):
+    """tiny.en hears EmoDB's German as English words it is unsure of; the English sample is heard with confidence."""
+    clip = shared_data / "speech" / "emodb" / "10a05Tb.flac"
+    if not clip.is_file():
+        pytest.skip(f"EmoDB clip not found: {clip}")
+    floored = WhisperASR(TranscriptConfig(min_segment_prob=0.5))
+    german = decode_audio(clip)
+    assert len(asr.transcribe(german)) == 7 and floored.transcribe(german) == []
+    english = decode_audio(Path(__file__).parents[2] / "assets" / "WDA_KatieHill_000.mp4")
+    assert norm(floored.transcribe(english)) == norm(asr.transcribe(english))
+
+
+@pytest.mark.slow
 def test_a_looping_decode_is_capped():
     """Without padding Whisper loops on the last phrase; the token cap bounds the words it can emit."""
     cfg = TranscriptConfig(encode_pad_s=0.0, max_tokens_per_s=4.0)
