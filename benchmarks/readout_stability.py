@@ -153,17 +153,15 @@ def voice_section(data: Path, tmp: Path, per_class: int = 3) -> None:
               f"{f['within']} of {len(cuts)} within {VOICE_FOLLOW_S:g} s, {f['missed']} never")
 
 
-ROUND5 = (0.5, 0.1, 0.5, 1.0)
-"""Round 5's defaults (issue 14), read as the readout reads them (windows without a face with ``tau_voice_s`` and
-``tau_words_s``); the other `SWEEP` settings smooth every window with their one ``tau_s``, as rounds 1 to 4 did."""
 ROUND8 = (0.25, 0.2, 1.0, 1.0)
 """Round 8's choice on validation media (`benchmarks.readout_tuning`), not adopted (6.59 changes a minute on the looped
-sample): shown beside the defaults."""
-SWEEP = (ROUND5, ROUND8, (1.0, 0.15, 1.0, 1e9), (0.5, 0.1, 0.5, 1e9), (0.5, 0.1, 0.5, 0.5), (0.5, 0.1, 0.5, 1.5),
+sample): shown beside the defaults, read as the readout reads them (windows without a face with ``tau_voice_s`` and
+``tau_words_s``); the other `SWEEP` settings smooth every window with their one ``tau_s``, as rounds 1 to 4 did."""
+SWEEP = (ROUND8, (1.0, 0.15, 1.0, 1e9), (0.5, 0.1, 0.5, 1e9), (0.5, 0.1, 0.5, 0.5), (0.5, 0.1, 0.5, 1.5),
          (2.0, 0.15, 1.0, 1e9), (1.0, 0.3, 1.0, 1e9))
 """(tau_s, switch_margin, min_dwell_s, lead_hold_s; 1e9: no held-lead rule) settings compared on the same replays,
-after the current defaults: round 5's defaults, round 8's choice, the defaults of rounds 1 to 4, round 5's setting
-without and with other held-lead spans, and two slower ones. The defaults were chosen on validation media
+after the current defaults (round 5's): round 8's choice, the defaults of rounds 1 to 4, round 5's setting without
+and with other held-lead spans, and two slower ones. The defaults were chosen on validation media
 (`benchmarks.readout_tuning`), not here."""
 
 
@@ -257,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     d = ReadoutConfig()
     default = (d.tau_s, d.switch_margin, d.min_dwell_s, d.lead_hold_s)
     for tau, margin, dwell, hold in (default, *(k for k in SWEEP if k != default)):
-        one_tau = {} if (tau, margin, dwell, hold) in (ROUND5, ROUND8) else {"tau_voice_s": tau, "tau_words_s": tau}
+        one_tau = {} if (tau, margin, dwell, hold) == ROUND8 else {"tau_voice_s": tau, "tau_words_s": tau}
         cfg = d if (tau, margin, dwell, hold) == default else ReadoutConfig(
             tau_s=tau, switch_margin=margin, min_dwell_s=dwell, lead_hold_s=hold, **one_tau)
         line = f"  {tau:5.2f}  {margin:6.2f}  {dwell:7.2f}  {'off' if hold >= 1e9 else f'{hold:.2f}':>6s} |"

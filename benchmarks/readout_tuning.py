@@ -80,18 +80,16 @@ def face_clip(segs: list[Segment], seconds: float, out: Path) -> Path:
     return still_clip([s.path for s in segs], seconds, out, size=FACE_SIZE)
 
 
-def score(key: tuple, face_rows, cuts, speech_rows, voice_rows=(), voice_cuts=()) -> dict:
+def score(key: tuple, face_rows, cuts, speech_rows, voice_rows, voice_cuts) -> dict:
     """A setting read as the readout reads it (`as_read`): the face splices followed (``within``, ``median``,
     ``missed``), the speech's changes a minute (``per_min``), and the voices' changes a minute and splices followed
     within 4 s (``voices_per_min``, ``voices_within``)."""
     face_cfg, other_cfg = as_read(key)
     faces = follow_summary(face_rows, relabel(face_rows, face_cfg), cuts, FOLLOW_S)
     speech = follow_summary(speech_rows, relabel(speech_rows, other_cfg), [], FOLLOW_S)
-    out = {**faces, "per_min": speech["per_min"]}
-    if voice_rows:
-        v = follow_summary(list(voice_rows), relabel(list(voice_rows), other_cfg), list(voice_cuts), VOICE_FOLLOW_S)
-        out.update(voices_per_min=v["per_min"], voices_within=v["within"])
-    return out
+    voices = follow_summary(voice_rows, relabel(voice_rows, other_cfg), voice_cuts, VOICE_FOLLOW_S)
+    return {**faces, "per_min": speech["per_min"], "voices_per_min": voices["per_min"],
+            "voices_within": voices["within"]}
 
 
 def as_read(key: tuple):
@@ -138,9 +136,9 @@ def choose(table: list[tuple[tuple, dict]], bound: dict) -> tuple[tuple, dict] |
     """The module docstring's rule (``bound``: `PREVIOUS`'s ``per_min`` and ``voices_per_min``); None when no setting
     is steady enough."""
     ok = [(k, s) for k, s in table if s["per_min"] <= bound["per_min"] + 1e-9
-          and s.get("voices_per_min", 0.0) <= bound.get("voices_per_min", 0.0) + 1e-9]
-    return min(ok, key=lambda ks: (-ks[1]["within"], ks[1]["median"], ks[1]["per_min"],
-                                   ks[1].get("voices_per_min", 0.0), -ks[0][0]), default=None)
+          and s["voices_per_min"] <= bound["voices_per_min"] + 1e-9]
+    return min(ok, key=lambda ks: (-ks[1]["within"], ks[1]["median"], ks[1]["per_min"], ks[1]["voices_per_min"],
+                                   -ks[0][0]), default=None)
 
 
 def main(argv: list[str] | None = None) -> int:

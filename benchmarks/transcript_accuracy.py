@@ -22,7 +22,7 @@ committed, every one of them wrong, for each floor on a segment's mean word prob
 from __future__ import annotations
 
 import argparse
-import re
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -35,9 +35,11 @@ FOREIGN = {"emodb": "German", "emovo": "Italian"}
 
 
 def norm(words) -> list[str]:
-    """Lower case, punctuation removed, empty words dropped."""
-    out = (re.sub(r"[^\w']+", "", w.lower()) for w in words)
-    return [w for w in out if w]
+    """Each word as `realtime.features.transcript.norm_word` compares it (lower case, no punctuation); empty ones
+    dropped."""
+    from realtime.features.transcript import norm_word
+
+    return [w for w in map(norm_word, words) if w]
 
 
 def word_error_rate(ref: list[str], hyp: list[str]) -> float:
@@ -72,11 +74,9 @@ def clips(data: Path, which: str, tess_clips: int) -> tuple[list[Path], list[str
 
 def stream(audio, prompt_chars: int, asr) -> tuple[list, float, int]:
     """The committed words of ``audio`` pushed in 0.1 s chunks, the compute seconds and the Whisper calls."""
-    from realtime.features.transcript import TranscriptConfig, TranscriptProcessor
+    from realtime.features.transcript import TranscriptProcessor
 
-    proc = TranscriptProcessor(TranscriptConfig(prompt_chars=prompt_chars,
-                                                drop_zero_duration=asr.config.drop_zero_duration,
-                                                min_segment_prob=asr.config.min_segment_prob), asr=asr)
+    proc = TranscriptProcessor(dataclasses.replace(asr.config, prompt_chars=prompt_chars), asr=asr)
     words, t0 = [], time.perf_counter()
     for i in range(0, len(audio), 1600):
         words += proc.push(audio[i:i + 1600])

@@ -114,7 +114,8 @@ class TranscriptConfig:
     min_segment_prob: float = 0.0
 
 
-def _norm(text: str) -> str:
+def norm_word(text: str) -> str:
+    """A word as two hypotheses (or a transcript and its reference) compare it: lower case, punctuation removed."""
     return re.sub(r"[^\w']+", "", text.lower())
 
 
@@ -150,13 +151,13 @@ class LocalAgreement:
         new = [w for w in words if w.start > self.committed_end - 0.1]
         if new and self.committed and abs(new[0].start - self.committed_end) < 1.0:
             for n in range(min(5, len(self.committed), len(new)), 0, -1):
-                tail = [_norm(w.text) for w in list(self.committed)[-n:]]
-                if tail == [_norm(w.text) for w in new[:n]]:
+                tail = [norm_word(w.text) for w in list(self.committed)[-n:]]
+                if tail == [norm_word(w.text) for w in new[:n]]:
                     new = new[n:]
                     break
         commit: list[Word] = []
         i = 0
-        while i < len(new) and i < len(self._pending) and _norm(new[i].text) == _norm(self._pending[i].text):
+        while i < len(new) and i < len(self._pending) and norm_word(new[i].text) == norm_word(self._pending[i].text):
             commit.append(new[i])
             i += 1
         self._pending = new[i:]
@@ -285,9 +286,9 @@ class WhisperASR:
         )
         words = []
         for seg in segments:
-            kept = [Word(w.word.strip(), offset + float(w.start), offset + float(w.end), float(w.probability))
-                    for w in seg.words or ()
-                    if w.word.strip() and not (cfg.drop_zero_duration and w.end <= w.start)]
+            kept = [Word(text, offset + float(w.start), offset + float(w.end), float(w.probability))
+                    for w in seg.words or () if (text := w.word.strip())
+                    and not (cfg.drop_zero_duration and w.end <= w.start)]
             if kept and sum(w.probability for w in kept) / len(kept) >= cfg.min_segment_prob:
                 words.extend(kept)
         return words

@@ -40,13 +40,14 @@ def test_lag_is_the_first_displayed_new_label_inside_the_new_segment():
 
 
 def test_choose_takes_the_most_followed_among_the_steady_then_the_smaller_median_lag():
-    table = [((1.0, 0.15, 1.0, 1.0), {"within": 9, "median": 1.0, "per_min": 7.0}),   # above the bound
-             ((0.5, 0.10, 1.0, 1.0), {"within": 8, "median": 1.25, "per_min": 3.0}),
-             ((0.75, 0.10, 1.0, 1.0), {"within": 8, "median": 1.0, "per_min": 5.0}),
-             ((1.5, 0.10, 1.0, 1.0), {"within": 8, "median": 1.0, "per_min": 5.0})]  # tie: the larger tau
-    assert choose(table, {"per_min": 6.0})[0] == (1.5, 0.10, 1.0, 1.0)
-    assert choose(table, {"per_min": 7.0})[0] == (1.0, 0.15, 1.0, 1.0)
-    assert choose(table[:1], {"per_min": 6.0}) is None
+    v = {"voices_per_min": 10.0}  # the voices alike and within their bound: the speech decides
+    table = [((1.0, 0.15, 1.0, 1.0), {"within": 9, "median": 1.0, "per_min": 7.0, **v}),   # above the bound
+             ((0.5, 0.10, 1.0, 1.0), {"within": 8, "median": 1.25, "per_min": 3.0, **v}),
+             ((0.75, 0.10, 1.0, 1.0), {"within": 8, "median": 1.0, "per_min": 5.0, **v}),
+             ((1.5, 0.10, 1.0, 1.0), {"within": 8, "median": 1.0, "per_min": 5.0, **v})]  # tie: the larger tau
+    assert choose(table, {"per_min": 6.0, **v})[0] == (1.5, 0.10, 1.0, 1.0)
+    assert choose(table, {"per_min": 7.0, **v})[0] == (1.0, 0.15, 1.0, 1.0)
+    assert choose(table[:1], {"per_min": 6.0, **v}) is None
 
 
 def test_choose_bounds_the_voices_too_and_breaks_ties_on_them():
