@@ -36,6 +36,7 @@ import json
 import math
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -319,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--per-window", action="store_true",
                    help="also read the page's own JSONL of each repeat per window (see above; keeps the session "
                         "files inside this run's temp dir)")
+    p.add_argument("--keep-jsonl", type=Path, default=None, metavar="DIR",
+                   help="with --per-window: copy each repeat's JSONL into DIR (repeat-<i>.jsonl) for a closer look")
     p.add_argument("--log", default=None, help="write the server's log here (default: a temp file, shown on failure)")
     p.add_argument("--browser-nice", type=int, default=0, metavar="N",
                    help="run Chromium (all its processes) at this nice level, 0 to 19 (default 0). On a real page the "
@@ -378,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.per_window:  # the server has stopped: its session files are complete
             for i, path in enumerate(session_jsonls(tmp / "server"), 1):
                 rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+                if args.keep_jsonl:
+                    args.keep_jsonl.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(path, args.keep_jsonl / f"repeat-{i}.jsonl")
                 print(format_window_summary(i, window_summary(rows)))
     if len(results) > 1:
         for key in ("p50", "p90", "updates_per_s") + FIGURES + ("frame_ms", "audio_chunk_ms"):
