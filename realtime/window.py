@@ -111,6 +111,12 @@ class WindowSnapshot:
     language: np.ndarray | None = None
 
 
+def text_window_words(words, t_end: float, span_s: float) -> list[Word]:
+    """The words a window ending at ``t_end`` reads: those ending within the last ``span_s`` seconds and begun by
+    ``t_end``."""
+    return [w for w in words if w.end > t_end - span_s and w.start <= t_end]
+
+
 @dataclass
 class _Stream:
     events: collections.deque = field(default_factory=collections.deque)
@@ -250,7 +256,7 @@ class SlidingWindow:
         words = []
         for ev in self.streams["words"].events:
             if ev.t_avail <= t_end:
-                words.extend(w for w in ev.words if w.end > t_end - cfg.text_window_s and w.start <= t_end)
+                words.extend(text_window_words(ev.words, t_end, cfg.text_window_s))
         present = (
             bool(words),
             bool(len(visual)),

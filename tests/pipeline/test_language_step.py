@@ -23,8 +23,9 @@ class CountingText:
         return SimpleNamespace(x=np.stack([np.full(DIM, float(w.text[1:]), np.float32) for w in words]))
 
 
-def snap(t, *names):
-    words = [Word(n, 0.1 * k, 0.1 * k + 0.05) for k, n in enumerate(names)]
+def snap(t, *names, probs=None):
+    probs = probs or [1.0] * len(names)
+    words = [Word(n, 0.1 * k, 0.1 * k + 0.05, p) for k, (n, p) in enumerate(zip(names, probs))]
     return WindowSnapshot(t=t, visual=np.zeros((0, 1), np.float32), acoustic=np.zeros((0, 1), np.float32),
                           words=words, present=(bool(words), False, True))
 
@@ -72,3 +73,29 @@ def test_reset_forgets_the_encoded_words():
     step.reset()
     (a,) = step.push([snap(0.5, "w1")])
     assert rows(a) == [] and step.pending and enc.calls == [["w1"]]
+
+
+def test_words_whisper_is_unsure_of_are_heard_but_not_read():
+    """A window whose words' mean probability is below the floor is scored without language and encodes nothing;
+    its words stay (the transcript shows what was heard). The mean decides, not one unsure word."""
+    enc = CountingText()
+    step = LanguageStep(enc, SEQ, DIM, min_word_prob=0.5)
+    sure = snap(0.25, "w1", "w2", probs=[0.2, 0.9])  # mean 0.55: read
+    unsure = snap(0.5, "w3", "w4", probs=[0.6, 0.3])  # mean 0.45: not read
+    a, b = step.push([sure, unsure])
+    assert (rows(a), a.present[0]) == ([1.0, 2.0], True)
+    assert (rows(b), b.present, [w.text for w in b.words]) == ([], (False, False, True), ["w3", "w4"])
+    assert enc.calls == [["w1", "w2"]] and step.unsure == 1
+    live = LanguageStep(enc, SEQ, DIM, defer=True, min_word_prob=0.5)
+    (c,) = live.push([unsure])
+    assert (rows(c), c.present[0], live.pending, live.unsure) == ([], False, False, 1)
+    assert LanguageStep(enc, SEQ, DIM).push([unsure])[0].present[0]  # 0 (no floor) reads every word list
+
+
+def test_the_floor_on_word_probability_is_checked():
+    import pytest
+
+    from realtime.checks import SettingError
+
+    with pytest.raises(SettingError, match="min_word_prob"):
+        LanguageStep(CountingText(), SEQ, DIM, min_word_prob=1.5)
