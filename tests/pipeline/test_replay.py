@@ -93,6 +93,23 @@ def test_audio_only_file_scores_with_the_face_absent(shared_data, live_checkpoin
     assert any(r["present"]["acoustic"] for r in rows)
 
 
+def test_german_speech_is_heard_but_its_words_are_not_read(shared_data, live_checkpoint, tmp_path):
+    """tiny.en hears EmoDB's German as English words it is unsure of (mean probability 0.31): the transcript keeps
+    them, the language head does not read them (PipelineConfig.min_word_prob); with the floor at 0 it does."""
+    clip = shared_data / "speech" / "emodb" / "10a05Tb.flac"
+    if not clip.is_file():
+        pytest.skip(f"EmoDB clip not found: {clip}")
+    seen = {}
+    for floor in ("0.6", "0"):
+        res = run_demo("--replay", clip, "--headless", "--fast", "--jsonl", tmp_path / f"{floor}.jsonl",
+                       "--checkpoint", live_checkpoint, "--min-word-prob", floor)
+        assert res.returncode == 0, res.stderr[-2000:]
+        rows = read_jsonl(tmp_path / f"{floor}.jsonl")
+        seen[floor] = [(bool(r["words"]), r["present"]["language"]) for r in rows]
+    assert seen["0.6"] == [(heard, False) for heard, _ in seen["0"]]  # the same windows, none read
+    assert any(heard for heard, _ in seen["0"]) and all(read == heard for heard, read in seen["0"])
+
+
 def test_ctrl_c_stops_within_two_seconds_with_complete_jsonl(clip, live_checkpoint, tmp_path):
     out = tmp_path / "rt.jsonl"
     env = dict(os.environ, HF_HUB_OFFLINE="1")
