@@ -22,7 +22,8 @@ With ``--per-window`` the server keeps its session files (``--keep-session-files
 and, once it has stopped, the page's own JSONL of each repeat is read per scored window, over the windows with the
 microphone on (voice present): capture-to-score p50/p90 of every window (not one sample a second), speech to
 score (``word_delay``: from a new word's end to the first window holding it) p50/p90, the windows holding words, and
-the drop counters at the end.
+the drop counters at the end, and the median of each stage's latency over all those windows against over the
+slowest tenth (capture-to-score at or above p90): which stage the slow windows waited for.
 
 Prints, per repeat, p50/p90 of capture-to-score and the medians of the stage latencies and rates; with several
 repeats (each a fresh page and stream on the same server), the min and median of those over repeats. On a shared
@@ -271,6 +272,11 @@ def niced(chromium: str, nice: int, tmp: Path) -> str:
     return str(wrapper)
 
 
+TAIL_STAGES = ("face", "face_wait", "scorer", "language_deferred", "transcript", "acoustic")
+"""The per-window stage latencies compared between all windows and the capture-to-score tail (at or above p90):
+which stage the slow windows wait for."""
+
+
 def window_summary(rows: list[dict]) -> dict:
     """Per-window figures of one page session's JSONL rows, over the windows with the voice present."""
     rows = [r for r in rows if r.get("present", {}).get("acoustic")]
@@ -281,6 +287,13 @@ def window_summary(rows: list[dict]) -> dict:
     delay = [r["latency_ms"]["word_delay"] for r in rows if "word_delay" in r.get("latency_ms", {})]
     if c2s:
         out.update(c2s_n=len(c2s), c2s_p50=percentile(c2s, 50), c2s_p90=percentile(c2s, 90))
+        tail = [r for r in rows if r["latency_ms"].get("capture_to_score", -1.0) >= out["c2s_p90"]]
+        out["tail_n"] = len(tail)
+        out["tail"] = {k: (percentile(all_k, 50), percentile([r["latency_ms"][k] for r in tail if k in r["latency_ms"]],
+                                                              50))
+                       for k in TAIL_STAGES
+                       if (all_k := [r["latency_ms"][k] for r in rows if k in r["latency_ms"]])
+                       and any(k in r["latency_ms"] for r in tail)}
     if delay:
         out.update(word_delay_n=len(delay), word_delay_p50=percentile(delay, 50), word_delay_p90=percentile(delay, 90))
     out["with_words"] = sum(bool(r["present"].get("language")) for r in rows)
@@ -295,8 +308,12 @@ def format_window_summary(i: int, w: dict) -> str:
            if "c2s_p50" in w else "no capture-to-score figure")
     delay = (f"speech to score p50 {w['word_delay_p50']:.0f} p90 {w['word_delay_p90']:.0f} ms "
              f"({w['word_delay_n']} windows with a new word)" if "word_delay_p50" in w else "no new word scored")
+    tail = ""
+    if w.get("tail"):
+        tail = (f"; stage medians, all windows -> the {w['tail_n']} at or above p90: "
+                + ", ".join(f"{k} {a:.1f} -> {b:.1f} ms" for k, (a, b) in w["tail"].items()))
     return (f"repeat {i}, per window with the microphone on ({w['windows']} windows): {c2s}; {delay}; "
-            f"windows holding words {w['with_words']}; drops at the end {w['drops']}")
+            f"windows holding words {w['with_words']}; drops at the end {w['drops']}{tail}")
 
 
 def session_jsonls(tmpdir: Path) -> list[Path]:

@@ -75,7 +75,8 @@ def test_window_summary_reads_the_windows_with_the_voice_present():
     got = window_summary(rows)
     assert got == {"windows": 10, "c2s_n": 10, "c2s_p50": 50.0, "c2s_p90": 90.0, "word_delay_n": 2,
                    "word_delay_p50": 3000.0, "word_delay_p90": 7000.0, "with_words": 7,
-                   "drops": {"video": 11, "audio-acoustic": 0, "audio-transcript": 0}}
+                   "drops": {"video": 11, "audio-acoustic": 0, "audio-transcript": 0},
+                   "tail_n": 2, "tail": {"scorer": (5.0, 5.0)}}  # 90 and 100 ms: at or above the nearest-rank p90
     assert format_window_summary(2, got).startswith(
         "repeat 2, per window with the microphone on (10 windows): capture-to-score p50 50.0 p90 90.0 ms (10 windows); "
         "speech to score p50 3000 p90 7000 ms (2 windows with a new word); windows holding words 7")
