@@ -78,6 +78,14 @@ def clips(data: Path, which: str, tess_clips: int) -> tuple[list[Path], list[str
     return paths, [w for p in paths for w in f"say the word {p.stem.split('_')[1]}".split()]
 
 
+def no_shared_speech(data: Path) -> bool:
+    """True (after saying so on stderr) when ``data`` is not the shared data folder the speech comes from."""
+    if (data / "manifest.csv").is_file():
+        return False
+    print(f"error: {data / 'manifest.csv'} not found (the speech comes from the shared data folder)", file=sys.stderr)
+    return True
+
+
 def stream(audio, prompt_chars: int, asr) -> tuple[list, list[float], float, int, float]:
     """The committed words of ``audio`` pushed in 0.1 s chunks, when each was committed (media s: the end of the
     audio pushed by then), the compute seconds, the Whisper calls and the largest commit lag (media seconds from a
@@ -133,9 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     if not zero or any(z not in ("drop", "keep") for z in zero):
         p.error("--zero-duration: drop and/or keep")
     data = Path(args.data)
-    if not (data / "manifest.csv").is_file():
-        print(f"error: {data / 'manifest.csv'} not found (the speech comes from the shared data folder)",
-              file=sys.stderr)
+    if no_shared_speech(data):
         return 2
 
     import numpy as np

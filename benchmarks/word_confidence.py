@@ -30,7 +30,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmarks.transcript_accuracy import ROOT, clips, stream
+from benchmarks.transcript_accuracy import ROOT, clips, no_shared_speech, stream
 
 ENGLISH_MAX_UNREAD = 0.01
 """The rule's bound: the share of English validation windows whose words the chosen floor may leave unread."""
@@ -95,9 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     if not floors or any(not 0 <= f <= 1 for f in floors):
         p.error("--floors: numbers in [0, 1]")
     data = Path(args.data)
-    if not (data / "manifest.csv").is_file():
-        print(f"error: {data / 'manifest.csv'} not found (the speech comes from the shared data folder)",
-              file=sys.stderr)
+    if no_shared_speech(data):
         return 2
 
     from realtime.config import WindowConfig
