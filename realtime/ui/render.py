@@ -110,7 +110,12 @@ def transcript_html(session, max_words: int = 120) -> str:
     text = " ".join(words) if words else ""
     more = "… " if len(transcript) > max_words else ""
     placeholder = "" if text else '<span style="color:#94a3b8">(no words yet)</span>'
-    return f'<div id="dmd-transcript">{more}{html.escape(text)}{placeholder}</div>'
+    r = session.view.latest
+    unsure = ""
+    if r is not None and r.words and not r.present.get("language"):  # heard, not read (PipelineConfig.min_word_prob)
+        unsure = ('<div class="caveat" id="dmd-words-unsure">The recogniser is unsure of the current words (another '
+                  'language? a phrase cut off?): the model does not read them.</div>')
+    return f'<div id="dmd-transcript">{more}{html.escape(text)}{placeholder}</div>{unsure}'
 
 
 def camera_html(session) -> str:

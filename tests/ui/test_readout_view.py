@@ -62,3 +62,16 @@ def test_session_calibrate_goes_to_the_pipeline():
         s.stop = lambda: None  # the stand-in pipeline has nothing to stop
     finally:
         s.close()
+
+
+def test_the_transcript_says_when_the_current_words_are_heard_but_not_read():
+    from realtime.ui.render import transcript_html
+
+    def session(words, read):
+        latest = SimpleNamespace(words=words, present={"language": read, "visual": False, "acoustic": True})
+        return SimpleNamespace(view=SimpleNamespace(transcript=["Der", "Lappen"], latest=latest))
+
+    unsure = transcript_html(session(["Der", "Lappen"], False))
+    assert unsure.startswith('<div id="dmd-transcript">Der Lappen</div>') and 'id="dmd-words-unsure"' in unsure
+    assert transcript_html(session(["Der", "Lappen"], True)) == '<div id="dmd-transcript">Der Lappen</div>'
+    assert transcript_html(session([], False)) == '<div id="dmd-transcript">Der Lappen</div>'  # no words: nothing
