@@ -108,14 +108,20 @@ def feed_live(session, clip: str, minutes: float, fps: float) -> list[tuple]:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--replays", type=int, default=50)
-    ap.add_argument("--clip", default=str(ROOT / "assets" / "WDA_KatieHill_000.mp4"))
-    ap.add_argument("--checkpoint", default=str(ROOT / "assets" / "dmd_live"))
-    ap.add_argument("--concurrent", type=int, default=0, help="then run this many sessions replaying at once")
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.soak", description=__doc__.split("\n\n")[0],
+                                 epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--replays", type=int, default=50,
+                    help="back-to-back fast replays of --clip in one session (default 50; 0 skips them)")
+    ap.add_argument("--clip", default=str(ROOT / "assets" / "WDA_KatieHill_000.mp4"),
+                    help="the clip every replay and the live soak play (default the bundled sample)")
+    ap.add_argument("--checkpoint", default=str(ROOT / "assets" / "dmd_live"),
+                    help="DMD checkpoint directory (default assets/dmd_live)")
+    ap.add_argument("--concurrent", type=int, default=0,
+                    help="then run this many sessions replaying at once (default 0: none)")
     ap.add_argument("--live-minutes", type=float, default=0.0,
-                    help="then feed one live (browser-path) session in real time for this many minutes")
-    ap.add_argument("--live-fps", type=float, default=15.0, help="webcam frames per second pushed in the live soak")
+                    help="then feed one live (browser-path) session in real time for this many minutes (default 0)")
+    ap.add_argument("--live-fps", type=float, default=15.0,
+                    help="webcam frames per second pushed in the live soak (default 15)")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from realtime.memory import return_big_blocks
