@@ -18,10 +18,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--hops", type=float, nargs="+", default=[0.25, 0.1, 0.05, 0.025])
-    ap.add_argument("--clip", default=str(ROOT / "assets" / "WDA_KatieHill_000.mp4"))
-    ap.add_argument("--checkpoint", default=str(ROOT / "assets" / "dmd_live"))
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.hop_limit", description=__doc__.split("\n\n")[0],
+                                 epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hops", type=float, nargs="+", default=[0.25, 0.1, 0.05, 0.025],
+                    help="hops to try, in seconds (default 0.25 0.1 0.05 0.025)")
+    ap.add_argument("--clip", default=str(ROOT / "assets" / "WDA_KatieHill_000.mp4"),
+                    help="the clip replayed at real-time pace (default the bundled sample)")
+    ap.add_argument("--checkpoint", default=str(ROOT / "assets" / "dmd_live"),
+                    help="DMD checkpoint directory (default assets/dmd_live)")
     args = ap.parse_args(argv)
 
     from realtime.config import checkpoint_features

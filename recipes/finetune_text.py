@@ -45,7 +45,7 @@ def parse_args(argv=None):
     p.add_argument("--max-tokens", type=int, default=128, help="most tokens per line during tuning, specials included")
     p.add_argument("--limit", type=int, default=0, help="train lines per corpus (0: all; for quick trials and tests)")
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of torch and Python's random (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs)")
     return p.parse_args(argv)
 

@@ -46,9 +46,10 @@ def differences(a_path: str, b_path: str, limit: int = 5) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("a")
-    p.add_argument("b")
+    p = argparse.ArgumentParser(prog="python scripts/compare_jsonl.py", description=__doc__.split("\n\n")[0],
+                                epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("a", help="the first score JSONL (e.g. before a change)")
+    p.add_argument("b", help="the second score JSONL (e.g. after it)")
     args = p.parse_args(argv)
     diffs = differences(args.a, args.b)
     n = sum(1 for line in open(args.a, encoding="utf-8") if line.strip())

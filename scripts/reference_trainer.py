@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True, help="MMSA pickle (MOSI layout: text 768, audio 5, vision 20)")
     p.add_argument("--epochs", type=int, default=30, help="stop after this many epochs (the code has no cap)")
     p.add_argument("--report", type=int, nargs="+", default=None, help="epoch budgets to report (default: --epochs)")
-    p.add_argument("--seed", type=int, default=1111)
+    p.add_argument("--seed", type=int, default=1111, help="seed given to the reference code's setup_seed (default 1111, the code's own)")
     p.add_argument("--json", default=None, help="also write the per-epoch record here")
     args = p.parse_args(argv)
 
