@@ -146,6 +146,14 @@ def calibration_shift_std(neutral_mean: np.ndarray, pop_mean: np.ndarray, pop_st
     return np.clip((neutral_mean - pop_mean) / pop_std, -cap_std, cap_std)
 
 
+def running_shift_std(session_mean: np.ndarray, seen_s: float, pop_mean: np.ndarray, pop_std: np.ndarray,
+                      prior_s: float, cap_std: float) -> np.ndarray:
+    """The running estimate's shift per feature, in population std: the session mean's distance from the
+    population's, trusted by ``w = seen_s / (seen_s + prior_s)`` and capped at ``cap_std``."""
+    w = seen_s / (seen_s + prior_s) if seen_s + prior_s > 0 else 0.0
+    return np.clip(w * (session_mean - pop_mean) / pop_std, -cap_std, cap_std)
+
+
 def lower_levels(x: np.ndarray, shift: np.ndarray) -> np.ndarray:
     """A float32 copy of the rows ``x`` with their leading ``len(shift)`` columns lowered by ``shift`` (computed in
     float64), the rest as they are."""
@@ -293,9 +301,7 @@ class SessionBaseline:
             return tr.calibrated
         if not cfg.enabled or tr.n_s <= 0:
             return np.zeros(len(tr.pop_mean))
-        d = (tr.sum / tr.n_s - tr.pop_mean) / tr.pop_std
-        w = tr.n_s / (tr.n_s + cfg.prior_s)
-        return np.clip(w * d, -cfg.cap_std, cfg.cap_std)
+        return running_shift_std(tr.sum / tr.n_s, tr.n_s, tr.pop_mean, tr.pop_std, cfg.prior_s, cfg.cap_std)
 
     def status(self) -> dict[str, BaselineStatus]:
         out = {}

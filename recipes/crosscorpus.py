@@ -17,6 +17,10 @@ faces: FER2013, CK+48; text: GoEmotions Ekman, MELD) and scored on all of its la
 * the checkpoint: each item alone, only its modality present, scored by the fused output and by that modality's
   homogeneous and heterogeneous heads. Rows of corpora the checkpoint was trained on are flagged (they are not
   held out for it) and also scored on that corpus's test split alone (`corpora` splits: items it never saw).
+  For the voice, three more versions of every head, each as the page would read the clip: calibrated (the
+  calibrate control on the speaker's other neutral clips), and with the page's running baseline (on by default:
+  `realtime.baseline`, `SESSION`) over a session that plays each speaker's clips one after another in a seeded
+  random order, and over one-emotion sessions (each speaker in one emotion, the case a normaliser must not erase).
 
 Scores are over the held-out corpus's own classes: the prediction is the arg-max over the classes that corpus
 has (EmoDB has no surprise, CK+48 no neutral), accuracy and macro-F1 over those classes, the count and the
@@ -58,6 +62,10 @@ BOOTSTRAP_CORPORA = ("ravdess", "tess", "emodb", "ck48", "fer2013", "goemotions"
 VOICE_FEATURES = ("egemaps_lld", "functionals", "whisper", "functionals+whisper")
 VOICE_NORMS = ("global", "speaker", "speaker, one-emotion sessions")
 CALIBRATION = BaselineConfig()
+SESSION = BaselineConfig()
+SESSION_MIXED = "running baseline, speaker sessions"
+SESSION_ONE = "running baseline, one-emotion sessions"
+"""The running baseline of the "session" rows: the page's defaults."""
 """The page's baseline settings: how many voice levels a calibration shifts and its cap."""
 CALIBRATED = "calibrated (speaker's other neutral clips)"
 """Voice only: the eGeMAPS levels of each held-out clip shifted as the page's calibrate control would, with the
@@ -241,9 +249,11 @@ def _feature_file(cache: Path, it: Item) -> Path:
     return feature_path(cache, it)
 
 
-def load_media(cache: Path, its: list[Item], modality: str, seq_len: int, progress: bool, spec_box: list):
+def load_media(cache: Path, its: list[Item], modality: str, seq_len: int, progress: bool, spec_box: list,
+               seconds: list | None = None):
     """(pooled vectors (N, D), found (N,), packed-ready sequences or None per item). ``spec_box`` holds the first
-    feature spec seen: every file must match it (one contract, as in `bootstrap.load_units`)."""
+    feature spec seen: every file must match it (one contract, as in `bootstrap.load_units`). ``seconds``, when
+    given, receives each item's feature duration (its rows over the stream's frame rate; 0 without features)."""
     from tqdm.auto import tqdm
 
     from dmd_model.data import fit_length
@@ -273,6 +283,9 @@ def load_media(cache: Path, its: list[Item], modality: str, seq_len: int, progre
             v = np.concatenate([x.mean(0), x.std(0)]) if len(x) else None
         vecs.append(v)
         found.append(v is not None)
+        if seconds is not None:
+            rate = (f.spec.visual if modality == "face" else f.spec.acoustic).frame_rate_hz
+            seconds.append(len(x) / rate if rate > 0 else 0.0)
         seqs.append(np.ascontiguousarray(fit_length(x, seq_len), np.float32) if len(x) else None)
     dim = next((v.shape[0] for v in vecs if v is not None), 1)
     x = np.stack([v if v is not None else np.zeros(dim, np.float32) for v in vecs]).astype(np.float32)
@@ -361,6 +374,34 @@ def calibrated_seqs(scorer: CheckpointScorer, seqs: list, y, groups, found) -> l
             for x, r in zip(seqs, ref)]
 
 
+def session_seqs(scorer: CheckpointScorer, seqs: list, seconds, groups, config=SESSION, seed: int = 0) -> list:
+    """Each clip's rows with its eGeMAPS levels shifted by the page's running baseline (`realtime.baseline`,
+    ``config``: shrunk by ``prior_s``, capped at ``cap_std``) as it stands at the clip's end, in a session that plays
+    the clips of each group (a speaker, or a speaker in one emotion) one after another in a seeded random order:
+    the estimate holds the session's earlier clips and this one, each weighted by its seconds, as the page weights
+    media time. Clips without features stay None."""
+    from realtime.baseline import lower_levels, running_shift_std
+
+    k = config.level_dims
+    mean = scorer.model.input_mean_acoustic.detach().cpu().numpy().astype(np.float64)[:k]
+    std = scorer.model.input_std_acoustic.detach().cpu().numpy().astype(np.float64)[:k]
+    std = np.where(std > 1e-6, std, 1.0)  # as `SessionBaseline` guards a constant feature
+    rng = np.random.default_rng(seed)
+    g = np.asarray(groups, dtype=object)
+    out = list(seqs)
+    for group in dict.fromkeys(g.tolist()):
+        total, seen = np.zeros(k), 0.0
+        for i in rng.permutation(np.flatnonzero(g == group)):
+            x = seqs[i]
+            if x is None or not len(x) or seconds[i] <= 0:
+                continue
+            total += seconds[i] * x[:, :k].astype(np.float64).mean(0)
+            seen += seconds[i]
+            shift = running_shift_std(total / seen, seen, mean, std, config.prior_s, config.cap_std)
+            out[i] = lower_levels(x, shift * std)
+    return out
+
+
 # -- the protocol ------------------------------------------------------------------------------------------------
 def checkpoint_acoustic(args) -> str:
     """The acoustic stream to extract: the checkpoint's (``egemaps+whisper`` when its spec names encoder states), so
@@ -425,7 +466,8 @@ def run(args) -> dict:
                 x, found, seqs = load_text(args.cache, its, not args.no_progress, overlay)
             else:
                 seq_len = (scorer.cfg.seq_lens if scorer else (TEXT_SEQ, 32, 64))[PACK_INDEX[mod]]
-                x, found, seqs = load_media(args.cache, its, mod, seq_len, not args.no_progress, spec_box)
+                seconds: list = []
+                x, found, seqs = load_media(args.cache, its, mod, seq_len, not args.no_progress, spec_box, seconds)
             feats[c] = {"base": x, "found": found, "y": y, "group": groups, "items": its}
             result["corpora"][c] = {"modality": mod, "n_items": len(its), "n_with_features": int(found.sum()),
                                     "classes": corpus_classes(y),
@@ -437,6 +479,11 @@ def run(args) -> dict:
                 if mod == "voice":
                     ck_logits[c].update({f"{h}, calibrated": v for h, v in
                                          scorer.logits(calibrated_seqs(scorer, seqs, y, groups, found), mod).items()})
+                    # the page's running baseline over a session of each speaker's clips, and over one-emotion
+                    # sessions (each speaker in one emotion: the case a normaliser must not erase)
+                    for name, g in ((SESSION_MIXED, groups), (SESSION_ONE, groups + "/" + y)):
+                        ck_logits[c].update({f"{h}, {name}": v for h, v in
+                                             scorer.logits(session_seqs(scorer, seqs, seconds, g), mod).items()})
             del seqs
         timing[f"load_{mod}_s"] = round(time.perf_counter() - t, 1)
         feature_sets = {"egemaps_lld" if mod == "voice" else ("face321" if mod == "face" else "minilm_mean"): "base"}

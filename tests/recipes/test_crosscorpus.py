@@ -180,7 +180,8 @@ def test_command_end_to_end_on_a_tiny_subset(shared_data, tmp_path):
         rows = [(c["head"], c["items"], c["seen_in_training"]) for c in f["checkpoint"]]
         want_rows = []
         names = ["fused", f"homo_{heads[mod]}", f"hetero_{heads[mod]}"]
-        for h in names + ([f"{n}, calibrated" for n in names] if mod == "voice" else []):
+        voice_rows = [f"{n}, {v}" for v in ("calibrated", cc.SESSION_MIXED, cc.SESSION_ONE) for n in names]
+        for h in names + (voice_rows if mod == "voice" else []):
             want_rows.append((h, "all", seen))
             if seen and has_test:
                 want_rows.append((h, "test split", True))
@@ -280,3 +281,33 @@ def test_calibrated_probe_removes_a_held_out_speakers_offset():
     assert cc.probe_fold(train, test, "global")["acc"] == 0.3333
     cal = cc.calibrated_probe_fold(train, test, level_dims=1, cap_std=3.0)
     assert cal["acc"] == 1.0 and cal["n_train"] == 9
+
+
+def test_session_baseline_shifts_each_clip_by_the_running_estimate_at_its_end():
+    """A speaker's clips played as one session: each clip is lowered by the page's running shift over the clips so
+    far and itself, weighted by seconds, trusted n / (n + prior_s), capped; groups are separate sessions."""
+    import torch
+    from types import SimpleNamespace
+
+    from realtime.baseline import BaselineConfig
+
+    model = SimpleNamespace(input_mean_acoustic=torch.zeros(3), input_std_acoustic=torch.tensor([1.0, 2.0, 1.0]))
+    scorer = SimpleNamespace(model=model)
+    cfg = BaselineConfig(prior_s=10.0, cap_std=1.0, level_dims=2)
+    a = np.array([[2.0, 4.0, 9.0], [2.0, 4.0, 9.0]], np.float32)  # levels (2, 4) = (2, 2) std; column 3 left alone
+    b = np.zeros((2, 3), np.float32)
+    out = cc.session_seqs(scorer, [a, None, b], [10.0, 3.0, 30.0], ["s1", "s1", "s2"], cfg)
+    # s1: the one clip with features, 10 s: trust 10 / 20, shift 0.5 * (2, 2) = (1, 1) std = (1, 2) in units
+    np.testing.assert_array_equal(out[0], [[1.0, 2.0, 9.0], [1.0, 2.0, 9.0]])
+    assert out[1] is None
+    np.testing.assert_array_equal(out[2], b)  # at the population mean: no shift
+    # two clips of one speaker: the one played second is shifted by the estimate over both (order seeded)
+    loud = np.full((2, 3), 8.0, np.float32)  # 8 std above on level 0, 4 on level 1
+    got = cc.session_seqs(scorer, [b, loud], [30.0, 30.0], ["s", "s"], cfg, seed=0)
+    order = np.random.default_rng(0).permutation(2)
+    if order[0] == 1:  # loud first: 30 s, trust 0.75, shift capped at (1, 1) std; then b: mean (4, 2) std over 60 s
+        np.testing.assert_array_equal(got[1], np.full((2, 3), [7.0, 6.0, 8.0], np.float32))
+        np.testing.assert_array_equal(got[0], np.full((2, 3), [-1.0, -2.0, 0.0], np.float32))
+    else:  # b first: 30 s at the mean, no shift; then loud: mean (4, 2) std over 60 s, trust 6/7, capped at 1
+        np.testing.assert_array_equal(got[0], b)
+        np.testing.assert_array_equal(got[1], np.full((2, 3), [7.0, 6.0, 8.0], np.float32))
