@@ -150,6 +150,9 @@ def _result_views(gr, c) -> None:
             c.calib_btn = gr.Button("Calibrate: 3 s of neutral face and normal voice", size="sm",
                                     elem_id="dmd-calibrate")
             c.calib_msg = gr.Markdown()
+            gr.HTML('<div class="caveat">Worth it for a voice or a camera the model never met: the voice heads read '
+                    'speakers of an unseen corpus better once calibrated (model card, "Calibration"). Resets with '
+                    'the session.</div>')
         with gr.Column(scale=2, min_width=320):
             c.transcript = gr.HTML(elem_id="dmd-transcript-box")
             c.series = gr.CheckboxGroup(list(plots.SERIES), value=DEFAULT_SERIES,
