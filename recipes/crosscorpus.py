@@ -62,11 +62,11 @@ BOOTSTRAP_CORPORA = ("ravdess", "tess", "emodb", "ck48", "fer2013", "goemotions"
 VOICE_FEATURES = ("egemaps_lld", "functionals", "whisper", "functionals+whisper")
 VOICE_NORMS = ("global", "speaker", "speaker, one-emotion sessions")
 CALIBRATION = BaselineConfig()
+"""The page's baseline settings: how many voice levels a calibration shifts and its cap."""
 SESSION = BaselineConfig()
+"""The running baseline of the session rows: the page's defaults."""
 SESSION_MIXED = "running baseline, speaker sessions"
 SESSION_ONE = "running baseline, one-emotion sessions"
-"""The running baseline of the "session" rows: the page's defaults."""
-"""The page's baseline settings: how many voice levels a calibration shifts and its cap."""
 CALIBRATED = "calibrated (speaker's other neutral clips)"
 """Voice only: the eGeMAPS levels of each held-out clip shifted as the page's calibrate control would, with the
 speaker's other neutral clips as the calibration (training as global)."""
@@ -374,12 +374,13 @@ def calibrated_seqs(scorer: CheckpointScorer, seqs: list, y, groups, found) -> l
             for x, r in zip(seqs, ref)]
 
 
-def session_seqs(scorer: CheckpointScorer, seqs: list, seconds, groups, config=SESSION, seed: int = 0) -> list:
+def session_seqs(scorer: CheckpointScorer, seqs: list, means: np.ndarray, seconds, groups, config=SESSION,
+                 seed: int = 0) -> list:
     """Each clip's rows with its eGeMAPS levels shifted by the page's running baseline (`realtime.baseline`,
     ``config``: shrunk by ``prior_s``, capped at ``cap_std``) as it stands at the clip's end, in a session that plays
     the clips of each group (a speaker, or a speaker in one emotion) one after another in a seeded random order:
-    the estimate holds the session's earlier clips and this one, each weighted by its seconds, as the page weights
-    media time. Clips without features stay None."""
+    the estimate holds the session's earlier clips and this one, each clip's mean levels (``means``, over its own
+    rows) weighted by its seconds, as the page weights media time. Clips without features stay None."""
     from realtime.baseline import lower_levels, running_shift_std
 
     k = config.level_dims
@@ -395,7 +396,7 @@ def session_seqs(scorer: CheckpointScorer, seqs: list, seconds, groups, config=S
             x = seqs[i]
             if x is None or not len(x) or seconds[i] <= 0:
                 continue
-            total += seconds[i] * x[:, :k].astype(np.float64).mean(0)
+            total += seconds[i] * np.asarray(means[i][:k], np.float64)
             seen += seconds[i]
             shift = running_shift_std(total / seen, seen, mean, std, config.prior_s, config.cap_std)
             out[i] = lower_levels(x, shift * std)
@@ -483,7 +484,7 @@ def run(args) -> dict:
                     # sessions (each speaker in one emotion: the case a normaliser must not erase)
                     for name, g in ((SESSION_MIXED, groups), (SESSION_ONE, groups + "/" + y)):
                         ck_logits[c].update({f"{h}, {name}": v for h, v in
-                                             scorer.logits(session_seqs(scorer, seqs, seconds, g), mod).items()})
+                                             scorer.logits(session_seqs(scorer, seqs, x, seconds, g), mod).items()})
             del seqs
         timing[f"load_{mod}_s"] = round(time.perf_counter() - t, 1)
         feature_sets = {"egemaps_lld" if mod == "voice" else ("face321" if mod == "face" else "minilm_mean"): "base"}

@@ -296,14 +296,15 @@ def test_session_baseline_shifts_each_clip_by_the_running_estimate_at_its_end():
     cfg = BaselineConfig(prior_s=10.0, cap_std=1.0, level_dims=2)
     a = np.array([[2.0, 4.0, 9.0], [2.0, 4.0, 9.0]], np.float32)  # levels (2, 4) = (2, 2) std; column 3 left alone
     b = np.zeros((2, 3), np.float32)
-    out = cc.session_seqs(scorer, [a, None, b], [10.0, 3.0, 30.0], ["s1", "s1", "s2"], cfg)
+    means = np.array([r.mean(0) if r is not None else np.zeros(3) for r in (a, None, b)])
+    out = cc.session_seqs(scorer, [a, None, b], means, [10.0, 3.0, 30.0], ["s1", "s1", "s2"], cfg)
     # s1: the one clip with features, 10 s: trust 10 / 20, shift 0.5 * (2, 2) = (1, 1) std = (1, 2) in units
     np.testing.assert_array_equal(out[0], [[1.0, 2.0, 9.0], [1.0, 2.0, 9.0]])
     assert out[1] is None
     np.testing.assert_array_equal(out[2], b)  # at the population mean: no shift
     # two clips of one speaker: the one played second is shifted by the estimate over both (order seeded)
     loud = np.full((2, 3), 8.0, np.float32)  # 8 std above on level 0, 4 on level 1
-    got = cc.session_seqs(scorer, [b, loud], [30.0, 30.0], ["s", "s"], cfg, seed=0)
+    got = cc.session_seqs(scorer, [b, loud], np.array([b.mean(0), loud.mean(0)]), [30.0, 30.0], ["s", "s"], cfg, seed=0)
     order = np.random.default_rng(0).permutation(2)
     if order[0] == 1:  # loud first: 30 s, trust 0.75, shift capped at (1, 1) std; then b: mean (4, 2) std over 60 s
         np.testing.assert_array_equal(got[1], np.full((2, 3), [7.0, 6.0, 8.0], np.float32))
