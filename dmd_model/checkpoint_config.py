@@ -12,6 +12,9 @@ from .feature_spec import MODALITIES, FeatureSpec
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
+TEXT_OVERLAY_FILE = "text_encoder.safetensors"
+"""A checkpoint trained on MiniLM states with fine-tuned top layers keeps those layers beside its weights under this
+name (`dmd_model.text_encoder.save_overlay`); the live pipeline reads them from there."""
 
 MAX_CONFIG_BYTES = 1 << 20
 """config.json is about 11 kB (its feature names included)."""

@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", default=None, metavar="CHECKPOINT",
                    help="start from this checkpoint's weights and input statistics (fine-tuning, e.g. the bundled "
                         "assets/dmd_live on your own features) instead of a fresh model; its config replaces the "
-                        "preset's, and its feature spec must match the data's; the optimiser starts fresh")
+                        "preset's, and its feature spec must match the data's; the optimiser starts fresh; its "
+                        "MiniLM overlay (text_encoder.safetensors), if any, is copied beside the new weights")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -211,6 +212,10 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out)
         save_checkpoint(model, out, ds.spec, extra={"train": dataclasses.asdict(tcfg), "preset": args.preset,
                                                     "emotions": list(cfg.emotions)})
+        if args.init:
+            carried = carry_text_overlay(Path(args.init), out)
+            if carried:
+                log(f"copied {carried.name} from {args.init}: the features it reads were made with it")
         (out / "metrics.json").write_text(json.dumps(doc, indent=2, default=float))
         for name, m in metrics.items():
             line = f"{name:5s} n={m['n']}"
@@ -229,6 +234,20 @@ def main(argv: list[str] | None = None) -> int:
         dist.barrier()
         dist.destroy_process_group()
     return 0
+
+
+def carry_text_overlay(init_dir: Path, out_dir: Path) -> Path | None:
+    """A fine-tuned checkpoint reads the language features its ``--init`` read: copy the init's MiniLM overlay
+    (`TEXT_OVERLAY_FILE`) beside the new weights, so the page and ``realtime.extract`` find it there. None when the
+    init has none."""
+    import shutil
+
+    from .checkpoint_config import TEXT_OVERLAY_FILE
+
+    src = Path(init_dir) / TEXT_OVERLAY_FILE
+    if not src.is_file() or src.resolve() == (Path(out_dir) / TEXT_OVERLAY_FILE).resolve():
+        return None
+    return Path(shutil.copyfile(src, Path(out_dir) / TEXT_OVERLAY_FILE))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import importlib.util
 import os
 from pathlib import Path
 
+from dmd_model import checkpoint_config
 from dmd_model.feature_spec import FeatureSpec, ModalitySpec
 
 from .face_geometry import GEOMETRY_NAMES, GEOMETRY_VERSION
@@ -53,7 +54,7 @@ TEXT_DIM = 384
 """Hidden size of all-MiniLM-L6-v2."""
 TEXT_OVERLAY_TAG = "+fine-tuned layers"
 """Suffix of the language extractor's name when MiniLM runs with a fine-tuned overlay (``recipes.finetune_text``)."""
-TEXT_OVERLAY_FILE = "text_encoder.safetensors"
+TEXT_OVERLAY_FILE = checkpoint_config.TEXT_OVERLAY_FILE
 """The overlay's file name inside a checkpoint directory, where the pipeline looks for it."""
 WHISPER_STATE_DIM = 384
 """Width of Whisper tiny.en's encoder states (`realtime.features.whisper_states`)."""

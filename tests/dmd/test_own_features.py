@@ -179,7 +179,16 @@ def test_fine_tuning_starts_from_the_checkpoint_weights(feature_dir, tmp_path, c
                            "--no-progress"]) == 0
     c = load_file(str(tuned / "model.safetensors"))
     assert any(not torch.equal(a[k], c[k]) for k in a if k.endswith("weight"))
-    assert "initialised from" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "initialised from" in out and "copied" not in out and not (tuned / "text_encoder.safetensors").exists()
+    # an init that reads MiniLM through fine-tuned layers hands them on: the new checkpoint reads the same features
+    (base / "text_encoder.safetensors").write_bytes(b"overlay bytes")
+    again = tmp_path / "again"
+    assert train_cli.main(["--data", str(feature_dir), "--init", str(base), "--epochs", "0", "--out", str(again),
+                           "--no-progress"]) == 0
+    assert (again / "text_encoder.safetensors").read_bytes() == b"overlay bytes"
+    assert f"copied text_encoder.safetensors from {base}" in capsys.readouterr().out
+    (base / "text_encoder.safetensors").unlink()
     # a checkpoint whose feature spec differs from the data's is refused with the field named
     doc = json.loads((base / "config.json").read_text())
     doc["feature_spec"]["visual"]["extractor_version"] = "2"
