@@ -278,6 +278,10 @@ def apply_overlay(model, path: str | Path, base_dir: Path) -> None:
     names the model lacks."""
     from safetensors.torch import load_file
 
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path} not found: MiniLM's fine-tuned layers. A checkpoint trained on them (its "
+                                f"feature spec says so) keeps them beside its weights; for one fine-tuned from "
+                                f"another, copy that one's text_encoder.safetensors")
     md = overlay_metadata(path)
     if md.get("format") != OVERLAY_FORMAT:
         raise ValueError(f"{path}: not a text-encoder overlay (format {md.get('format')!r})")

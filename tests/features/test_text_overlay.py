@@ -107,6 +107,8 @@ def test_overlay_for_other_base_weights_or_names_is_refused(overlay, minilm, tmp
     save_file(tensors, str(plain))
     with pytest.raises(ValueError, match="not a text-encoder overlay"):
         apply_overlay(model, plain, d)
+    with pytest.raises(FileNotFoundError, match="missing.safetensors not found: MiniLM's fine-tuned layers"):
+        apply_overlay(model, tmp_path / "missing.safetensors", d)
     assert md["format"] == OVERLAY_FORMAT and json.loads(md["meta"]) == {"note": "test"}
 
 
