@@ -32,7 +32,9 @@ from .features.media import MEDIA_EXTS, MediaError, decode_audio, iter_video_fra
 from .features.specs import TEXT_DIM, feature_spec
 from .features.text import TextConfig, TextEncoder
 from .features.transcript import TranscriptConfig, TranscriptProcessor, WhisperASR
+from .config import PipelineConfig
 from .features.whisper_states import WhisperStatesConfig
+from .language import mean_word_prob
 from .packets import SAMPLE_RATE
 
 
@@ -50,6 +52,9 @@ class ExtractConfig:
         replay_chunk_s: audio chunk (s) pushed to the streaming cores; 20 ms, a typical audio callback.
         silence_dbfs: audio whose peak is below this level (dBFS) counts as silence: acoustic and
             language are then marked absent. -60 dBFS is below any usable recording's noise floor.
+        min_word_prob: a file whose recognised words' mean probability is below this gets language marked absent
+            (its words are still stored): the page does not read such words either (`PipelineConfig.min_word_prob`,
+            the same default), so features for training match what the page scores. 0 keeps every word list.
     """
 
     face: FaceConfig = field(default_factory=FaceConfig)
@@ -59,6 +64,7 @@ class ExtractConfig:
     asr_mode: str = "stream"
     replay_chunk_s: float = 0.02
     silence_dbfs: float = -60.0
+    min_word_prob: float = PipelineConfig.min_word_prob
 
 
 class Extractor:
@@ -67,6 +73,8 @@ class Extractor:
     def __init__(self, config: ExtractConfig = ExtractConfig()):
         if config.asr_mode not in ("stream", "offline", "none"):
             raise ValueError(f"asr_mode must be 'stream', 'offline' or 'none', not {config.asr_mode!r}")
+        if not 0.0 <= config.min_word_prob <= 1.0:
+            raise ValueError(f"min_word_prob must be within [0, 1], not {config.min_word_prob!r}")
         self.config = config
         self.spec = feature_spec(config.face.sample_fps or 0.0, config.face.task_path, config.text.model_dir,
                                  config.acoustic, config.text.overlay)
@@ -204,6 +212,9 @@ class Extractor:
                     absent["language"] = "speech recognition off (--asr-mode none)"
                 elif not words:
                     absent["language"] = "no words recognised (voice activity detection found no speech)"
+                elif (p := mean_word_prob(words)) < self.config.min_word_prob:
+                    absent["language"] = (f"words unsure: mean probability {p:.3f} below {self.config.min_word_prob:g} "
+                                          f"(speech the recogniser cannot transcribe, e.g. another language)")
                 else:
                     tok = self._encode(words)
                     language, language_t = tok.x, tok.t
@@ -452,6 +463,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("inputs", nargs="*", metavar="INPUT", help="media files, or directories searched recursively")
     ap.add_argument("--out", required=True, type=Path, help="output directory (created if missing)")
     ap.add_argument("--labels", type=Path, help="CSV of labels joined by file name or stem (see below)")
+    ap.add_argument("--min-word-prob", type=float, default=ExtractConfig.min_word_prob, metavar="P",
+                    help="mark language absent in a file whose words' mean Whisper probability is below P (the words "
+                         "are kept), as the page does not read them (default %(default)s; 0 keeps every word list)")
     ap.add_argument("--text-lines", action="append", default=[], type=Path, metavar="FILE",
                     help="a .csv, .tsv or .txt file of text lines, one feature file per row, language only "
                          "(see below); repeatable")
@@ -499,6 +513,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cannot read labels: {e}", file=sys.stderr)
             return 2
     language = None if args.language == "auto" else args.language
+    if not 0.0 <= args.min_word_prob <= 1.0:
+        print(f"--min-word-prob {args.min_word_prob}: must be within [0, 1]", file=sys.stderr)
+        return 2
     if args.text_overlay is not None and not args.text_overlay.is_file():
         print(f"--text-overlay {args.text_overlay}: no such file", file=sys.stderr)
         return 2
@@ -508,6 +525,7 @@ def main(argv: list[str] | None = None) -> int:
         acoustic=AcousticConfig(whisper=WhisperStatesConfig() if args.whisper_states else None),
         transcript=TranscriptConfig(model=args.asr_model, language=language),
         asr_mode=args.asr_mode,
+        min_word_prob=args.min_word_prob,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     with Extractor(cfg) as extractor:

@@ -185,3 +185,22 @@ def test_the_still_image_landmarker_is_closed_with_the_extractor(shared_data):
         still = ex._still
         assert still is not None and any(f.present for f in frames)
     assert ex._still is None and still._landmarker is None and still._still == {}
+
+
+@pytest.mark.slow
+def test_words_the_recogniser_is_unsure_of_are_kept_but_language_is_absent(shared_data):
+    """EmoDB's German heard by tiny.en: the words are stored, language is marked absent with the reason (the page
+    does not read such words either); with the floor at 0 they become the language stream."""
+    clip = shared_data / "speech" / "emodb" / "10a05Tb.flac"
+    if not clip.is_file():
+        pytest.skip(f"EmoDB clip not found: {clip}")
+    with extract.Extractor() as ex:
+        item = ex.extract(clip)
+    assert len(item.words) >= 3 and item.language.shape == (0, 384)
+    assert re.fullmatch(r"words unsure: mean probability 0\.\d{3} below 0\.6 \(speech the recogniser cannot "
+                        r"transcribe, e.g\. another language\)", item.absent["language"])
+    with extract.Extractor(extract.ExtractConfig(min_word_prob=0.0)) as ex:
+        read = ex.extract(clip)
+    assert "language" not in read.absent and read.language.shape[0] > 0 and read.words == item.words
+    with pytest.raises(ValueError, match="min_word_prob"):
+        extract.Extractor(extract.ExtractConfig(min_word_prob=1.5))
