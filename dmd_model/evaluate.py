@@ -84,6 +84,8 @@ def format_report(r: dict) -> str:
     if "heads_valence" in m:
         for head, hm in m["heads_valence"].items():
             lines.append(f"    {head:18s} valence MAE {hm['MAE']}  Corr {hm['Corr']}")
+    if m.get("heads_absent"):
+        lines.append(f"    no head figures for {', '.join(m['heads_absent'])}: absent in every sample")
     lines.append(f"  mean HomoGD edges (V→L, A→L, L→V, A→V, L→A, V→A): {m['mean_homo_edges']}")
     lines.append(f"  mean HeteroGD edges:                              {m['mean_hetero_edges']}")
     for name, a in r.get("ablation", {}).items():

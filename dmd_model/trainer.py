@@ -328,9 +328,15 @@ def split_metrics(model: DMD, p: Predictions, split: SplitArrays) -> dict:
     if cfg.regression and known.any():
         out["fused"] = regression_metrics(p.prediction[known, 0], split.valence[known])
     heads = {"shared_fusion": p.shared_fusion}
+    absent = []
     for m, name in enumerate(("language", "visual", "acoustic")):
+        if not split.present[:, m].any():
+            absent.append(name)  # a head with no input in any sample: its figures would mean nothing
+            continue
         heads[f"homo_{name}"] = p.homo[:, m]
         heads[f"hetero_{name}"] = p.hetero[:, m]
+    if absent:
+        out["heads_absent"] = absent
     if cfg.num_classes and split.emotion is not None:
         truth = np.where(split.emotion.sum(-1) > 0, split.emotion.argmax(-1), -1)
         out["fused_emotion"] = classification_metrics(p.prediction[:, r:], truth, cfg.num_classes)

@@ -119,6 +119,21 @@ def test_live_training_and_ablation_on_own_features(feature_dir, tmp_path, capsy
     assert set(ev["ablation"]) == {"all", "no_language", "no_visual", "no_acoustic", "language_only", "visual_only",
                                    "acoustic_only"}
     assert ev["ablation"]["all"]["fused_emotion"] == ev["metrics"]["fused_emotion"]
+    # a modality absent in every sample gets no head figures (its heads had no input), and says so
+    import dataclasses
+
+    from dmd_model.checkpoint import load_checkpoint
+    from dmd_model.config import TrainConfig
+    from dmd_model.trainer import Trainer, split_metrics
+
+    model, _, _ = load_checkpoint(out)
+    test = load_dataset(feature_dir, seq_lens=model.cfg.seq_lens).split("test")
+    test = dataclasses.replace(test, present=test.present & np.array([True, False, True]))
+    m = split_metrics(model, Trainer(model, TrainConfig(), progress=False).predict(test), test)
+    assert m["heads_absent"] == ["visual"]
+    assert set(m["heads_emotion"]) == {"shared_fusion", "homo_language", "hetero_language", "homo_acoustic",
+                                       "hetero_acoustic"}
+    assert "heads_absent" not in ev["metrics"]
 
 
 def test_features_from_another_extractor_are_refused(feature_dir, tmp_path, capsys):
