@@ -277,6 +277,12 @@ TAIL_STAGES = ("face", "face_wait", "scorer", "language_deferred", "transcript",
 which stage the slow windows wait for."""
 
 
+def stage_median(rows: list[dict], stage: str) -> float | None:
+    """The median of one per-window latency over the rows that carry it (None when none does)."""
+    xs = [r["latency_ms"][stage] for r in rows if stage in r["latency_ms"]]
+    return percentile(xs, 50) if xs else None
+
+
 def window_summary(rows: list[dict]) -> dict:
     """Per-window figures of one page session's JSONL rows, over the windows with the voice present."""
     rows = [r for r in rows if r.get("present", {}).get("acoustic")]
@@ -289,11 +295,8 @@ def window_summary(rows: list[dict]) -> dict:
         out.update(c2s_n=len(c2s), c2s_p50=percentile(c2s, 50), c2s_p90=percentile(c2s, 90))
         tail = [r for r in rows if r["latency_ms"].get("capture_to_score", -1.0) >= out["c2s_p90"]]
         out["tail_n"] = len(tail)
-        out["tail"] = {k: (percentile(all_k, 50), percentile([r["latency_ms"][k] for r in tail if k in r["latency_ms"]],
-                                                              50))
-                       for k in TAIL_STAGES
-                       if (all_k := [r["latency_ms"][k] for r in rows if k in r["latency_ms"]])
-                       and any(k in r["latency_ms"] for r in tail)}
+        medians = {k: (stage_median(rows, k), stage_median(tail, k)) for k in TAIL_STAGES}
+        out["tail"] = {k: ab for k, ab in medians.items() if None not in ab}
     if delay:
         out.update(word_delay_n=len(delay), word_delay_p50=percentile(delay, 50), word_delay_p90=percentile(delay, 90))
     out["with_words"] = sum(bool(r["present"].get("language")) for r in rows)

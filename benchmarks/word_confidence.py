@@ -12,7 +12,7 @@ so the words arrive as fast as before and only what the head reads changes.
 
 Each audio is streamed through `TranscriptProcessor` (defaults) in 0.1 s chunks as a live stream pushes it, and
 every 0.25 s a window takes the words committed by then that lie in its text window (`WindowConfig.text_window_s`,
-`realtime.window.text_window_words`). For each floor it prints the share of word-holding windows whose words the
+`realtime.window.text_window_words`; `dmd_model.feature_spec.mean_word_prob`). For each floor it prints the share of word-holding windows whose words the
 gate leaves unread.
 
 * Validation (the floor is chosen here): RAVDESS's validation actors (17, 18, the readout benchmarks' clips) and
@@ -55,7 +55,7 @@ def audio_of(data: Path, which: str, n_clips: int):
 def window_means(words, commits: list[float], duration: float, span_s: float) -> list[float]:
     """The mean word probability of each word-holding window (every ``HOP_S`` seconds), reading the words committed
     by the window's end."""
-    from realtime.language import mean_word_prob
+    from dmd_model.feature_spec import mean_word_prob
     from realtime.window import text_window_words
 
     out, k = [], 1

@@ -124,3 +124,9 @@ class Word:
     start: float
     end: float
     probability: float = field(default=1.0, compare=False)
+
+
+def mean_word_prob(words) -> float:
+    """The mean of the words' probabilities (Whisper's, per word); 1.0 for no words. How sure the recogniser was of
+    a segment, a window or a file: the one measure every floor on words reads."""
+    return sum(w.probability for w in words) / len(words) if words else 1.0

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from dmd_model.feature_file import SUFFIX, ItemFeatures
-from dmd_model.feature_spec import Word
+from dmd_model.feature_spec import Word, mean_word_prob
 
 from .features.acoustic import AcousticConfig, AcousticFrames, AcousticProcessor
 from .features.face import VISUAL_DIM, FaceConfig, FaceFrame, FaceProcessor
@@ -34,7 +34,6 @@ from .features.text import TextConfig, TextEncoder
 from .features.transcript import TranscriptConfig, TranscriptProcessor, WhisperASR
 from .config import PipelineConfig
 from .features.whisper_states import WhisperStatesConfig
-from .language import mean_word_prob
 from .packets import SAMPLE_RATE
 
 

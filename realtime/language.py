@@ -22,14 +22,10 @@ from dataclasses import replace
 import numpy as np
 
 from dmd_model.data import fit_length
+from dmd_model.feature_spec import mean_word_prob
 
 from .checks import number
 from .window import WindowSnapshot
-
-
-def mean_word_prob(words) -> float:
-    """The mean of the words' probabilities (Whisper's, per word); 1.0 for no words."""
-    return sum(w.probability for w in words) / len(words) if words else 1.0
 
 
 def _key(words) -> tuple:
@@ -82,7 +78,7 @@ class LanguageStep:
         return x
 
     def _fill(self, s: WindowSnapshot) -> WindowSnapshot:
-        if s.words and mean_word_prob(s.words) < self.min_word_prob:
+        if self.min_word_prob and s.words and mean_word_prob(s.words) < self.min_word_prob:
             self.unsure += 1  # words Whisper is unsure of (speech in another language): no language input
             return replace(s, language=self._empty(), present=(False, *s.present[1:]))
         key = _key(s.words)  # once per window: the cache lookup and, on a miss, the encoding share it

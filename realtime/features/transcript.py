@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dmd_model.feature_spec import Word
+from dmd_model.feature_spec import Word, mean_word_prob
 
 from ..packets import SAMPLE_RATE
 from .specs import package_dir, whisper_tiny_en_dir
@@ -289,7 +289,7 @@ class WhisperASR:
             kept = [Word(text, offset + float(w.start), offset + float(w.end), float(w.probability))
                     for w in seg.words or () if (text := w.word.strip())
                     and not (cfg.drop_zero_duration and w.end <= w.start)]
-            if kept and sum(w.probability for w in kept) / len(kept) >= cfg.min_segment_prob:
+            if kept and mean_word_prob(kept) >= cfg.min_segment_prob:
                 words.extend(kept)
         return words
 
