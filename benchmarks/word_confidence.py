@@ -12,8 +12,8 @@ so the words arrive as fast as before and only what the head reads changes.
 
 Each audio is streamed through `TranscriptProcessor` (defaults) in 0.1 s chunks as a live stream pushes it, and
 every 0.25 s a window takes the words committed by then that lie in its text window (`WindowConfig.text_window_s`,
-`realtime.window.text_window_words`; `dmd_model.feature_spec.mean_word_prob`). For each floor it prints the share of word-holding windows whose words the
-gate leaves unread.
+`realtime.window.text_window_words`) and averages their probabilities (`dmd_model.feature_spec.mean_word_prob`).
+For each floor it prints the share of word-holding windows whose words the gate leaves unread.
 
 * Validation (the floor is chosen here): RAVDESS's validation actors (17, 18, the readout benchmarks' clips) and
   the two shared radio clips (English), and EmoDB (German).
