@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="decoupled weight decay (AdamW); 0 = plain Adam as the reference (default: the preset's)")
     p.add_argument("--early-stop", type=int, default=None, help="epochs without validation improvement before stopping")
     p.add_argument("--modality-dropout", type=float, default=None, help="per-modality absent-mask probability in training")
+    p.add_argument("--average-from", type=int, default=None, metavar="EPOCH",
+                   help="average the end weights of every epoch from EPOCH on (stochastic weight averaging) and keep "
+                        "the average instead of the best-validation epoch (default: off)")
     p.add_argument("--text-encoder", default=None,
                    help="train a text encoder on token ids: 'minilm' (packaged) or a local Hugging Face directory "
                         "(e.g. bert-base-uncased, as the paper). On an MMSA pickle this reads 'text_bert' (an error "
@@ -156,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: v for k, v in {
         "seed": args.seed, "batch_size": args.batch_size, "lr": args.lr, "accumulation": args.accumulation,
         "early_stop": args.early_stop, "modality_dropout": args.modality_dropout, "lr_schedule": args.lr_schedule,
-        "weight_decay": args.weight_decay,
+        "weight_decay": args.weight_decay, "average_from": args.average_from,
     }.items() if v is not None}
     tcfg = dataclasses.replace(tcfg, max_epochs=args.epochs, **overrides)
     seed_everything(tcfg.seed)
@@ -203,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             "final_train_loss_terms": fit.final_terms,
             "best_epoch": fit.best_epoch,
             "best_valid_score": fit.best_valid_score,
+            "averaged_epochs": fit.averaged_epochs,
+            "averaged_valid_score": fit.averaged_valid_score,
             "epochs_run": len(fit.history),
             "history": [dataclasses.asdict(h) for h in fit.history],
             "train_seconds": elapsed,
@@ -227,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
                 line += f"  emotion acc {m['fused_emotion']['acc']}  macro-F1 {m['fused_emotion']['macro_f1']}"
             log(line)
         log("final loss terms: " + ", ".join(f"{k} {v:.6f}" for k, v in fit.final_terms.items()))
-        log(f"best epoch {fit.best_epoch}; wrote {out / 'model.safetensors'}, config.json, metrics.json")
+        kept = (f"weights averaged over epochs {fit.averaged_epochs}" if fit.averaged_epochs
+                else f"best epoch {fit.best_epoch}")
+        log(f"{kept}; wrote {out / 'model.safetensors'}, config.json, metrics.json")
     if world > 1:
         import torch.distributed as dist
 

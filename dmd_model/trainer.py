@@ -84,6 +84,10 @@ class FitResult:
     best_valid_score: float
     history: list[EpochLog] = field(default_factory=list)
     final_terms: dict[str, float] = field(default_factory=dict)
+    averaged_epochs: list[int] = field(default_factory=list)
+    """The epochs whose end weights the model ends holding, averaged (``TrainConfig.average_from``); empty: the
+    best epoch's weights."""
+    averaged_valid_score: float | None = None
 
 
 def compute_input_stats(model: DMD, split: SplitArrays) -> None:
@@ -265,9 +269,11 @@ class Trainer:
         return validation_score(self.model, p, split)
 
     def fit(self, ds: Dataset, epochs: int) -> FitResult:
-        """Train up to `epochs` epochs with early stopping; the model ends holding the best validation weights."""
+        """Train up to `epochs` epochs with early stopping; the model ends holding the best validation weights, or
+        with ``average_from`` the average of the end weights of every epoch from that one on."""
         train, valid = ds.split("train"), ds.split("valid")
         best, best_epoch, best_state, since = math.inf, 0, None, 0
+        average = WeightAverage() if self.cfg.average_from else None
         result = FitResult(best_epoch=0, best_valid_score=math.inf)
         if self.cfg.lr_schedule == "cosine":
             total = max(1, epochs * self.steps_per_epoch(len(train)))
@@ -289,6 +295,9 @@ class Trainer:
                 f"valid score {score:.6f}  lr {lr:.2e}" + ("  *" if improved else "")
             )
             result.final_terms = terms
+            if average is not None and epoch >= self.cfg.average_from:
+                average.add(self.model.state_dict())
+                result.averaged_epochs.append(epoch)
             if improved:
                 best, best_epoch, since = score, epoch, 0
                 best_state = copy.deepcopy(self.model.state_dict())
@@ -297,10 +306,35 @@ class Trainer:
                 if since >= self.cfg.early_stop:
                     self.log(f"early stop: no validation improvement for {since} epochs")
                     break
-        if best_state is not None:
-            self.model.load_state_dict(best_state)
         result.best_epoch, result.best_valid_score = best_epoch, best
+        if average is not None and result.averaged_epochs:
+            self.model.load_state_dict(average.state)
+            result.averaged_valid_score = self._broadcast(self.valid_score(valid))
+            self.log(f"weights averaged over epochs {result.averaged_epochs[0]}-{result.averaged_epochs[-1]}: valid "
+                     f"score {result.averaged_valid_score:.6f} (best single epoch {best_epoch}: {best:.6f})")
+        elif best_state is not None:
+            if average is not None:
+                self.log(f"stopped before epoch {self.cfg.average_from}: nothing averaged, best epoch kept")
+            self.model.load_state_dict(best_state)
         return result
+
+
+class WeightAverage:
+    """Running mean of state dicts (stochastic weight averaging). Floating tensors are averaged; integer buffers
+    keep the latest value. No batch-norm statistics to refit: DMD normalises with LayerNorm only."""
+
+    def __init__(self) -> None:
+        self.state: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def add(self, state: dict[str, torch.Tensor]) -> None:
+        self.count += 1
+        for k, v in state.items():
+            v = v.detach()
+            if k not in self.state or not v.is_floating_point():
+                self.state[k] = v.clone()
+            else:
+                self.state[k] += (v - self.state[k]) / self.count
 
 
 def validation_score(model: DMD, p: Predictions, split: SplitArrays) -> float:

@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learning-rate schedule for training (None: the live preset's, cosine)")
     p.add_argument("--weight-decay", type=float, default=None,
                    help="decoupled (AdamW) weight decay for training (None: the live preset's, 0)")
+    p.add_argument("--average-from", type=int, default=0, metavar="EPOCH",
+                   help="keep the average of the end weights of every epoch from EPOCH on instead of the best "
+                        "validation epoch (stochastic weight averaging; 0: off, as the bundled checkpoints were trained)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=0,
                    help="torch intra-op threads for training and evaluation (0: torch's default; 1 avoids "
@@ -506,6 +509,8 @@ def main(argv: list[str] | None = None) -> int:
         targs += ["--lr-schedule", args.lr_schedule]
     if args.weight_decay is not None:
         targs += ["--weight-decay", str(args.weight_decay)]
+    if args.average_from:
+        targs += ["--average-from", str(args.average_from)]
     if args.no_progress:
         targs.append("--no-progress")
     log("train: python -m dmd_model.train " + " ".join(targs))

@@ -88,6 +88,38 @@ def test_unknown_lr_schedule_is_refused():
         TrainConfig(lr_schedule="step")
 
 
+def test_weight_average_is_the_mean_of_the_end_weights_from_the_chosen_epoch(mmsa_pickle):
+    """average_from=2 over 3 epochs: the model ends holding the mean of epochs 2 and 3's end weights (not the best
+    epoch's), and the logged score is that average's validation score."""
+    ds = load_dataset(mmsa_pickle)
+    seed_everything(0)
+    model = DMD(small("mosi").replace(seq_lens=ds.seq_lens()))
+    trainer = Trainer(model, TrainConfig(batch_size=16, lr=1e-3, accumulation=1, average_from=2), progress=False)
+    seen, score = [], trainer.valid_score
+
+    def snapshot(split):  # called once after each epoch, then once on the average
+        seen.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return score(split)
+
+    trainer.valid_score = snapshot
+    fit = trainer.fit(ds, epochs=3)
+    assert fit.averaged_epochs == [2, 3]
+    assert len(seen) == 4
+    name = "proj_l.weight" if "proj_l.weight" in seen[0] else next(k for k, v in seen[0].items() if v.ndim == 3)
+    assert not torch.equal(seen[1][name], seen[2][name])  # the two epochs really differ
+    for k, v in model.state_dict().items():
+        if v.is_floating_point():
+            torch.testing.assert_close(v, (seen[1][k] + seen[2][k]) / 2, rtol=0, atol=1e-6)
+            torch.testing.assert_close(seen[3][k], v, rtol=0, atol=0)
+    assert fit.averaged_valid_score == pytest.approx(score(ds.split("valid")), rel=1e-9)
+
+
+def test_weight_average_is_off_by_default_and_a_negative_start_is_refused(mmsa_pickle):
+    assert TrainConfig().average_from == 0
+    with pytest.raises(ValueError, match="average_from"):
+        TrainConfig(average_from=-1)
+
+
 def three_step_losses(ds, seed):
     seed_everything(seed)
     model = DMD(small("mosi").replace(seq_lens=ds.seq_lens()))
