@@ -446,7 +446,8 @@ def run(args) -> dict:
     timing: dict = {"extract": extract(args, all_items)}
     log(f"features: {timing['extract']}")
     scorer = None if args.no_checkpoint else CheckpointScorer(args.checkpoint)
-    overlay = None if scorer is None else scorer.text_overlay  # text states as the checkpoint was trained on them
+    # text states as the checkpoint was trained on them; without a checkpoint, the overlay asked for (or none)
+    overlay = args.text_overlay if scorer is None else scorer.text_overlay
     result = {"protocol": "leave-one-corpus-out per modality; held-out corpus scored on all its labelled items over "
                           "its own classes; probes = standardised logistic regression on the other corpora",
               "data": str(args.data), "cache": str(args.cache), "limit": args.limit,
@@ -594,7 +595,10 @@ def markdown(res: dict) -> str:
         folds = [f for f in res["folds"] if f["modality"] == mod]
         if not folds:
             continue
-        lines += [f"### {mod}: leave one corpus out", "",
+        lines += [f"### {mod}: leave one corpus out", ""]
+        if mod == "text" and res.get("text_overlay"):
+            lines += [f"Text states: MiniLM with the tuned layers of `{res['text_overlay']}`.", ""]
+        lines += [
                   "| held out (n, classes) | trained on | model | features | norm | acc | macro-F1 | acc_7 |",
                   "|---|---|---|---|---|---|---|---|"]
         for f in folds:
@@ -660,6 +664,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", type=Path, default=Path("assets/dmd_live"),
                    help="checkpoint scored with one modality present (default assets/dmd_live)")
     p.add_argument("--no-checkpoint", action="store_true", help="probes only")
+    p.add_argument("--text-overlay", type=Path, default=None, metavar="FILE",
+                   help="with --no-checkpoint: MiniLM's tuned layers (a recipes.finetune_text output) whose states the "
+                        "text probes read, to measure how a tuning carries over to a corpus it did not see (default: "
+                        "MiniLM as shipped; a checkpoint's rows always read the checkpoint's own overlay)")
     p.add_argument("--trained-on", default=",".join(BOOTSTRAP_CORPORA),
                    help="corpora the checkpoint was trained on, flagged in its rows (default: what the bootstrap "
                         "recipe trains on, i.e. the bundled checkpoint's data)")
@@ -677,6 +685,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.text_overlay is not None and not args.no_checkpoint:
+        print("error: --text-overlay is for probes only (--no-checkpoint): a checkpoint reads its own overlay",
+              file=sys.stderr)
+        return 2
+    if args.text_overlay is not None and not args.text_overlay.is_file():
+        print(f"error: --text-overlay {args.text_overlay} not found", file=sys.stderr)
+        return 2
     if not (args.data / "manifest.csv").is_file():
         print(f"error: {args.data}/manifest.csv not found (--data)", file=sys.stderr)
         return 2

@@ -252,3 +252,23 @@ def test_a_negative_augmentation_spread_is_refused_before_anything_is_written(tm
     assert main(["--data", str(tmp_path), "--out", str(out), flag, "-0.5"]) == 2
     assert "0 (off) or more" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_finetune_text_on_one_corpus_trains_on_it_and_scores_both(shared_data):
+    """--corpora goemotions: MELD's lines leave the train split (the tuning must not see them) and stay in the
+    scored splits, so the run shows how the tuned layers carry over."""
+    from recipes import finetune_text
+
+    both = finetune_text.load_lines(shared_data, 40)
+    one = finetune_text.load_lines(shared_data, 40, ("goemotions",))
+    assert {r[2] for r in one["train"]} == {"goemotions"} and {r[2] for r in both["train"]} == {"goemotions", "meld"}
+    assert one["train"] == [r for r in both["train"] if r[2] == "goemotions"]
+    assert one["valid"] == both["valid"] and one["test"] == both["test"]
+    assert {r[2] for r in one["valid"]} == {"goemotions", "meld"}
+
+
+def test_finetune_text_refuses_an_unknown_corpus(capsys):
+    from recipes import finetune_text
+
+    with pytest.raises(SystemExit, match="--corpora takes goemotions, meld"):
+        finetune_text.main(["--out", "x.safetensors", "--corpora", "goemotions,isear"])

@@ -123,6 +123,37 @@ def test_help_explains_the_protocol():
         assert s in r.stdout
 
 
+def test_text_overlay_is_for_probes_only(tmp_path, capsys):
+    overlay = ROOT / "assets" / "dmd_live" / "text_encoder.safetensors"
+    assert cc.main(["--text-overlay", str(overlay), "--data", str(tmp_path)]) == 2
+    assert "--text-overlay is for probes only" in capsys.readouterr().err
+    assert cc.main(["--no-checkpoint", "--text-overlay", str(tmp_path / "none.safetensors")]) == 2
+    assert "none.safetensors not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_text_probes_read_the_overlay_asked_for(shared_data, tmp_path):
+    """--no-checkpoint --text-overlay: the text folds encode with the tuned layers (their own cache files, named
+    by the overlay's hash) and the report says which layers."""
+    from realtime.features.specs import sha256_prefix
+
+    overlay = ROOT / "assets" / "dmd_live" / "text_encoder.safetensors"
+    out = tmp_path / "report"
+    r = subprocess.run([sys.executable, "-m", "recipes.crosscorpus", "--data", str(shared_data), "--no-checkpoint",
+                        "--text-overlay", str(overlay), "--modalities", "text", "--cache", str(tmp_path / "cache"),
+                        "--out", str(out), "--limit", "1", "--no-progress"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    res = json.loads((out / "crosscorpus.json").read_text())
+    assert res["text_overlay"] == str(overlay) and res["checkpoint"] is None
+    tag = sha256_prefix(overlay)
+    assert sorted(p.name for p in (tmp_path / "cache" / "text").iterdir()) == [
+        f"goemotions_L{cc.TEXT_SEQ}_ov{tag}.npz", f"meld_L{cc.TEXT_SEQ}_ov{tag}.npz"]
+    assert f"Text states: MiniLM with the tuned layers of `{overlay}`." in (out / "crosscorpus.md").read_text()
+    assert [(f["held_out"], [(p["features"], p["n"]) for p in f["probes"]]) for f in res["folds"]] == [
+        ("goemotions", [("minilm_mean", 7)]), ("meld", [("minilm_mean", 7)])]
+
+
 @pytest.mark.slow
 def test_command_end_to_end_on_a_tiny_subset(shared_data, tmp_path):
     out = tmp_path / "report"
