@@ -2,6 +2,7 @@
 
     python -m benchmarks.model_speed [--reference /work/ref/DMD] [--batches 1,16,64] [--repeats 40]
                                      [--threads 1] [--device cpu|cuda] [--skip-reference] [--skip-live]
+                                     [--inductor]
 
 (a) ``mosi``: the authors' network (mdswyz/DMD, MOSI aligned config), built from the local checkout given by
     ``--reference`` and imported from there at run time (skipped, with the reason, when absent), holding the same
@@ -13,6 +14,9 @@
 (b) ``live``: ``DMD.forward`` against ``DMD.infer`` and ``TracedScores`` (what the live scorer runs; on CUDA also
     ``GraphedScores``, its CUDA-graph replay), called the
     way the scorer calls them (lengths and presence given): batch 1 p50 and batch-64 windows/s.
+
+``--inductor`` adds ``InductorScores`` (``torch.compile`` of the scoring path, static shapes) to both parts, checked
+against the training forward first; its compile time per batch size is printed and not timed.
 
 Prints min and p50 per batch size and the ratio of p50s (>1: ours faster). On a shared machine absolute times
 drift from run to run; the ratios from one interleaved run are what compare.
@@ -74,7 +78,7 @@ def bench_reference(args, torch, dev, sync) -> None:
     from dmd_model.config import preset
     from dmd_model.model import DMD
 
-    from dmd_model.compiled import TracedScores
+    from dmd_model.compiled import InductorScores, TracedScores
 
     from .reference_dmd import build_reference, reference_outputs
 
@@ -88,6 +92,7 @@ def bench_reference(args, torch, dev, sync) -> None:
     ours = DMD(cfg).to(dev).eval()
     ref = build_reference(ours, root)
     traced = TracedScores(ours)
+    inductor = InductorScores(ours) if args.inductor else None
     n_ref = sum(p.numel() for p in ref.parameters())
     print(f"(a) mosi: ours {ours.num_parameters():,} parameters, the authors' {n_ref:,} (from {root}); "
           f"same weights copied by name")
@@ -107,14 +112,21 @@ def bench_reference(args, torch, dev, sync) -> None:
               f"({'OK' if worst <= TOL else 'MISMATCH'}, tolerance {TOL:g})")
         if worst > TOL:
             raise SystemExit("outputs differ from the reference beyond the tolerance: timings would not compare")
-        got = traced(*x)
-        worst = max((getattr(got, k) - v).abs().max().item() for k, v in theirs.items())
-        print(f"  batch {b:3d}: max |ours traced - theirs| = {worst:.2e}")
-        if worst > TOL:
-            raise SystemExit("the traced path differs from the reference beyond the tolerance")
-        rows.append((b, timed({"authors": lambda: ref(x[0], x[2], x[1]), "ours forward": lambda: ours(*x),
-                               "ours infer": lambda: ours.infer(*x), "ours traced": lambda: traced(*x)},
-                              reps_for(b, args.repeats), 3, sync)))
+        cands = {"authors": lambda: ref(x[0], x[2], x[1]), "ours forward": lambda: ours(*x),
+                 "ours infer": lambda: ours.infer(*x), "ours traced": lambda: traced(*x)}
+        if inductor is not None:
+            cands["ours inductor"] = lambda: inductor(*x)
+        for name in [n for n in cands if n in ("ours traced", "ours inductor")]:
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                got = cands[name]()
+            first = time.perf_counter() - t0
+            worst = max((getattr(got, k) - v).abs().max().item() for k, v in theirs.items())
+            print(f"  batch {b:3d}: max |{name} - theirs| = {worst:.2e}"
+                  + (f" (first call, compiling: {first:.1f} s)" if name == "ours inductor" else ""))
+            if worst > TOL:
+                raise SystemExit(f"{name} differs from the reference beyond the tolerance")
+        rows.append((b, timed(cands, reps_for(b, args.repeats), 3, sync)))
     table("  eval forward under inference_mode, interleaved (ratio: authors' p50 / ours):", rows, "authors")
 
 
@@ -122,12 +134,13 @@ def bench_live(args, torch, dev, sync) -> None:
     from dmd_model.config import preset
     from dmd_model.model import DMD
 
-    from dmd_model.compiled import GraphedScores, TracedScores
+    from dmd_model.compiled import GraphedScores, InductorScores, TracedScores
 
     cfg = preset("live")
     torch.manual_seed(0)
     model = DMD(cfg).to(dev).eval()
     traced = TracedScores(model)
+    inductor = InductorScores(model) if args.inductor else None
     graphed = GraphedScores(model) if dev.type == "cuda" else None  # CUDA graphs: on a GPU only
     print(f"(b) live: {model.num_parameters():,} parameters, seq_lens (L, V, A) {cfg.seq_lens}; inputs with "
           "lengths and presence, as the scorer passes them")
@@ -141,12 +154,24 @@ def bench_live(args, torch, dev, sync) -> None:
                  "traced": lambda: traced(*x, **kw)}
         if graphed is not None:
             cands["graphed"] = lambda: graphed(*x, **kw)
+        if inductor is not None:
+            t0 = time.perf_counter()
+            with torch.inference_mode():
+                got, want = inductor(*x, **kw), model(*x, **kw)
+            first = time.perf_counter() - t0
+            worst = max((getattr(got, k) - getattr(want, k)).abs().max().item()
+                        for k in ("prediction", "homo_edges", "hetero_edges"))
+            print(f"  batch {b:3d}: max |inductor - forward| over prediction and edges = {worst:.2e} (first call, "
+                  f"compiling: {first:.1f} s)")
+            if worst > TOL:
+                raise SystemExit("the inductor path differs from the training forward beyond the tolerance")
+            cands["inductor"] = lambda: inductor(*x, **kw)
         rows.append((b, timed(cands, reps_for(b, args.repeats), 3, sync)))
     table("  (ratio: forward p50 / candidate p50):", rows, "forward")
     for b, times in rows:
         for name, t in times.items():
             p50 = summary(t)[1]
-            print(f"  {name:>8s} batch {b:3d}: p50 {p50:.3f} ms -> {b / p50 * 1e3:.1f} windows/s")
+            print(f"  {name:>9s} batch {b:3d}: p50 {p50:.3f} ms -> {b / p50 * 1e3:.1f} windows/s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda; cuda is skipped, with the reason, without it")
     p.add_argument("--skip-reference", action="store_true", help="skip (a)")
     p.add_argument("--skip-live", action="store_true", help="skip (b)")
+    p.add_argument("--inductor", action="store_true",
+                   help="also time InductorScores (torch.compile, static shapes; compiles once per batch size, tens of "
+                        "seconds each)")
     args = p.parse_args(argv)
     args.batches = [int(b) for b in args.batches.split(",")]
 

@@ -51,17 +51,7 @@ class TracedScores:
     """
 
     def __init__(self, model: "DMD"):
-        if model.training:
-            raise RuntimeError("TracedScores traces the eval-mode scoring path: call model.eval() first")
-        if model.text_encoder is not None:
-            raise ValueError("TracedScores takes models on precomputed text features (no in-model text encoder)")
-        self.cfg = cfg = model.cfg
-        self.device = model.device
-        self.seq_lens = tuple(cfg.seq_lens)
-        b = 3  # any batch > 1: the trace keeps the batch size symbolic
-        example = tuple(torch.zeros(b, cfg.seq_lens[m], cfg.input_dims[m], device=self.device) for m in range(3))
-        example += (torch.tensor([list(cfg.seq_lens)] * b, device=self.device),
-                    torch.ones(b, 3, dtype=torch.bool, device=self.device))
+        example = self._prepare(model)
         with warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter("ignore")  # tracer notices about shape-derived Python ints
             # one eager call first fills the encoders' positional tables, so the trace sees them as constants
@@ -72,6 +62,21 @@ class TracedScores:
             # here); pay that now, not on the first live window. Later batch sizes reuse the optimised graph.
             for _ in range(2):
                 self.graph(*example)
+
+    def _prepare(self, model: "DMD") -> tuple:
+        """Check the model, keep its config, and return example inputs (batch 3) at the preset's lengths."""
+        what = type(self).__name__
+        if model.training:
+            raise RuntimeError(f"{what} takes the eval-mode scoring path: call model.eval() first")
+        if model.text_encoder is not None:
+            raise ValueError(f"{what} takes models on precomputed text features (no in-model text encoder)")
+        self.cfg = cfg = model.cfg
+        self.device = model.device
+        self.seq_lens = tuple(cfg.seq_lens)
+        b = 3  # any batch > 1: the trace keeps the batch size symbolic
+        example = tuple(torch.zeros(b, cfg.seq_lens[m], cfg.input_dims[m], device=self.device) for m in range(3))
+        return example + (torch.tensor([list(cfg.seq_lens)] * b, device=self.device),
+                          torch.ones(b, 3, dtype=torch.bool, device=self.device))
 
     def __call__(self, language, visual, acoustic, lengths=None, present=None) -> DMDScores:
         """Arguments as `DMD.infer`; the inputs' sequence lengths must be the preset's `seq_lens`."""
@@ -89,6 +94,23 @@ class TracedScores:
         with torch.inference_mode():
             out = self.graph(language, visual, acoustic, lengths.to(dev, torch.long), present.to(dev, torch.bool))
         return DMDScores(**dict(zip(FIELDS, out)))
+
+
+class InductorScores(TracedScores):
+    """`model`'s scoring path compiled by ``torch.compile`` (inductor) with static shapes: the elementwise work
+    between the matrix products (layer norms, residual adds, masks, activations) runs as generated, fused C++ loops.
+
+    A candidate for throughput, not the live default: each new batch size compiles its own graph at its first call
+    (about 30 to 75 s per size on this 2-core CPU; inductor's on-disk cache shortens later processes), and a
+    process compiles at most ``torch._dynamo.config.cache_size_limit`` sizes. Held to the training forward to
+    1e-5 by tests/dmd/test_compiled.py; timed by ``python -m benchmarks.model_speed --inductor``.
+    """
+
+    def __init__(self, model: "DMD", mode: str | None = None):
+        example = self._prepare(model)
+        with torch.inference_mode():
+            scores(model, *example)  # fills the encoders' positional tables before compilation, as for the trace
+        self.graph = torch.compile(_Scores(model).eval(), dynamic=False, mode=mode)
 
 
 class GraphedScores:

@@ -46,3 +46,25 @@ def test_cuda_graphs_refuse_a_cpu_model_with_the_reason():
 
     with pytest.raises(ValueError, match="needs a model on CUDA.*use TracedScores"):
         GraphedScores(DMD(preset("live")).eval())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["mosi", "live"])
+def test_inductor_agrees_with_forward_with_absent_modalities(name):
+    """torch.compile of the scoring path (one graph per batch size, compiled on first call: slow)."""
+    from dmd_model.compiled import InductorScores
+
+    cfg = small(name)
+    model = build(cfg, seed=11)
+    compiled = InductorScores(model)
+    kw = {"lengths": lengths_for(cfg), "present": PRESENT}
+    x = random_inputs(cfg, len(PRESENT), seed=5)
+    with torch.inference_mode():
+        ref = model(*x, **kw)
+    out = compiled(*x, **kw)
+    for k in COMPARED:
+        err = (getattr(ref, k) - getattr(out, k)).abs().max().item()
+        assert err <= TOL, f"{k}: max |forward - inductor| = {err:.3g}"
+    assert torch.equal(ref.present, out.present)
+    with pytest.raises(ValueError, match="graph takes"):
+        compiled(x[0][:, :1], x[1], x[2])
