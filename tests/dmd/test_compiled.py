@@ -49,12 +49,12 @@ def test_cuda_graphs_refuse_a_cpu_model_with_the_reason():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["mosi", "live"])
-def test_inductor_agrees_with_forward_with_absent_modalities(name):
-    """torch.compile of the scoring path (one graph per batch size, compiled on first call: slow)."""
+def test_inductor_agrees_with_forward_with_absent_modalities():
+    """torch.compile of the scoring path (one graph per batch size, compiled on first call: slow); the live preset,
+    the one it is a candidate for (docs/speed.md 3b: slower than the trace for mosi)."""
     from dmd_model.compiled import InductorScores
 
-    cfg = small(name)
+    cfg = small("live")
     model = build(cfg, seed=11)
     compiled = InductorScores(model)
     kw = {"lengths": lengths_for(cfg), "present": PRESENT}
