@@ -101,9 +101,10 @@ class InductorScores(TracedScores):
     between the matrix products (layer norms, residual adds, masks, activations) runs as generated, fused C++ loops.
 
     A candidate for throughput, not the live default: each new batch size compiles its own graph at its first call
-    (about 30 to 75 s per size on this 2-core CPU; inductor's on-disk cache shortens later processes), and a
-    process compiles at most ``torch._dynamo.config.cache_size_limit`` sizes. Held to the training forward to
-    1e-5 by tests/dmd/test_compiled.py; timed by ``python -m benchmarks.model_speed --inductor``.
+    (25 to 90 s per size on this 2-core CPU; inductor's on-disk cache shortens later processes), and a process
+    compiles at most ``torch._dynamo.config.cache_size_limit`` sizes (later ones run eagerly). Held to the training
+    forward to 1e-5 by tests/dmd/test_compiled.py; timed by ``python -m benchmarks.model_speed --inductor``
+    (docs/speed.md 3b: 1.06x to 1.10x the trace at live batch 64, slower at batch 1 and on mosi).
     """
 
     def __init__(self, model: "DMD", mode: str | None = None):
