@@ -65,6 +65,10 @@ class ExtractConfig:
     silence_dbfs: float = -60.0
     min_word_prob: float = PipelineConfig.min_word_prob
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_word_prob <= 1.0:
+            raise ValueError(f"min_word_prob must be within [0, 1], not {self.min_word_prob!r}")
+
 
 class Extractor:
     """Turns one media file into `ItemFeatures`; models are loaded once, on first need."""
@@ -72,8 +76,6 @@ class Extractor:
     def __init__(self, config: ExtractConfig = ExtractConfig()):
         if config.asr_mode not in ("stream", "offline", "none"):
             raise ValueError(f"asr_mode must be 'stream', 'offline' or 'none', not {config.asr_mode!r}")
-        if not 0.0 <= config.min_word_prob <= 1.0:
-            raise ValueError(f"min_word_prob must be within [0, 1], not {config.min_word_prob!r}")
         self.config = config
         self.spec = feature_spec(config.face.sample_fps or 0.0, config.face.task_path, config.text.model_dir,
                                  config.acoustic, config.text.overlay)
@@ -512,20 +514,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cannot read labels: {e}", file=sys.stderr)
             return 2
     language = None if args.language == "auto" else args.language
-    if not 0.0 <= args.min_word_prob <= 1.0:
-        print(f"--min-word-prob {args.min_word_prob}: must be within [0, 1]", file=sys.stderr)
-        return 2
     if args.text_overlay is not None and not args.text_overlay.is_file():
         print(f"--text-overlay {args.text_overlay}: no such file", file=sys.stderr)
         return 2
-    cfg = ExtractConfig(
-        text=TextConfig(overlay=str(args.text_overlay) if args.text_overlay else None),
-        face=FaceConfig(sample_fps=args.fps),
-        acoustic=AcousticConfig(whisper=WhisperStatesConfig() if args.whisper_states else None),
-        transcript=TranscriptConfig(model=args.asr_model, language=language),
-        asr_mode=args.asr_mode,
-        min_word_prob=args.min_word_prob,
-    )
+    try:
+        cfg = ExtractConfig(
+            text=TextConfig(overlay=str(args.text_overlay) if args.text_overlay else None),
+            face=FaceConfig(sample_fps=args.fps),
+            acoustic=AcousticConfig(whisper=WhisperStatesConfig() if args.whisper_states else None),
+            transcript=TranscriptConfig(model=args.asr_model, language=language),
+            asr_mode=args.asr_mode,
+            min_word_prob=args.min_word_prob,
+        )
+    except ValueError as e:  # a bad setting is a usage error, caught before any model loads or file is written
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     with Extractor(cfg) as extractor:
         ok, failed = _extract_all(args, inputs, rows, table, extractor)
