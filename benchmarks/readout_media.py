@@ -153,7 +153,7 @@ def write_audio(audio, out: Path, rate: int = 16000) -> Path:
 
 
 def speech_clip(wavs: list[Path], loops: int, out: Path, rate: int = 16000) -> Path:
-    """The audio files one after another, the whole looped ``loops`` times (16 kHz mono PCM in .mkv)."""
+    """The sound of these media files one after another, the whole looped ``loops`` times (16 kHz mono PCM in .mkv)."""
     import numpy as np
 
     from realtime.features.media import decode_audio

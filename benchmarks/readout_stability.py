@@ -11,7 +11,8 @@ is what the page shows):
    with the baseline off (``--no-baseline``), running (the default) and calibrated on the first 3 s
    (``--calibrate``).
 2. **Displayed-label changes per minute** on a steady clip: the sample clip itself, and the sample looped
-   ``--loops`` times (the issue's protocol: a real 8 s talking head in a loop), next to the raw per-window label's.
+   ``--loops`` times (the issue's protocol: a real 8 s talking head in a loop), next to the raw per-window label's,
+   and the looped sample's sound alone (a steady voice without a face, as an audio file's replay shows it).
    Target: at most 6 displayed changes a minute.
 3. **Lag on a spliced clip**: ``happy.png`` for 8 s, then ``sad.png`` for 8 s, then ``happy.png`` again (a video of
    stills from the shared media, no audio). For each splice, the media time at which the raw per-window label and
@@ -41,8 +42,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.readout_media import (changes, follow_summary, loop_clip, per_minute, splices, still_clip,
-                                      validation_voices, voice_clip)
+from benchmarks.readout_media import (changes, follow_summary, loop_clip, per_minute, speech_clip, splices,
+                                      still_clip, validation_voices, voice_clip)
 
 ROOT = Path(__file__).resolve().parents[1]
 SEGMENT_S = 8.0
@@ -230,6 +231,15 @@ def main(argv: list[str] | None = None) -> int:
         shown = [d["readout"]["label"] for d in rows]
         seq = [f"{rows[k]['t']:.2f} {lab}" for k, lab in enumerate(shown) if k and lab != shown[k - 1]]
         print(f"  displayed changes (media time, new label): {', '.join(seq)}")
+        voice = tmp / f"{clip.stem}-voice-x{args.loops}.mkv"
+        if not (REUSE and voice.is_file()):
+            speech_clip([clip], args.loops, voice)
+        rows = replay(voice, tmp / "loop-voice.jsonl")
+        n_shown, n_raw, span = changes(rows)
+        labels = collections.Counter(d["readout"]["label"] for d in rows)
+        print(f"  {voice.name}, its sound alone ({span:.2f} s of windows): displayed {n_shown} changes = "
+              f"{per_minute(n_shown, span):.2f}/min; raw {n_raw} = {per_minute(n_raw, span):.2f}/min; "
+              f"displayed labels {dict(labels.most_common())}")
 
     print("\n3. lag of the displayed label on a spliced clip (happy.png 8 s | sad.png 8 s | happy.png 8 s, no audio)")
     spliced = tmp / "happy-sad-happy.mp4"
