@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--priors", type=floats, default=[10.0, 30.0, 60.0], help="prior_s values (s; default 10,30,60)")
     p.add_argument("--caps", type=floats, default=[0.5, 1.0, 1.5, 2.0],
                    help="cap_std values (std; default 0.5,1,1.5,2)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads for the checkpoints (default 1)")
     p.add_argument("--min-gain", type=float, default=0.01,
                    help="mean speaker-session accuracy a setting must gain over the defaults (default 0.01)")
     args = p.parse_args(argv)
@@ -124,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     default = (d.prior_s, d.cap_std)
     if default[0] not in args.priors or default[1] not in args.caps:
         p.error(f"the grid must hold the defaults (prior {d.prior_s:g}, cap {d.cap_std:g}) to compare with them")
+    import torch
+
+    torch.set_num_threads(max(1, args.threads))
     table = cells(args)
     n = len(table[default]["mixed"])
     print(f"\nmean accuracy over {n} cells (checkpoint x held-out corpus x head), change against the defaults:")
