@@ -101,6 +101,14 @@ def voice_table(rows: list[dict]) -> list[str]:
     return out
 
 
+def steady_line(name: str, rows: list[dict]) -> str:
+    """Section 2's line for a looped clip: displayed and raw label changes a minute, and the labels displayed."""
+    n_shown, n_raw, span = changes(rows)
+    labels = collections.Counter(d["readout"]["label"] for d in rows)
+    return (f"  {name} ({span:.2f} s of windows): displayed {n_shown} changes = {per_minute(n_shown, span):.2f}/min; "
+            f"raw {n_raw} = {per_minute(n_raw, span):.2f}/min; displayed labels {dict(labels.most_common())}")
+
+
 def relabel(rows: list[dict], cfg) -> list[str]:
     """The displayed labels a `ReadoutConfig` would give on these raw scores (the readout is a pure function of
     the raw per-window probabilities, so other settings need no new replay)."""
@@ -223,23 +231,14 @@ def main(argv: list[str] | None = None) -> int:
         if not (REUSE and looped.is_file()):
             loop_clip(clip, args.loops, looped)
         loop_rows = rows = replay(looped, tmp / "loop.jsonl")
-        n_shown, n_raw, span = changes(rows)
-        labels = collections.Counter(d["readout"]["label"] for d in rows)
-        print(f"  {looped.name} ({span:.2f} s of windows): displayed {n_shown} changes = "
-              f"{per_minute(n_shown, span):.2f}/min; raw {n_raw} = {per_minute(n_raw, span):.2f}/min; "
-              f"displayed labels {dict(labels.most_common())}")
+        print(steady_line(looped.name, rows))
         shown = [d["readout"]["label"] for d in rows]
         seq = [f"{rows[k]['t']:.2f} {lab}" for k, lab in enumerate(shown) if k and lab != shown[k - 1]]
         print(f"  displayed changes (media time, new label): {', '.join(seq)}")
         voice = tmp / f"{clip.stem}-voice-x{args.loops}.mkv"
         if not (REUSE and voice.is_file()):
             speech_clip([clip], args.loops, voice)
-        rows = replay(voice, tmp / "loop-voice.jsonl")
-        n_shown, n_raw, span = changes(rows)
-        labels = collections.Counter(d["readout"]["label"] for d in rows)
-        print(f"  {voice.name}, its sound alone ({span:.2f} s of windows): displayed {n_shown} changes = "
-              f"{per_minute(n_shown, span):.2f}/min; raw {n_raw} = {per_minute(n_raw, span):.2f}/min; "
-              f"displayed labels {dict(labels.most_common())}")
+        print(steady_line(f"{voice.name}, its sound alone", replay(voice, tmp / "loop-voice.jsonl")))
 
     print("\n3. lag of the displayed label on a spliced clip (happy.png 8 s | sad.png 8 s | happy.png 8 s, no audio)")
     spliced = tmp / "happy-sad-happy.mp4"
