@@ -54,6 +54,10 @@ def cells(args) -> dict[tuple[float, float], dict[str, list[float]]]:
     bad = set(wanted) - set(cc.MODALITY_CORPORA["voice"])
     if bad:
         raise SystemExit(f"error: not voice corpora: {sorted(bad)}; choose from {list(cc.MODALITY_CORPORA['voice'])}")
+    for c in wanted:  # this tool reads features, it does not extract them
+        if not (args.cache / "features" / c).is_dir():
+            raise SystemExit(f"error: no {c} features under {args.cache / 'features'}; extract them first with "
+                             f"python -m recipes.crosscorpus --cache {args.cache} --modalities voice")
     items = cc.select(args.data, ["voice"], None)
     grid = [NONE] + [(p, c) for p in args.priors for c in args.caps]
     out: dict = {k: {"mixed": [], "one": []} for k in grid}

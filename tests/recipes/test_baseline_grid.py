@@ -39,3 +39,9 @@ def test_grid_must_hold_the_defaults(capsys):
         bg.main(["--cache", "x", "--run", "a=emovo", "--priors", "10"])
     assert e.value.code == 2
     assert "must hold the defaults" in capsys.readouterr().err
+
+
+def test_a_cache_without_the_features_is_refused_before_any_model_loads(tmp_path):
+    with pytest.raises(SystemExit) as e:
+        bg.main(["--cache", str(tmp_path), "--run", "assets/dmd_live=emovo"])
+    assert str(e.value).startswith(f"error: no emovo features under {tmp_path / 'features'}")
