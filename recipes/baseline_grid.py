@@ -10,7 +10,7 @@ of the speaker's clips in a seeded random order, or of one speaker in one emotio
 and the voice corpora it never trained on (validation only: a transfer fold's held-out corpora); the accuracy of its
 fused, homogeneous and heterogeneous heads on each is one cell.
 
-The rule, set before the first run: a setting replaces the defaults only if its mean accuracy over all cells in
+The rule, set before any setting was compared with the defaults: a setting replaces the defaults only if its mean accuracy over all cells in
 speaker sessions exceeds the defaults' by at least ``--min-gain`` (0.01), while in one-emotion sessions it stays
 within 0.005 of the defaults' mean and no lower than no baseline's (the case a normaliser must not erase). Prints
 every cell, then the means and the verdict.
