@@ -154,9 +154,8 @@ class Pipeline:
             self.scorer = Scorer(cfg.scorer, live_spec=cfg.feature_spec()).start()
         self.baseline = self._make_baseline()
         for st in self.stages.values():
-            if self.stop_event.is_set():  # stopped during start-up: start nothing more
+            if not self._unless_stopped(st.start):  # stopped during start-up: start nothing more
                 return self
-            st.start()
         deadline = time.monotonic() + warmup_timeout_s
         while time.monotonic() < deadline and any(st.stats.status in ("idle", "starting") for st in self.stages.values()):
             if self.stop_event.wait(0.02):
@@ -187,10 +186,24 @@ class Pipeline:
             return
         self._emit_event(CalibrateRequest())
 
+    def _unless_stopped(self, begin) -> bool:
+        """Call ``begin`` (start a stage or a thread) unless `stop` has begun, under the lock `stop` takes first: so
+        whatever starts is something `stop` then joins. (A stop between a start-up check and a thread's start used
+        to leave that thread running after `stop` returned.) False when stopped."""
+        with self._lock:
+            if self._stopped:
+                return False
+            begin()
+            return True
+
     def _spawn(self, fn, name: str) -> None:
         t = threading.Thread(target=fn, name=f"pipeline-{name}", daemon=True)
-        t.start()
-        self._threads.append(t)  # only started threads are ever joined
+
+        def begin() -> None:
+            t.start()
+            self._threads.append(t)  # only started threads are ever joined
+
+        self._unless_stopped(begin)
 
     def _emit_event(self, item) -> None:
         self._put(self.events, item)

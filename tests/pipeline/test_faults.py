@@ -94,6 +94,26 @@ def test_stop_during_startup_and_twice_is_clean(scorer):
         assert all(not th.is_alive() for th in p._threads)
 
 
+def test_a_stop_just_before_a_thread_starts_leaves_nothing_running(scorer):
+    # the race the test above hits now and then: stop() runs to its end after start()'s last check of the stop
+    # event and before a thread starts; that thread must not start (stop() has already joined everything)
+    p, _ = pipeline(scorer, FakeSource(duration=60.0, realtime=True))
+    spawn = p._spawn
+
+    def stop_first(fn, name):
+        stopper = threading.Thread(target=p.stop)
+        stopper.start()
+        stopper.join(10)
+        spawn(fn, name)
+
+    p._spawn = stop_first
+    p.start()
+    assert p._threads == []
+    assert p.stop() == []
+    for st in p.stages.values():
+        assert st.join(1.0)
+
+
 def test_stop_mid_stream_returns_within_two_seconds(scorer):
     p, results = pipeline(scorer, FakeSource(duration=60.0, realtime=True), wait_for_all=False, live=True)
     p.start()
