@@ -15,7 +15,12 @@ SAMPLE = ROOT / "assets" / "WDA_KatieHill_000.mp4"
 
 
 def start(args, tmp_path, **popen):
-    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", TMPDIR=str(tmp_path))
+    # torch keeps its compiler cache under the temporary folder and makes it when torch._dynamo is first imported
+    # (a library's torch.compiler.disable, while the models load): torch's own cache, kept across runs on purpose,
+    # not something the demo leaves behind, so it goes elsewhere and tmp_path must hold only what the demo wrote
+    cache = tmp_path.parent / f"{tmp_path.name}-torch-cache"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", TMPDIR=str(tmp_path),
+               TORCHINDUCTOR_CACHE_DIR=str(cache))
     return subprocess.Popen([sys.executable, str(ROOT / "run_demo.py"), *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT, **popen)
 
