@@ -63,7 +63,7 @@ def check_first_call(torch, label: str, fn, want: dict) -> None:
     worst = max((getattr(got, k) - v).abs().max().item() for k, v in want.items())
     print(f"  {label} = {worst:.2e} (first call {first:.1f} s)")
     if worst > TOL:
-        raise SystemExit(f"{label.split('|')[1].strip()} differs beyond the tolerance {TOL:g}")
+        raise SystemExit(f"{label.strip()} = {worst:.2e}: beyond the tolerance {TOL:g}")
 
 
 def summary(t: list[float]) -> tuple[float, float]:

@@ -10,10 +10,10 @@ of the speaker's clips in a seeded random order, or of one speaker in one emotio
 and the voice corpora it never trained on (validation only: a transfer fold's held-out corpora); the accuracy of its
 fused, homogeneous and heterogeneous heads on each is one cell.
 
-The rule, set before any setting was compared with the defaults: a setting replaces the defaults only if its mean accuracy over all cells in
-speaker sessions exceeds the defaults' by at least ``--min-gain`` (0.01), while in one-emotion sessions it stays
-within 0.005 of the defaults' mean and no lower than no baseline's (the case a normaliser must not erase). Prints
-every cell, then the means and the verdict.
+The rule, set before any setting was compared with the defaults: a setting replaces the defaults only if its mean
+accuracy over all cells in speaker sessions exceeds the defaults' by at least ``--min-gain`` (0.01), while in
+one-emotion sessions it stays within 0.005 of the defaults' mean and no lower than no baseline's (the case a
+normaliser must not erase). Prints every cell, then the means and the verdict.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ import argparse
 import statistics
 import sys
 from pathlib import Path
-
-import numpy as np
 
 NONE = (0.0, 0.0)
 """The grid key of "no baseline" (a cap of 0 leaves every level where it is)."""
@@ -70,15 +68,14 @@ def cells(args) -> dict[tuple[float, float], dict[str, list[float]]]:
                 its = items[c]
                 seconds: list = []
                 x, found, seqs = cc.load_media(args.cache, its, "voice", scorer.cfg.seq_lens[2], False, [], seconds)
-                y = np.array([it.emotion7 for it in its], dtype=object)
-                g = np.array([it.group or it.corpus for it in its], dtype=object)
-                loaded[c] = (x, found, seqs, seconds, y, g)
-            x, found, seqs, seconds, y, g = loaded[c]
+                y, g = cc.labels_and_groups(its)
+                loaded[c] = (x, found, seqs, seconds, y, cc.session_groups(g, y))
+            x, found, seqs, seconds, y, sessions = loaded[c]
             for key in grid:
                 cfg = BaselineConfig(prior_s=key[0] or default.prior_s, cap_std=key[1])
                 line = []
-                for kind, groups in (("mixed", g), ("one", g + "/" + y)):
-                    logits = scorer.logits(cc.session_seqs(scorer, seqs, x, seconds, groups, cfg), "voice")
+                for kind, name in (("mixed", cc.SESSION_MIXED), ("one", cc.SESSION_ONE)):
+                    logits = scorer.logits(cc.session_seqs(scorer, seqs, x, seconds, sessions[name], cfg), "voice")
                     accs = [cc.score(y, v, scorer.classes, found=found)["acc"] for v in logits.values()]
                     out[key][kind] += accs
                     line.append(" ".join(f"{a:g}" for a in accs))

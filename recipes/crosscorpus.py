@@ -374,6 +374,18 @@ def calibrated_seqs(scorer: CheckpointScorer, seqs: list, y, groups, found) -> l
             for x, r in zip(seqs, ref)]
 
 
+def labels_and_groups(its: list[Item]) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's 7-class label and its group (the speaker where the corpus names one, else the corpus)."""
+    return (np.array([it.emotion7 for it in its], dtype=object),
+            np.array([it.group or it.corpus for it in its], dtype=object))
+
+
+def session_groups(groups: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+    """The sessions the running-baseline rows play (`session_seqs`): each speaker's clips (``SESSION_MIXED``), and
+    each speaker in one emotion (``SESSION_ONE``: the case a normaliser must not erase)."""
+    return {SESSION_MIXED: groups, SESSION_ONE: groups + "/" + y}
+
+
 def session_seqs(scorer: CheckpointScorer, seqs: list, means: np.ndarray, seconds, groups, config=SESSION,
                  seed: int = 0) -> list:
     """Each clip's rows with its eGeMAPS levels shifted by the page's running baseline (`realtime.baseline`,
@@ -462,8 +474,7 @@ def run(args) -> dict:
         t = time.perf_counter()
         for c in names:
             its = by_corpus[c]
-            y = np.array([it.emotion7 for it in its], dtype=object)
-            groups = np.array([it.group or it.corpus for it in its], dtype=object)
+            y, groups = labels_and_groups(its)
             if mod == "text":
                 x, found, seqs = load_text(args.cache, its, not args.no_progress, overlay)
             else:
@@ -481,9 +492,7 @@ def run(args) -> dict:
                 if mod == "voice":
                     ck_logits[c].update({f"{h}, calibrated": v for h, v in
                                          scorer.logits(calibrated_seqs(scorer, seqs, y, groups, found), mod).items()})
-                    # the page's running baseline over a session of each speaker's clips, and over one-emotion
-                    # sessions (each speaker in one emotion: the case a normaliser must not erase)
-                    for name, g in ((SESSION_MIXED, groups), (SESSION_ONE, groups + "/" + y)):
+                    for name, g in session_groups(groups, y).items():
                         ck_logits[c].update({f"{h}, {name}": v for h, v in
                                              scorer.logits(session_seqs(scorer, seqs, x, seconds, g), mod).items()})
             del seqs
