@@ -32,14 +32,15 @@ NAMES = ("language", "visual", "acoustic")
 
 
 class _Scores(torch.nn.Module):
-    """`inference.scores` with tensor-tuple outputs, as the tracer needs."""
+    """`inference.scores` (or another version of it, `scores_fn`) with tensor-tuple outputs, as the tracer needs."""
 
-    def __init__(self, model: "DMD"):
+    def __init__(self, model: "DMD", scores_fn=scores):
         super().__init__()
         self.model = model
+        self.scores_fn = scores_fn
 
     def forward(self, language, visual, acoustic, lengths, present):
-        s = scores(self.model, language, visual, acoustic, lengths, present)
+        s = self.scores_fn(self.model, language, visual, acoustic, lengths, present)
         return tuple(getattr(s, k) for k in FIELDS)
 
 
@@ -48,15 +49,16 @@ class TracedScores:
 
     Args:
         model: a `DMD` in eval mode, on precomputed text features (the live and faithful presets).
+        scores_fn: the scoring path to trace; another revision's `inference.scores` in `benchmarks.scoring_ab`.
     """
 
-    def __init__(self, model: "DMD"):
+    def __init__(self, model: "DMD", scores_fn=scores):
         example = self._prepare(model)
         with warnings.catch_warnings(), torch.inference_mode():
             warnings.simplefilter("ignore")  # tracer notices about shape-derived Python ints
             # one eager call first fills the encoders' positional tables, so the trace sees them as constants
-            scores(model, *example)
-            traced = torch.jit.trace(_Scores(model).eval(), example, check_trace=False)
+            scores_fn(model, *example)
+            traced = torch.jit.trace(_Scores(model, scores_fn).eval(), example, check_trace=False)
             self.graph = torch.jit.freeze(traced.eval())
             # TorchScript's profiling executor profiles the first call and optimises on the second (~0.5 s each
             # here); pay that now, not on the first live window. Later batch sizes reuse the optimised graph.

@@ -17,6 +17,8 @@ float rounding (tests/dmd/test_inference.py holds the two to 1e-5). Why it is fa
   keys/values come out of one matmul with the LayerNorm affines folded into the weights (`_cross_keys_values`); the
   private and shared encoders are one matmul; the input std divides the temporal conv's weights, not the input;
 - attention is written out (matmul, softmax, matmul) below head dimension `SDPA_MIN_HEAD_DIM`, where it beats SDPA;
+- under MulT's future mask, written-out attention over `CAUSAL_SPLIT_MIN_STEPS` or more queries runs in two blocks
+  of queries, the first over the keys it can see: a quarter less score, softmax and weighting work (MOSI/MOSEI);
 - widths come from the weights, not the activations, so a frozen trace (`compiled.TracedScores`) folds all of the
   weight-side work above into constants.
 
@@ -281,8 +283,10 @@ def encode(
         full = future if mask is None else mask + future
     layers = enc.layers
     last = len(layers) - 1 if read is not None else len(layers)
+    # under the future mask the first queries see only the first keys: those rows skip the masked block
+    split = t_q // 2 if causal and t_q >= CAUSAL_SPLIT_MIN_STEPS else 0
     for i, layer in enumerate(layers[:last]):
-        h = _layer(layer, h, None if kv is None else kv[i], full)
+        h = _layer(layer, h, None if kv is None else kv[i], full, split)
     if read is None:
         return F.layer_norm(h, enc.norm_out.normalized_shape, enc.norm_out.weight, enc.norm_out.bias, enc.norm_out.eps)
 
@@ -307,14 +311,15 @@ def _ln(norm, x: torch.Tensor) -> torch.Tensor:
     return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
 
 
-def _layer(layer, h: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor] | None, mask: torch.Tensor | None) -> torch.Tensor:
-    """`EncoderLayer.forward` in eval mode, batch-first; `kv` as `encode`'s, one layer's."""
+def _layer(layer, h: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor] | None, mask: torch.Tensor | None,
+           split: int = 0) -> torch.Tensor:
+    """`EncoderLayer.forward` in eval mode, batch-first; `kv` as `encode`'s, one layer's; `split` as `_attend`'s."""
     q_in = _ln(layer.norm_attn, h)
     if kv is None:
         q, k, v = _queries_keys_values(layer.attn, q_in)
     else:
         q, (k, v) = _query(layer.attn, q_in), kv
-    h = _attend(layer.attn, q, k, v, mask).add_(h)
+    h = _attend(layer.attn, q, k, v, mask, split).add_(h)
     return _feed_forward(layer, h)
 
 
@@ -363,15 +368,38 @@ tiny GEMM per (batch, head, block), and at MOSI's 10 heads of 5 it was 15 to 40%
 (docs/speed.md); from 8 up (the live preset's 8 and 16, MOSI's memory transformers' 10) it is the faster one."""
 
 
-def _attend(attn, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+CAUSAL_SPLIT_MIN_STEPS = 16
+"""From this many query steps on, written-out attention under MulT's future mask runs in two blocks of queries."""
+
+
+def _attend(attn, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
+            split: int = 0) -> torch.Tensor:
     """Scaled dot-product attention of (B, H, T_q, hd) queries over (B, H, T_k, hd) keys/values, then the output
-    projection: (B, T_q, E)."""
+    projection: (B, T_q, E).
+
+    ``split`` > 0 says `mask` contains MulT's future mask (`causal_mask`): the first ``split`` queries then see
+    only the first ``split + |T_k - T_q|`` keys, so their scores, softmax and weighted sum skip the keys every one
+    of them masks (a quarter of the written-out work at ``split = T_q / 2``; exact, since those weights are 0).
+    """
     hd = q.shape[-1]
     if hd < SDPA_MIN_HEAD_DIM:
-        s = torch.matmul(q * hd ** -0.5, k.transpose(-2, -1))
-        if mask is not None:
-            s.add_(mask)
-        out = torch.matmul(torch.softmax(s, dim=-1), v)
+        q = q * hd ** -0.5
+        if split:
+            t_q, t_k = q.shape[2], k.shape[2]
+            seen = min(t_k, split + abs(t_k - t_q))
+            k_t, v = k.transpose(-2, -1).contiguous(), v.contiguous()  # sliced twice below: made contiguous once
+            out = torch.cat([_weighted(q[:, :, :split], k_t[..., :seen], v[:, :, :seen], mask[..., :split, :seen]),
+                             _weighted(q[:, :, split:], k_t, v, mask[..., split:, :])], dim=2)
+        else:
+            out = _weighted(q, k.transpose(-2, -1), v, mask)
     else:
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     return _linear(out.transpose(1, 2).flatten(2), attn.out_proj)
+
+
+def _weighted(q: torch.Tensor, k_t: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """softmax(q k^T + mask) v, written out; `q` already scaled, `k_t` the keys transposed, (B, H, hd, T_k)."""
+    s = torch.matmul(q, k_t)
+    if mask is not None:
+        s.add_(mask)
+    return torch.matmul(torch.softmax(s, dim=-1), v)
