@@ -15,6 +15,11 @@ Prints:
      whether it kept up (scored every window the streams' schedules held before the stop, but the one each may have
      in flight, with p99 latency under the hop). ``--workers N`` puts N scorer threads, each with its own copy of
      the model and one torch thread, behind the one batching queue.
+
+Memory: like `benchmarks.soak`, it first sets the allocator policy `run_demo.py --memory` sets (`realtime.memory`;
+default "flat", the page's default), so its figures are the page server's; ``--memory default`` leaves glibc's own
+policy. Under "flat" every tensor of 256 KB or more is mapped afresh and faults its pages in, so batches of many
+streams score markedly slower (docs/speed.md 3d).
 """
 
 from __future__ import annotations
@@ -55,7 +60,14 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=1,
                    help="scorer workers behind the batching scorer in the concurrent run (each its own copy of the "
                         "model, one torch thread each; default 1)")
+    p.add_argument("--memory", choices=("flat", "fast", "default"), default="flat",
+                   help="allocator policy, as run_demo.py --memory (default flat, the page's default); 'default' "
+                        "leaves glibc's own")
     args = p.parse_args(argv)
+    from realtime.memory import apply_policy
+
+    took = args.memory == "default" or apply_policy(args.memory)
+    print(f"allocator policy: {args.memory}" + ("" if took else " (not set: the C library is not glibc)"))
 
     import logging
     import os

@@ -38,7 +38,7 @@ def base_scores(rev: str):
     except (OSError, subprocess.CalledProcessError) as e:
         detail = getattr(e, "stderr", "") or str(e)
         raise SystemExit(f"error: cannot read dmd_model/inference.py at {rev!r}: {detail.strip()}") from None
-    import dmd_model  # noqa: F401  (the parent package must be imported first)
+    importlib.import_module("dmd_model")  # the parent package first
 
     spec = importlib.util.spec_from_loader(BASE_MODULE, loader=None)
     module = importlib.util.module_from_spec(spec)

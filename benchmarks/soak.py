@@ -122,11 +122,14 @@ def main(argv=None) -> None:
                     help="then feed one live (browser-path) session in real time for this many minutes (default 0)")
     ap.add_argument("--live-fps", type=float, default=15.0,
                     help="webcam frames per second pushed in the live soak (default 15)")
+    ap.add_argument("--memory", choices=("flat", "fast"), default="flat",
+                    help="allocator policy, as run_demo.py --memory (default flat, the page's default)")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from realtime.memory import return_big_blocks
+    from realtime.memory import apply_policy
 
-    return_big_blocks()  # as run_demo.py does first thing: measure what the page server does
+    apply_policy(args.memory)  # as run_demo.py does first thing: measure what the page server does
+    print(f"allocator policy: {args.memory}")
 
     from realtime.config import PipelineConfig, StreamSettings
     from realtime.scorer import ScorerConfig

@@ -5,6 +5,12 @@ Why: every replay or live stream starts its own stage threads, and glibc gives t
 pages, so RSS rose over the first replays of a soak and stayed up. Keeping frame-sized blocks mmapped (returned to
 the OS when freed) and trimming the arenas when a stream ends returns those pages. Both calls are no-ops where the C
 library is not glibc (macOS, musl, Windows).
+
+That policy ("flat", the page's default) has a price: every block of 256 KB or more is mapped afresh and faults its
+pages in, and a scorer batching many streams allocates such blocks on every pass (its batch-64 forward faulted
+29,278 to 33,046 pages in three runs; docs/speed.md 3d). `keep_freed_blocks` ("fast") takes the other side: freed
+blocks up to 16 MB stay in the heap for the next ones, at the cost of a higher resident plateau. `run_demo.py
+--memory` chooses.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import logging
 
 log = logging.getLogger(__name__)
 
+M_TRIM_THRESHOLD = -1
+"""glibc's mallopt parameter number for the trim threshold (malloc.h)."""
 M_MMAP_THRESHOLD = -3
 """glibc's mallopt parameter number for the mmap threshold (malloc.h)."""
 
@@ -52,6 +60,43 @@ def return_big_blocks(threshold_bytes: int = MMAP_THRESHOLD_BYTES) -> bool:
     if libc is None:
         return False
     return bool(libc.mallopt(M_MMAP_THRESHOLD, int(threshold_bytes)))
+
+
+KEEP_MMAP_THRESHOLD_BYTES = 16 << 20
+"""The "fast" policy maps only blocks of 16 MB or more: above the largest tensor of a batch-64 forward of the live
+preset (4 MB) and of MOSI's (9.4 MB)."""
+
+KEEP_TRIM_THRESHOLD_BYTES = 64 << 20
+"""... and keeps up to 64 MB free at the top of a heap before returning it, more than one batch-64 pass frees."""
+
+
+def keep_freed_blocks(mmap_threshold_bytes: int = KEEP_MMAP_THRESHOLD_BYTES,
+                      trim_threshold_bytes: int = KEEP_TRIM_THRESHOLD_BYTES) -> bool:
+    """Keep freed blocks for reuse (call it once, first thing in a process); True when both settings took.
+
+    Measured against "flat" (docs/speed.md 3d, `benchmarks.pipeline_speed --memory`, two alternating pairs): batches
+    of 64 streams 844.1 and 832.6 windows/s against 500.1 and 491.8, a fast replay of the sample 2.996 and 2.927 s
+    against 4.171 and 4.023 s. Over 50 back-to-back replays (`benchmarks.soak --memory fast`) RSS went 1234.0 ->
+    1516.6 MB from replay 5 to 50 (+22.90 %; +7.86 % from replay 10), against +1.41 % under "flat" (the README's
+    soak).
+    """
+    libc = _glibc()
+    if libc is None:
+        return False
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, int(mmap_threshold_bytes))) and bool(
+        libc.mallopt(M_TRIM_THRESHOLD, int(trim_threshold_bytes)))
+
+
+POLICIES = {"flat": return_big_blocks, "fast": keep_freed_blocks}
+"""``run_demo.py --memory``: "flat" RSS over many replays (the default), or "fast" batched scoring and replay."""
+
+
+def apply_policy(name: str) -> bool:
+    """Set the allocator policy `name` (a key of `POLICIES`); True when it took (False where the C library is not
+    glibc)."""
+    if name not in POLICIES:
+        raise ValueError(f"memory policy {name!r}: expected one of {sorted(POLICIES)}")
+    return POLICIES[name]()
 
 
 def release_freed_memory() -> bool:

@@ -156,6 +156,48 @@ def test_a_fixed_mmap_threshold_returns_freed_frame_buffers_at_once(mode):
         assert held < 40, held  # 50 kept buffers of 0.5 MB, plus interpreter noise
 
 
+_FAULTS_ON_A_REUSED_BLOCK = """
+import resource, sys
+from realtime.memory import apply_policy
+assert apply_policy(sys.argv[1])
+for _ in range(3):
+    block = bytearray(4 << 20)  # a 4 MB tensor-sized block, freed and allocated again as a scorer's passes do
+    del block
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(10):
+    block = bytearray(4 << 20)
+    del block
+print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10)
+"""
+
+
+@pytest.mark.parametrize("policy", ["flat", "fast"])
+def test_the_fast_policy_reuses_freed_blocks_and_the_flat_one_maps_them_afresh(policy):
+    """The trade `run_demo.py --memory` offers: under "flat" a freed 4 MB block is unmapped and the next one faults
+    its 1,024 pages in again; under "fast" it is reused from the heap without a fault."""
+    import subprocess
+    import sys
+
+    from realtime.memory import _glibc
+
+    if _glibc() is None:
+        pytest.skip("the C library is not glibc: mallopt does not exist here")
+    out = subprocess.run([sys.executable, "-c", _FAULTS_ON_A_REUSED_BLOCK, policy], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parents[2])
+    faults = float(out.stdout)
+    if policy == "flat":
+        assert faults >= 1000, faults  # every page of the 4 MB block, every time
+    else:
+        assert faults < 50, faults
+
+
+def test_an_unknown_memory_policy_is_refused():
+    from realtime.memory import apply_policy
+
+    with pytest.raises(ValueError, match="expected one of"):
+        apply_policy("tight")
+
+
 def test_return_big_blocks_refuses_a_threshold_below_a_page():
     from realtime.memory import return_big_blocks
 
@@ -185,3 +227,12 @@ def test_summaries_drawn_from_many_threads_leave_no_more_files_open(tmp_path):
         t.join()
     assert all((tmp_path / f"s{k}.png").stat().st_size > 10_000 for k in range(5))
     assert fds[1:] == [fds[0]] * 4, fds
+
+
+def test_the_page_keeps_memory_flat_unless_asked_for_speed():
+    from realtime.memory import POLICIES
+    from run_demo import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args([]).memory == "flat" and parser.parse_args(["--memory", "fast"]).memory == "fast"
+    assert set(parser._option_string_actions["--memory"].choices) == set(POLICIES)
