@@ -55,11 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"DMD checkpoint directory (default: the bundled {DEFAULT_CHECKPOINT.relative_to(ROOT)})")
     p.add_argument("--window", type=float, default=4.0, metavar="S", help="sliding window length in seconds (default 4)")
     p.add_argument("--hop", type=float, default=0.25, metavar="S", help="score every S seconds (default 0.25)")
-    p.add_argument("--memory", choices=("flat", "fast"), default="flat",
-                   help="allocator policy: 'flat' (default) returns freed frame and tensor buffers to the system at "
-                        "once, so memory stays flat over many replays; 'fast' keeps them for reuse: on a 2-core CPU "
-                        "batches of 64 streams scored 1.7x and file replays ran 1.4x as fast, but resident memory "
-                        "settled some 400 MB higher and still crept up over 50 replays (docs/speed.md 3d)")
+    p.add_argument("--memory", choices=("flat", "fast"), default=None,
+                   help="allocator policy: 'flat' returns freed frame and tensor buffers to the system at once, so "
+                        "memory stays flat over many replays; 'fast' keeps them for reuse: on a 2-core CPU batches of "
+                        "64 streams scored 1.7x and file replays ran 1.4x as fast, but resident memory settled some "
+                        "400 MB higher and still crept up over 50 replays (docs/speed.md 3d). Default: 'flat' for "
+                        "the page, which may serve for hours; 'fast' for a --headless replay, which ends with its file")
     p.add_argument("--face-window", type=float, default=WindowConfig.visual_window_s, metavar="S",
                    help="the face is read over the window's last S seconds (default %(default)s: as long as the "
                         "face sequences the model was trained on, so a new expression shows within about a second; "
@@ -275,6 +276,12 @@ class LagWarning:
                 "machine scores in real time; use a longer --hop, or --fast", lag_s, self.hop_s, 1 / self.hop_s)
 
 
+def memory_policy(args) -> str:
+    """``--memory``, or by default 'flat' for the page (it may serve for hours: its memory must not creep up) and
+    'fast' for a headless replay (the process ends with its file; the replay runs faster)."""
+    return args.memory or ("fast" if args.headless else "flat")
+
+
 def main(argv: list[str] | None = None) -> int:
     from realtime.shutdown import Stopper
 
@@ -283,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from realtime.memory import apply_policy
 
-    apply_policy(args.memory)  # before any thread allocates (realtime/memory.py)
+    apply_policy(memory_policy(args))  # before any thread allocates
     problem = check_args(args)
     if problem:
         parser.error(problem)  # usage line, the reason, exit code 2

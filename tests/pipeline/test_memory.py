@@ -229,10 +229,13 @@ def test_summaries_drawn_from_many_threads_leave_no_more_files_open(tmp_path):
     assert fds[1:] == [fds[0]] * 4, fds
 
 
-def test_the_page_keeps_memory_flat_unless_asked_for_speed():
+@pytest.mark.parametrize("argv, policy", [([], "flat"), (["--memory", "fast"], "fast"),
+                                          (["--replay", "a.mp4", "--headless"], "fast"),
+                                          (["--replay", "a.mp4", "--headless", "--memory", "flat"], "flat")])
+def test_the_page_keeps_memory_flat_and_a_headless_replay_fast(argv, policy):
     from realtime.memory import POLICIES
-    from run_demo import build_parser
+    from run_demo import build_parser, memory_policy
 
     parser = build_parser()
-    assert parser.parse_args([]).memory == "flat" and parser.parse_args(["--memory", "fast"]).memory == "fast"
+    assert memory_policy(parser.parse_args(argv)) == policy
     assert set(parser._option_string_actions["--memory"].choices) == set(POLICIES)
