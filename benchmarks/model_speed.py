@@ -188,8 +188,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--inductor", action="store_true",
                    help="also time InductorScores (torch.compile, static shapes; compiles once per batch size, tens of "
                         "seconds each)")
+    p.add_argument("--memory", choices=("default", "flat", "fast"), default="default",
+                   help="allocator policy (realtime.memory, as run_demo.py --memory): 'default' leaves glibc's own "
+                        "(the earlier rounds' figures); 'flat' is the page's, 'fast' a headless replay's or a scoring "
+                        "server's (docs/speed.md 3d)")
     args = p.parse_args(argv)
     args.batches = [int(b) for b in args.batches.split(",")]
+    if args.memory != "default":
+        from realtime.memory import apply_policy
+
+        if not apply_policy(args.memory):
+            print(f"--memory {args.memory}: not set (the C library is not glibc)")
 
     import torch
 
@@ -205,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         sync = lambda: None  # noqa: E731
         where = f"cpu, {args.threads} thread(s)"
     print(f"torch {torch.__version__} on {where}; eval mode under torch.inference_mode; min / p50 over interleaved "
-          "runs; compare ratios, not absolute times, on a shared machine")
+          f"runs; compare ratios, not absolute times, on a shared machine; allocator policy: {args.memory}")
     if not args.skip_reference:
         bench_reference(args, torch, dev, sync)
     if not args.skip_live:
