@@ -369,7 +369,9 @@ tiny GEMM per (batch, head, block), and at MOSI's 10 heads of 5 it was 15 to 40%
 
 
 CAUSAL_SPLIT_MIN_STEPS = 16
-"""From this many query steps on, written-out attention under MulT's future mask runs in two blocks of queries."""
+"""From this many query steps on, written-out attention under MulT's future mask runs in two blocks of queries. Set by
+reasoning, not measured: the split adds about a dozen operators per call (9% at MOSI batch 1, docs/speed.md 3d),
+which a short sequence's quarter would not pay for."""
 
 
 def _attend(attn, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,

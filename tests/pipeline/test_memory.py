@@ -117,6 +117,21 @@ def test_release_freed_memory_gives_a_threads_fragmented_heap_back():
     assert len(pinned) == 500 and all(len(b) == 64 * 1024 for b in pinned)
 
 
+def in_a_fresh_process(script: str, arg: str) -> float:
+    """Run `script` with `arg` in a new interpreter (allocator settings are process-wide) and return the number it
+    prints; skips where the C library is not glibc."""
+    import subprocess
+    import sys
+
+    from realtime.memory import _glibc
+
+    if _glibc() is None:
+        pytest.skip("the C library is not glibc: mallopt does not exist here")
+    out = subprocess.run([sys.executable, "-c", script, arg], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    return float(out.stdout)
+
+
 _FRAMES_AFTER_A_BIG_FREE = """
 import sys
 from realtime.memory import return_big_blocks
@@ -140,16 +155,7 @@ print(rss() - base)
 def test_a_fixed_mmap_threshold_returns_freed_frame_buffers_at_once(mode):
     """What kept RSS up across replays: with glibc's dynamic threshold, freed frame-sized buffers stay in the heap
     (200 MB held here); with the threshold fixed (run_demo.py does it first thing) only the kept ones are."""
-    import subprocess
-    import sys
-
-    from realtime.memory import _glibc
-
-    if _glibc() is None:
-        pytest.skip("the C library is not glibc: mallopt does not exist here")
-    out = subprocess.run([sys.executable, "-c", _FRAMES_AFTER_A_BIG_FREE, mode], capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).resolve().parents[2])
-    held = float(out.stdout)
+    held = in_a_fresh_process(_FRAMES_AFTER_A_BIG_FREE, mode)
     if mode == "dynamic":
         assert held > 150, held  # without the fix: what the soak saw
     else:
@@ -175,16 +181,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10)
 def test_the_fast_policy_reuses_freed_blocks_and_the_flat_one_maps_them_afresh(policy):
     """The trade `run_demo.py --memory` offers: under "flat" a freed 4 MB block is unmapped and the next one faults
     its 1,024 pages in again; under "fast" it is reused from the heap without a fault."""
-    import subprocess
-    import sys
-
-    from realtime.memory import _glibc
-
-    if _glibc() is None:
-        pytest.skip("the C library is not glibc: mallopt does not exist here")
-    out = subprocess.run([sys.executable, "-c", _FAULTS_ON_A_REUSED_BLOCK, policy], capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).resolve().parents[2])
-    faults = float(out.stdout)
+    faults = in_a_fresh_process(_FAULTS_ON_A_REUSED_BLOCK, policy)
     if policy == "flat":
         assert faults >= 1000, faults  # every page of the 4 MB block, every time
     else:
