@@ -194,11 +194,9 @@ def main(argv: list[str] | None = None) -> int:
                         "server's (docs/speed.md 3d)")
     args = p.parse_args(argv)
     args.batches = [int(b) for b in args.batches.split(",")]
-    if args.memory != "default":
-        from realtime.memory import apply_policy
+    from realtime.memory import benchmark_policy
 
-        if not apply_policy(args.memory):
-            print(f"--memory {args.memory}: not set (the C library is not glibc)")
+    policy = benchmark_policy(args.memory)
 
     import torch
 
@@ -214,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         sync = lambda: None  # noqa: E731
         where = f"cpu, {args.threads} thread(s)"
     print(f"torch {torch.__version__} on {where}; eval mode under torch.inference_mode; min / p50 over interleaved "
-          f"runs; compare ratios, not absolute times, on a shared machine; allocator policy: {args.memory}")
+          f"runs; compare ratios, not absolute times, on a shared machine; {policy}")
     if not args.skip_reference:
         bench_reference(args, torch, dev, sync)
     if not args.skip_live:

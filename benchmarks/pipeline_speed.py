@@ -64,10 +64,9 @@ def main(argv=None) -> int:
                    help="allocator policy, as run_demo.py --memory (default flat, the page's default); 'default' "
                         "leaves glibc's own")
     args = p.parse_args(argv)
-    from realtime.memory import apply_policy
+    from realtime.memory import benchmark_policy
 
-    took = args.memory == "default" or apply_policy(args.memory)
-    print(f"allocator policy: {args.memory}" + ("" if took else " (not set: the C library is not glibc)"))
+    print(benchmark_policy(args.memory))
 
     import logging
     import os

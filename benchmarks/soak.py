@@ -126,10 +126,9 @@ def main(argv=None) -> None:
                     help="allocator policy, as run_demo.py --memory (default flat, the page's default)")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from realtime.memory import apply_policy
+    from realtime.memory import benchmark_policy
 
-    apply_policy(args.memory)  # as run_demo.py does first thing: measure what the page server does
-    print(f"allocator policy: {args.memory}")
+    print(benchmark_policy(args.memory))  # as run_demo.py does first thing: measure what the page server does
 
     from realtime.config import PipelineConfig, StreamSettings
     from realtime.scorer import ScorerConfig

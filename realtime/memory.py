@@ -56,10 +56,7 @@ def return_big_blocks(threshold_bytes: int = MMAP_THRESHOLD_BYTES) -> bool:
     """
     if threshold_bytes < 4096:
         raise ValueError(f"mmap threshold {threshold_bytes} bytes: must be at least one page (4096)")
-    libc = _glibc()
-    if libc is None:
-        return False
-    return bool(libc.mallopt(M_MMAP_THRESHOLD, int(threshold_bytes)))
+    return _mallopt((M_MMAP_THRESHOLD, threshold_bytes))
 
 
 KEEP_MMAP_THRESHOLD_BYTES = 16 << 20
@@ -80,11 +77,15 @@ def keep_freed_blocks(mmap_threshold_bytes: int = KEEP_MMAP_THRESHOLD_BYTES,
     1516.6 MB from replay 5 to 50 (+22.90 %; +7.86 % from replay 10), against +1.41 % under "flat" (the README's
     soak).
     """
+    return _mallopt((M_MMAP_THRESHOLD, mmap_threshold_bytes), (M_TRIM_THRESHOLD, trim_threshold_bytes))
+
+
+def _mallopt(*settings: tuple[int, int]) -> bool:
+    """glibc's ``mallopt`` for each (parameter, value); True when every one took, False off glibc."""
     libc = _glibc()
     if libc is None:
         return False
-    return bool(libc.mallopt(M_MMAP_THRESHOLD, int(mmap_threshold_bytes))) and bool(
-        libc.mallopt(M_TRIM_THRESHOLD, int(trim_threshold_bytes)))
+    return all([bool(libc.mallopt(param, int(value))) for param, value in settings])  # a list: every one is set
 
 
 POLICIES = {"flat": return_big_blocks, "fast": keep_freed_blocks}
@@ -97,6 +98,13 @@ def apply_policy(name: str) -> bool:
     if name not in POLICIES:
         raise ValueError(f"memory policy {name!r}: expected one of {sorted(POLICIES)}")
     return POLICIES[name]()
+
+
+def benchmark_policy(name: str) -> str:
+    """For a benchmark: set policy `name` ('default' leaves the C library's own) and return the line that says which
+    policy its figures ran under."""
+    took = name == "default" or apply_policy(name)
+    return f"allocator policy: {name}" + ("" if took else " (not set: the C library is not glibc)")
 
 
 def release_freed_memory() -> bool:

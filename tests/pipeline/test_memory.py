@@ -236,3 +236,11 @@ def test_the_page_keeps_memory_flat_and_a_headless_replay_fast(argv, policy):
     parser = build_parser()
     assert memory_policy(parser.parse_args(argv)) == policy
     assert set(parser._option_string_actions["--memory"].choices) == set(POLICIES)
+
+
+def test_a_benchmark_says_which_policy_its_figures_ran_under():
+    from realtime.memory import benchmark_policy
+
+    assert benchmark_policy("default") == "allocator policy: default"  # glibc's own: nothing set
+    with pytest.raises(ValueError, match="expected one of"):
+        benchmark_policy("tight")
