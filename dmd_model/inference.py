@@ -13,12 +13,14 @@ float rounding (tests/dmd/test_inference.py holds the two to 1e-5). Why it is fa
   ``scaled_dot_product_attention`` takes and its output views back without a copy;
 - layers are applied with ``torch.nn.functional`` on the modules' parameters (no module-call machinery), key-padding
   masks are built once per modality instead of once per transformer;
-- each source modality is embedded and normalised once for the cross-modal transformers, and all their layers'
-  keys/values come out of one matmul with the LayerNorm affines folded into the weights (`_cross_keys_values`); the
-  private and shared encoders are one matmul; the input std divides the temporal conv's weights, not the input;
+- each source modality is embedded and normalised once for the cross-modal transformers, and every layer's
+  keys/values come from that one normalised sequence with its LayerNorm affine folded into the weights
+  (`_cross_keys_values`), projected just before the layer runs; the private and shared encoders are one matmul; the
+  input std divides the temporal conv's weights, not the input;
 - attention is written out (matmul, softmax, matmul) below head dimension `SDPA_MIN_HEAD_DIM`, where it beats SDPA;
-- under MulT's future mask, written-out attention over `CAUSAL_SPLIT_MIN_STEPS` or more queries runs in two blocks
-  of queries, the first over the keys it can see: a quarter less score, softmax and weighting work (MOSI/MOSEI);
+- under MulT's future mask, attention over `CAUSAL_SPLIT_MIN_STEPS` or more queries is written out at any head
+  dimension and runs in two blocks of queries, the first over the keys it can see: a quarter less score, softmax
+  and weighting work (MOSI/MOSEI);
 - widths come from the weights, not the activations, so a frozen trace (`compiled.TracedScores`) folds all of the
   weight-side work above into constants.
 
@@ -28,7 +30,7 @@ Dropout is never applied: the path is for eval mode only and refuses a model in 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -224,14 +226,33 @@ def _head(head, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return F.linear(residual, head.out.weight, head.out.bias), (hidden if head.repr_is_hidden else residual)
 
 
-def _cross_keys_values(model: "DMD", private: list[torch.Tensor]) -> dict[str, list[tuple[torch.Tensor, torch.Tensor]]]:
-    """Every cross-modal layer's keys and values, (B, H, T_s, hd) each, keyed like `DMD.cross_modal`.
+class SourceKeys(NamedTuple):
+    """What one cross-modal layer's keys and values are projected from (`keys_values`): the source's normalised
+    embedding ``x^`` (B, T_s, E), shared by every layer that reads the source, and the layer's key/value
+    in-projection with its LayerNorm affine folded in, (2E, E) and (2E,)."""
+
+    normalised: torch.Tensor
+    weight: torch.Tensor
+    bias: torch.Tensor
+    heads: int
+
+    def keys_values(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The layer's keys and values, (B, H, T_s, hd) each."""
+        kv = torch.matmul(self.normalised, self.weight.t()).add_(self.bias)
+        kv = kv.unflatten(-1, (2, self.heads, self.weight.shape[1] // self.heads)).permute(2, 0, 3, 1, 4)
+        return kv[0], kv[1]
+
+
+def _cross_keys_values(model: "DMD", private: list[torch.Tensor]) -> dict[str, list[SourceKeys]]:
+    """Every cross-modal layer's `SourceKeys`, keyed like `DMD.cross_modal`.
 
     A source modality's private sequence feeds two cross-modal transformers, and in each layer the keys/values are
     ``LN_l(embed(S_s)) @ W_kv,l + b_kv,l``. The embedding is the same in both transformers (same width, scale and
     positions: they are built alike in `DMD.__init__`), and a LayerNorm's affine folds into the projection after it
-    (``(x^ * w + b) @ W^T = x^ @ (W * w)^T + W b``), so each source is embedded and normalised once and all its
-    layers' keys and values come out of one wide matmul. Under `torch.jit.freeze` the folded weights are constants.
+    (``(x^ * w + b) @ W^T = x^ @ (W * w)^T + W b``), so each source is embedded and normalised once. Each layer
+    projects its own keys and values just before it runs: one wide matmul for all layers up front kept every
+    layer's keys alive through the branch, and was 5 to 8% slower at MOSI batch 16 and 64 (docs/speed.md 3e).
+    Under `torch.jit.freeze` the folded weights are constants.
     """
     out: dict[str, list] = {}
     for s in range(3):
@@ -244,11 +265,10 @@ def _cross_keys_values(model: "DMD", private: list[torch.Tensor]) -> dict[str, l
         w = torch.cat([lay.attn.in_proj_weight[dim:] * lay.norm_attn.weight for lay in layers])  # (n * 2E, E)
         b = torch.cat([torch.mv(lay.attn.in_proj_weight[dim:], lay.norm_attn.bias) + lay.attn.in_proj_bias[dim:]
                        for lay in layers])
-        kv = torch.matmul(x_hat, w.t()).add_(b).unflatten(-1, (len(layers), 2, heads, dim // heads))
-        kv = kv.permute(2, 3, 0, 4, 1, 5)  # (n, 2, B, H, T_s, hd)
         i = 0
         for key, enc in zip(users, encs):
-            out[key] = [(kv[j, 0], kv[j, 1]) for j in range(i, i + len(enc.layers))]
+            out[key] = [SourceKeys(x_hat, w[2 * dim * j: 2 * dim * (j + 1)], b[2 * dim * j: 2 * dim * (j + 1)], heads)
+                        for j in range(i, i + len(enc.layers))]
             i += len(enc.layers)
     return out
 
@@ -256,7 +276,7 @@ def _cross_keys_values(model: "DMD", private: list[torch.Tensor]) -> dict[str, l
 def encode(
     enc: TransformerEncoder,
     x: torch.Tensor,
-    kv: list[tuple[torch.Tensor, torch.Tensor]] | None,
+    kv: list[SourceKeys] | None,
     mask: torch.Tensor | None,
     read: torch.Tensor | int | None,
     causal: bool,
@@ -266,8 +286,7 @@ def encode(
     Args:
         enc: the encoder whose weights (and embedding, `TransformerEncoder._embed`) are used.
         x: (B, T_q, E) input before embedding.
-        kv: None for self-attention; for cross-attention each layer's (keys, values), (B, H, T_k, hd) each
-            (`_cross_keys_values`).
+        kv: None for self-attention; for cross-attention each layer's `SourceKeys` (`_cross_keys_values`).
         mask: additive key-padding mask (B, 1, 1, T_k), or None.
         read: None returns every step (B, T_q, E); -1 or a (B,) index tensor returns that step only (B, E), and then
             the last layer computes its query and feed-forward at that step only.
@@ -275,7 +294,7 @@ def encode(
     """
     bsz, t_q, _ = x.shape
     h = enc._embed(x.transpose(0, 1)).transpose(0, 1)  # the embedding works sequence-first
-    t_k = t_q if kv is None else kv[0][0].shape[2]
+    t_k = t_q if kv is None else kv[0].normalised.shape[1]
     full = mask
     future = None
     if causal:
@@ -301,7 +320,7 @@ def encode(
         row = None if future is None else future.index_select(0, read).view(bsz, 1, 1, t_k)
     step_mask = mask if row is None else (row if mask is None else mask + row)
     layer = layers[-1]
-    k, v = _keys_values(layer.attn, _ln(layer.norm_attn, h)) if kv is None else kv[-1]
+    k, v = _keys_values(layer.attn, _ln(layer.norm_attn, h)) if kv is None else kv[-1].keys_values()
     out = _attend(layer.attn, _query(layer.attn, _ln(layer.norm_attn, step)), k, v, step_mask).add_(step)
     out = _feed_forward(layer, out)
     return F.layer_norm(out[:, 0], enc.norm_out.normalized_shape, enc.norm_out.weight, enc.norm_out.bias, enc.norm_out.eps)
@@ -311,14 +330,14 @@ def _ln(norm, x: torch.Tensor) -> torch.Tensor:
     return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
 
 
-def _layer(layer, h: torch.Tensor, kv: tuple[torch.Tensor, torch.Tensor] | None, mask: torch.Tensor | None,
+def _layer(layer, h: torch.Tensor, kv: SourceKeys | None, mask: torch.Tensor | None,
            split: int = 0) -> torch.Tensor:
     """`EncoderLayer.forward` in eval mode, batch-first; `kv` as `encode`'s, one layer's; `split` as `_attend`'s."""
     q_in = _ln(layer.norm_attn, h)
     if kv is None:
         q, k, v = _queries_keys_values(layer.attn, q_in)
     else:
-        q, (k, v) = _query(layer.attn, q_in), kv
+        q, (k, v) = _query(layer.attn, q_in), kv.keys_values()
     h = _attend(layer.attn, q, k, v, mask, split).add_(h)
     return _feed_forward(layer, h)
 
@@ -369,9 +388,11 @@ tiny GEMM per (batch, head, block), and at MOSI's 10 heads of 5 it was 15 to 40%
 
 
 CAUSAL_SPLIT_MIN_STEPS = 16
-"""From this many query steps on, written-out attention under MulT's future mask runs in two blocks of queries. Set by
-reasoning, not measured: the split adds about a dozen operators per call (9% at MOSI batch 1, docs/speed.md 3d),
-which a short sequence's quarter would not pay for."""
+"""From this many query steps on, attention under MulT's future mask is written out at any head dimension and runs in
+two blocks of queries. Set by reasoning, not measured: the split adds about a dozen operators per call (9% at MOSI
+batch 1, docs/speed.md 3d), which a short sequence's quarter would not pay for. At MOSI's memory transformers (head
+dimension 10) the split written-out attention beat SDPA, which sees the future mask as any additive mask and cannot
+skip the block (docs/speed.md 3e)."""
 
 
 def _attend(attn, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
@@ -384,7 +405,7 @@ def _attend(attn, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch
     of them masks (a quarter of the written-out work at ``split = T_q / 2``; exact, since those weights are 0).
     """
     hd = q.shape[-1]
-    if hd < SDPA_MIN_HEAD_DIM:
+    if hd < SDPA_MIN_HEAD_DIM or split:  # under the future mask SDPA cannot skip the masked block
         q = q * hd ** -0.5
         if split:
             t_q, t_k = q.shape[2], k.shape[2]

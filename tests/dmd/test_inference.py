@@ -143,25 +143,37 @@ def test_cross_modal_keys_values_match_each_layers_own_projection():
         for key, enc in model.cross_modal.items():
             src = enc._embed(private[int(key.split("<-")[1])].transpose(0, 1)).transpose(0, 1)
             assert len(got[key]) == len(enc.layers)
-            for (k, v), layer in zip(got[key], enc.layers):
+            for keys, layer in zip(got[key], enc.layers):
+                k, v = keys.keys_values()
                 k_ref, v_ref = _keys_values(layer.attn, _ln(layer.norm_attn, src))
                 assert (k - k_ref).abs().max().item() <= 1e-5 and (v - v_ref).abs().max().item() <= 1e-5
 
 
+@pytest.mark.parametrize("min_head_dim", [None, 1_000], ids=["default-kernels", "all-written-out"])
 @pytest.mark.parametrize("name", ["mosi", "live"])
-def test_infer_agrees_when_causal_attention_skips_the_masked_block(name, monkeypatch):
+def test_infer_agrees_when_causal_attention_skips_the_masked_block(name, min_head_dim, monkeypatch):
     # under the future mask the written-out attention runs its first queries over the first keys only; the small
     # presets are shorter than the step count that turns this on, so lower it. MOSI's cross-modal pairs have
-    # different lengths here (the |T_k - T_q| offset of the mask); live adds padding and absent modalities
+    # different lengths here (the |T_k - T_q| offset of the mask); live adds padding and absent modalities. With the
+    # default kernels the split also takes the head dimensions SDPA would otherwise run (MOSI's memory's 10)
     from dmd_model import inference
 
     monkeypatch.setattr(inference, "CAUSAL_SPLIT_MIN_STEPS", 2)
-    monkeypatch.setattr(inference, "SDPA_MIN_HEAD_DIM", 1_000)
+    if min_head_dim is not None:
+        monkeypatch.setattr(inference, "SDPA_MIN_HEAD_DIM", min_head_dim)
     cfg = small(name, attn_mask=True)
     model = build(cfg, seed=11)
     kw = {"lengths": lengths_for(cfg), "present": PRESENT} if cfg.use_masks else {}
-    splits = []
+    split_head_dims = []
     attend = inference._attend
-    monkeypatch.setattr(inference, "_attend", lambda *a: splits.append(a[5] if len(a) > 5 else 0) or attend(*a))
+
+    def spy(*a):
+        if len(a) > 5 and a[5]:
+            split_head_dims.append(a[1].shape[-1])
+        return attend(*a)
+
+    monkeypatch.setattr(inference, "_attend", spy)
     assert_agree(model, *random_inputs(cfg, len(PRESENT), seed=12), **kw)
-    assert any(splits)  # the split ran
+    assert split_head_dims  # the split ran
+    if min_head_dim is None:  # ... also where SDPA would run without it
+        assert max(split_head_dims) >= inference.SDPA_MIN_HEAD_DIM
