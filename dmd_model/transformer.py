@@ -156,20 +156,21 @@ class TransformerEncoder(nn.Module):
         self.norm_out = nn.LayerNorm(dim)
 
     def _positions(self, x: torch.Tensor) -> torch.Tensor:
-        t = x.shape[0]
+        # int(): under torch.jit.trace a size is a traced tensor, and as a key it would miss the table on every call
+        t = int(x.shape[0])
+        key = (t, x.device)
+        table = self._table_cache.get(key)
+        if table is None:  # positions 0..T never change: compute the table once per length (row 0, padding, is 0)
+            table = sinusoidal_positions(torch.arange(0, t + 1, device=x.device).unsqueeze(1), self.dim)
+            self._table_cache[key] = table
         if self.padding_from_zero:
             # fairseq make_positions (right padding): step t keeps its absolute position t (1-based) and a
             # padding step gets 0, e.g. channel 0 = [a, b, 0, c] -> positions [1, 2, 0, 4]. Later steps are not
-            # renumbered around the padding.
+            # renumbered around the padding. Looked up in the table: the same values as computing them per step
             real = (x[:, :, 0] != 0).long()
             absolute = torch.arange(1, t + 1, device=x.device).unsqueeze(1)
-            return sinusoidal_positions(absolute * real, self.dim)
-        key = (t, x.device)
-        table = self._table_cache.get(key)
-        if table is None:  # positions 1..T never change: compute the table once per length
-            table = sinusoidal_positions(torch.arange(1, t + 1, device=x.device).unsqueeze(1), self.dim)
-            self._table_cache[key] = table
-        return table
+            return F.embedding(absolute * real, table[:, 0])
+        return table[1:]
 
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
         h = self.scale * x + self._positions(x).to(x.dtype)

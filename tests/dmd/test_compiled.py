@@ -68,3 +68,28 @@ def test_inductor_agrees_with_forward_with_absent_modalities():
     assert torch.equal(ref.present, out.present)
     with pytest.raises(ValueError, match="graph takes"):
         compiled(x[0][:, :1], x[1], x[2])
+
+
+@pytest.mark.parametrize("name", ["mosi", "live"])
+def test_frozen_graph_computes_no_positional_sines(name):
+    # the positional table is a constant of the frozen graph (a traced size once missed its cache on every call)
+    traced = TracedScores(build(small(name), seed=13))
+    kinds = {n.kind() for n in traced.graph.graph.nodes()}
+    assert not kinds & {"aten::sin", "aten::cos"}
+
+
+def test_traced_embedding_still_finds_padding_steps_per_call():
+    # MOSI's positions depend on the data (a step whose channel 0 is exactly 0 gets position 0): the traced lookup
+    # must follow the new input's zero steps, not the ones it was traced with
+    from dmd_model.transformer import TransformerEncoder
+
+    enc = TransformerEncoder(6, 2, layers=0, padding_from_zero=True).eval()
+    traced_with, other = torch.ones(5, 2, 6), torch.ones(5, 2, 6)
+    traced_with[1, 0, 0] = 0.0
+    other[3, 1, 0] = other[0, 0, 0] = 0.0
+    with torch.inference_mode():
+        embed = torch.jit.trace(lambda x: enc._embed(x), (traced_with,), check_trace=False)
+        got, want = embed(other), enc._embed(other)
+    assert torch.equal(got, want)
+    assert torch.equal(got[3, 1], enc.scale * other[3, 1])  # position 0 adds the zero vector
+    assert not torch.equal(got[1, 0], enc.scale * other[1, 0])  # a real step, zero in the traced input only
