@@ -257,19 +257,15 @@ def _cross_keys_values(model: "DMD", private: list[torch.Tensor]) -> dict[str, l
     out: dict[str, list] = {}
     for s in range(3):
         users = [f"{t}<-{s}" for t, sources in model.cross_pairs.items() if s in sources]
-        encs = [model.cross_modal[k] for k in users]
-        layers = [layer for enc in encs for layer in enc.layers]
-        src = encs[0]._embed(private[s].transpose(0, 1)).transpose(0, 1)  # (B, T_s, E)
-        dim, heads = _width(layers[0].attn), layers[0].attn.heads
-        x_hat = F.layer_norm(src, (dim,), None, None, layers[0].norm_attn.eps)  # every LayerNorm has the default eps
-        w = torch.cat([lay.attn.in_proj_weight[dim:] * lay.norm_attn.weight for lay in layers])  # (n * 2E, E)
-        b = torch.cat([torch.mv(lay.attn.in_proj_weight[dim:], lay.norm_attn.bias) + lay.attn.in_proj_bias[dim:]
-                       for lay in layers])
-        i = 0
-        for key, enc in zip(users, encs):
-            out[key] = [SourceKeys(x_hat, w[2 * dim * j: 2 * dim * (j + 1)], b[2 * dim * j: 2 * dim * (j + 1)], heads)
-                        for j in range(i, i + len(enc.layers))]
-            i += len(enc.layers)
+        first = model.cross_modal[users[0]].layers[0]
+        dim = _width(first.attn)
+        src = model.cross_modal[users[0]]._embed(private[s].transpose(0, 1)).transpose(0, 1)  # (B, T_s, E)
+        x_hat = F.layer_norm(src, (dim,), None, None, first.norm_attn.eps)  # every LayerNorm has the default eps
+        for key in users:
+            out[key] = [SourceKeys(x_hat, lay.attn.in_proj_weight[dim:] * lay.norm_attn.weight,
+                                   torch.mv(lay.attn.in_proj_weight[dim:], lay.norm_attn.bias) + lay.attn.in_proj_bias[dim:],
+                                   lay.attn.heads)
+                        for lay in model.cross_modal[key].layers]
     return out
 
 
