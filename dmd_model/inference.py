@@ -238,9 +238,7 @@ class SourceKeys(NamedTuple):
 
     def keys_values(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The layer's keys and values, (B, H, T_s, hd) each."""
-        kv = torch.matmul(self.normalised, self.weight.t()).add_(self.bias)
-        kv = kv.unflatten(-1, (2, self.heads, self.weight.shape[1] // self.heads)).permute(2, 0, 3, 1, 4)
-        return kv[0], kv[1]
+        return _project_keys_values(self.normalised, self.weight, self.bias, self.heads)
 
 
 def _cross_keys_values(model: "DMD", private: list[torch.Tensor]) -> dict[str, list[SourceKeys]]:
@@ -372,8 +370,14 @@ def _query(attn, x: torch.Tensor) -> torch.Tensor:
 
 def _keys_values(attn, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     dim = _width(attn)
-    kv = torch.matmul(x, attn.in_proj_weight[dim:].t()).add_(attn.in_proj_bias[dim:])
-    kv = kv.unflatten(-1, (2, attn.heads, dim // attn.heads)).permute(2, 0, 3, 1, 4)
+    return _project_keys_values(x, attn.in_proj_weight[dim:], attn.in_proj_bias[dim:], attn.heads)
+
+
+def _project_keys_values(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+                         heads: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, T, E) through a packed (2E, E) key/value in-projection: keys and values, (B, H, T, hd) each."""
+    kv = torch.matmul(x, weight.t()).add_(bias)
+    kv = kv.unflatten(-1, (2, heads, weight.shape[1] // heads)).permute(2, 0, 3, 1, 4)
     return kv[0], kv[1]
 
 
