@@ -110,16 +110,17 @@ def scores(model: "DMD", language, visual, acoustic, lengths=None, present=None)
         proj = model.project[m]
         conv = isinstance(proj, torch.nn.Conv1d)
         std = getattr(model, f"input_std_{NAMES[m]}")
-        x = model.score_logits(m, x) - getattr(model, f"input_mean_{NAMES[m]}")
+        x = model.score_logits(m, x) - getattr(model, f"input_mean_{NAMES[m]}")  # a new tensor: the ops below may write it
         if not conv:
-            x = x / std  # with a conv, the division by the input std moves into its weights (below): one pass fewer
+            x.div_(std)  # with a conv, the division by the input std moves into its weights (below): one pass fewer
         t = x.shape[1]
         here = present[:, m : m + 1]
         if cfg.use_masks:
             n = lengths[:, m].to(dev) if lengths is not None else torch.full((bsz,), t, device=dev)
             n = torch.where(here[:, 0], n.clamp(1, t), torch.ones_like(n))
             valid = torch.arange(t, device=dev).unsqueeze(0) < n.unsqueeze(1)
-            x = torch.where((valid & here).unsqueeze(-1), x, torch.zeros((), dtype=x.dtype, device=dev))
+            # in place: a batch's input is megabytes, and a fresh copy of it costs page faults, not just a pass
+            x.masked_fill_(~(valid & here).unsqueeze(-1), 0.0)
         if conv:
             x = _temporal_conv(x, proj.weight / std.view(1, -1, 1), proj.padding)
         tp = x.shape[1]

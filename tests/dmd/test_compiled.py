@@ -94,3 +94,19 @@ def test_traced_embedding_still_finds_padding_steps_per_call():
     assert torch.equal(got, want)
     assert torch.equal(got[3, 1], enc.scale * other[3, 1])  # position 0 adds the zero vector
     assert not torch.equal(got[1, 0], enc.scale * other[1, 0])  # a real step, zero in the traced input only
+
+
+@pytest.mark.parametrize("name", ["live", "mosi"])
+def test_scoring_leaves_the_callers_inputs_as_they_were(name):
+    # the scoring path masks and scales its normalised copy of each input in place; the caller's tensors (a live
+    # window's buffers) must come back untouched, padded steps and absent modalities included
+    cfg = small(name)
+    model = build(cfg, seed=14)
+    traced = TracedScores(model)
+    kw = {"lengths": lengths_for(cfg), "present": PRESENT} if cfg.use_masks else {}
+    x = random_inputs(cfg, len(PRESENT), seed=15)
+    before = [t.clone() for t in x]
+    model.infer(*x, **kw)
+    traced(*x, **kw)
+    for m in range(3):
+        assert torch.equal(x[m], before[m]), m
