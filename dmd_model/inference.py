@@ -110,7 +110,8 @@ def scores(model: "DMD", language, visual, acoustic, lengths=None, present=None)
         proj = model.project[m]
         conv = isinstance(proj, torch.nn.Conv1d)
         std = getattr(model, f"input_std_{NAMES[m]}")
-        x = model.score_logits(m, x) - getattr(model, f"input_mean_{NAMES[m]}")  # a new tensor: the ops below may write it
+        # a new tensor, not the caller's: the in-place ops below may write it
+        x = model.score_logits(m, x) - getattr(model, f"input_mean_{NAMES[m]}")
         if not conv:
             x.div_(std)  # with a conv, the division by the input std moves into its weights (below): one pass fewer
         t = x.shape[1]
