@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per-sample offset of training voices' eGeMAPS levels, constant over the clip: one normal draw "
                         "per level with this many training-population std (0: off, as the bundled checkpoints were "
                         "trained; tried on the transfer folds and not adopted, docs/bootstrap.md)")
+    p.add_argument("--voice-balance", choices=("clips", "speakers"), default="clips",
+                   help="how training voices are drawn: every clip equally often (as the bundled checkpoints were "
+                        "trained), or every training speaker equally often, its clips cycled (TESS's one training "
+                        "speaker is 490 of the 1,739 training clips otherwise; docs/bootstrap.md)")
     p.add_argument("--epochs", type=int, default=30, help="maximum training epochs (early stopping on valid)")
     p.add_argument("--modality-dropout", type=float, default=0.2, help="per-modality absent-mask probability in training")
     p.add_argument("--lr-schedule", choices=("plateau", "cosine"), default=None,
@@ -268,7 +272,7 @@ def load_units(args, items: list[Item], seq_lens) -> tuple[dict[str, "object"], 
         if x.shape[0] == 0:
             missing[f"{it.corpus}/{it.split}: {it.modality} absent"] += 1
             continue
-        units[it.key] = Unit(it.key, np.ascontiguousarray(x, np.float32), it.emotion7, it.valence)
+        units[it.key] = Unit(it.key, np.ascontiguousarray(x, np.float32), it.emotion7, it.valence, it.group)
     return units, dict(missing), spec
 
 
@@ -302,7 +306,8 @@ def voice_offset_std(args, pools) -> np.ndarray | None:
 
 def pack(args, media, text, extras, emob, tstates, seq_lens):
     from dmd_model.data import Dataset, save_packed
-    from .pairing import SplitPools, Unit, composite_samples, empty_split, pack_samples, unimodal_samples
+    from .pairing import (SplitPools, Unit, balanced_draw, composite_samples, empty_split, pack_samples,
+                          unimodal_samples)
 
     units, missing, spec = load_units(args, media, seq_lens)
     if spec is None:
@@ -325,12 +330,17 @@ def pack(args, media, text, extras, emob, tstates, seq_lens):
     splits = {}
     for s in corpora.SPLITS:
         if s == "train":
-            samples = composite_samples(pools[s], args.train_per_class, rng, args.cross_frac)
+            by_speaker = args.voice_balance == "speakers"
+            samples = composite_samples(pools[s], args.train_per_class, rng, args.cross_frac, voice_groups=by_speaker)
             samples += unimodal_samples([units[it.key] for it in extras], "text")
             samples += unimodal_samples([units[it.key] for it in emob], "text")
             for mod in ("face", "voice"):
                 pool = sorted((u for us in getattr(pools[s], mod).values() for u in us), key=lambda u: u.key)
-                pick = rng.permutation(len(pool))[: int(round(args.unimodal_media * len(pool)))]
+                n = int(round(args.unimodal_media * len(pool)))
+                if mod == "voice" and by_speaker:  # as many voices alone, each speaker equally often
+                    samples += unimodal_samples(balanced_draw(pool, n, rng), mod)
+                    continue
+                pick = rng.permutation(len(pool))[:n]
                 samples += unimodal_samples([pool[i] for i in sorted(pick)], mod)
             order = rng.permutation(len(samples))
             splits[s] = pack_samples([samples[i] for i in order], seq_lens, rng, args.face_noise, dims=dims,

@@ -10,6 +10,10 @@ This pairing is **synthetic**: the three items come from unrelated people and co
 * Unimodal extras (training only): text-only samples drawn with the corpora's natural class distribution, and
   EmoBank text-only samples with rated valence and no class label (the emotion row is all zeros = unlabelled).
 * Each modality's pool is reshuffled and cycled, so every item of a small pool (voices) is used about equally often.
+  Optionally (``voice_groups``, off by default) the voices are drawn speaker by speaker instead: each training
+  speaker equally often, its clips cycled. Drawn clip by clip, TESS's one training speaker is 490 of the bundled
+  recipe's 1,739 training clips (24 speakers) and 490 of fold B's 779 (8 speakers; docs/bootstrap.md,
+  "Speaker-balanced voices").
 * Training faces get small per-frame noise (``face_noise``) on the blendshape scores' log-odds, the space the model
   reads them in (`DMDConfig.score_dims`), on top of the variation of the still-image views; optionally
   (``face_scale``, off by default) one intensity factor per sample on the scores, since posed peak expressions
@@ -43,6 +47,8 @@ class Unit:
     x: np.ndarray
     emotion7: str
     valence: float
+    group: str = ""
+    """speaker or subject (`corpora.Item.group`; "" where unknown): what ``voice_groups`` balances over."""
 
 
 @dataclass
@@ -79,6 +85,34 @@ class _Cycler:
         u = self.units[self.order[self.pos]]
         self.pos += 1
         return u
+
+
+class _GroupCycler:
+    """Endless passes over groups (speakers), each pass in a new order; each group's units cycled (`_Cycler`), so every
+    group is drawn equally often however many units it holds. Units of group "" form one group."""
+
+    def __init__(self, units: list[Unit], rng: np.random.Generator):
+        groups: dict[str, list[Unit]] = {}
+        for u in units:
+            groups.setdefault(u.group, []).append(u)
+        self.n = len(units)
+        self.cyclers = _Cycler([_Cycler(us, rng) for _, us in sorted(groups.items())], rng)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def next(self) -> Unit:
+        return self.cyclers.next().next()
+
+
+def _cycler(units: list[Unit], rng: np.random.Generator, by_group: bool) -> _Cycler | _GroupCycler:
+    return _GroupCycler(units, rng) if by_group else _Cycler(units, rng)
+
+
+def balanced_draw(units: list[Unit], n: int, rng: np.random.Generator) -> list[Unit]:
+    """``n`` units drawn group by group (`_GroupCycler`): every group about ``n / groups`` times."""
+    cyc = _GroupCycler(units, rng)
+    return [cyc.next() for _ in range(n)] if len(cyc) else []
 
 
 def _empty(n: int, seq_lens: tuple[int, int, int], dims: tuple[int, int, int] = DIMS) -> list[np.ndarray]:
@@ -134,10 +168,13 @@ def pack_samples(samples: list[list[Unit | None]], seq_lens: tuple[int, int, int
 
 
 def composite_samples(pools: SplitPools, n_per_class: int | None, rng: np.random.Generator, cross_frac: float = 0.0,
-                      cap: int | None = None, emotions: tuple[str, ...] = EMOTIONS7) -> list[list[Unit | None]]:
+                      cap: int | None = None, emotions: tuple[str, ...] = EMOTIONS7,
+                      voice_groups: bool = False) -> list[list[Unit | None]]:
     """Triples of one split. ``n_per_class`` fixed (training), or None: as many as the largest of the class's three
-    pools (every item used at least once), at most ``cap``."""
-    cyc = {mod: {c: _Cycler(getattr(pools, mod).get(c, []), rng) for c in emotions} for mod in MODS}
+    pools (every item used at least once), at most ``cap``. ``voice_groups``: each class's voices drawn speaker by
+    speaker (`_GroupCycler`) instead of clip by clip."""
+    cyc = {mod: {c: _cycler(getattr(pools, mod).get(c, []), rng, voice_groups and mod == "voice") for c in emotions}
+           for mod in MODS}
     out: list[list[Unit | None]] = []
     for c in emotions:
         sizes = [len(cyc[mod][c]) for mod in MODS]

@@ -80,6 +80,27 @@ def test_pairing_targets():
     assert np.allclose(np.sort(cross.emotion, 1)[:, -2:], [1 / 3, 2 / 3])
 
 
+def test_speaker_balanced_voices_draw_every_speaker_equally_often():
+    from collections import Counter
+
+    from recipes.pairing import SplitPools, Unit, balanced_draw, composite_samples
+
+    x = np.zeros((4, 25), np.float32)
+    # one speaker with 10 clips of the class, two with 2: clip by clip the first would be 10 of every 14 draws
+    voices = ([Unit(f"big{i}", x, "sad", -0.5, "big") for i in range(10)]
+              + [Unit(f"{g}{i}", x, "sad", -0.5, g) for g in ("a", "b") for i in range(2)])
+    drawn = balanced_draw(voices, 60, np.random.default_rng(0))
+    assert Counter(u.group for u in drawn) == {"big": 20, "a": 20, "b": 20}
+    assert Counter(u.key for u in drawn if u.group == "a") == {"a0": 10, "a1": 10}  # a speaker's clips cycled
+    assert Counter(u.key for u in drawn if u.group == "big") == {f"big{i}": 2 for i in range(10)}
+
+    pools = SplitPools(voice={"sad": voices}, face={"sad": [Unit("f", np.zeros((2, 321), np.float32), "sad", -0.5)]})
+    by_speaker = composite_samples(pools, 60, np.random.default_rng(0), voice_groups=True)
+    assert Counter(t[2].group for t in by_speaker) == {"big": 20, "a": 20, "b": 20}
+    by_clip = composite_samples(pools, 56, np.random.default_rng(0))  # the default: 4 passes over the 14 clips
+    assert Counter(t[2].group for t in by_clip) == {"big": 40, "a": 8, "b": 8}
+
+
 def test_face_noise_touches_only_the_blendshape_scores():
     from recipes.pairing import SCORE_DIMS, Unit, pack_samples
 
