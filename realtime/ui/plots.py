@@ -41,7 +41,8 @@ PRIOR_CAVEAT = (
     "exactly the edges the reference code's hand-set prior π favours, with a regulariser (weight 10) pulling the mean "
     "edges toward π. What you see here therefore mostly reflects that prior, not patterns learned from scratch. "
     "Compare with the bundled prior-free checkpoint (Settings: assets/dmd_live_prior_free, preset live-prior-free, "
-    "same data) to see what the data alone gives."
+    "same data) to see what the data alone gives. Its shown label is less steady: its face head reads a brief smile "
+    "firmly enough to show it (assets/MODEL_CARD.md, \"The displayed readout\")."
 )
 
 
