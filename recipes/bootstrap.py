@@ -338,10 +338,10 @@ def pack(args, media, text, extras, emob, tstates, seq_lens):
                 pool = sorted((u for us in getattr(pools[s], mod).values() for u in us), key=lambda u: u.key)
                 n = int(round(args.unimodal_media * len(pool)))
                 if mod == "voice" and by_speaker:  # as many voices alone, each speaker equally often
-                    samples += unimodal_samples(balanced_draw(pool, n, rng), mod)
-                    continue
-                pick = rng.permutation(len(pool))[:n]
-                samples += unimodal_samples([pool[i] for i in sorted(pick)], mod)
+                    alone = balanced_draw(pool, n, rng)
+                else:
+                    alone = [pool[i] for i in sorted(rng.permutation(len(pool))[:n])]
+                samples += unimodal_samples(alone, mod)
             order = rng.permutation(len(samples))
             splits[s] = pack_samples([samples[i] for i in order], seq_lens, rng, args.face_noise, dims=dims,
                                      face_scale=args.face_scale, voice_offset=voice_offset_std(args, pools[s]))
